@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The test command (README: `npm test`). On a fresh Debian/Ubuntu machine with Node, npm, git and
+# python3 it installs everything the tests need, then runs every test:
+#   npm ci · Debian packages (Chromium, Prometheus, Alertmanager, poppler-utils) · the Python virtualenv
+#   with the reference tools · build + check that dist/ is fresh · typecheck · vitest · the example's tests.
+# MLLOOP_SKIP_INSTALL=1 skips the install steps (for quick local runs); extra arguments go to vitest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ "${MLLOOP_SKIP_INSTALL:-0}" != 1 ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+
+  need=()
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+  command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+  command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+  if [ ${#need[@]} -gt 0 ]; then
+    step "apt-get install ${need[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+
+  stamp=".venv/.requirements.sha256"
+  want=$(sha256sum test/requirements.txt | cut -d' ' -f1)
+  if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    step "python virtualenv .venv (reference tools for cross-checks)"
+    python3 -m venv .venv
+    # Short retries: where only a local wheel index answers, the unreachable index fails fast.
+    PIP_RETRIES="${PIP_RETRIES:-1}" PIP_TIMEOUT="${PIP_TIMEOUT:-15}" .venv/bin/pip install -q --disable-pip-version-check -r test/requirements.txt
+    echo "$want" > "$stamp"
+  fi
+fi
+
+step "build and check dist/"
+node scripts/check-dist.mjs
+
+step "typecheck"
+npx tsc --noEmit
+
+step "example model repository tests (python3 -m unittest)"
+(cd examples/ocr-fields && python3 -m unittest discover -s tests -t . 2>&1 | tail -n 5)
+
+step "vitest"
+npx vitest run "$@"

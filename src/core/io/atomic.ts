@@ -1,0 +1,47 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export interface PendingFile {
+  path: string;
+  data: string | Uint8Array;
+}
+
+function tempName(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes a file so that readers see either the old content or the new, never a part. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await writeFilesAtomic([{ path: target, data }]);
+}
+
+export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
+  await writeFileAtomic(target, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Writes several files as one unit: every file is written and flushed to a temp name first, and only
+ * when all of them succeeded are they renamed into place. A failure leaves no temp file behind.
+ */
+export async function writeFilesAtomic(files: readonly PendingFile[]): Promise<void> {
+  const staged: { temp: string; target: string }[] = [];
+  try {
+    for (const f of files) {
+      await fs.mkdir(path.dirname(path.resolve(f.path)), { recursive: true });
+      const temp = tempName(path.resolve(f.path));
+      staged.push({ temp, target: path.resolve(f.path) });
+      const handle = await fs.open(temp, 'w');
+      try {
+        await handle.writeFile(f.data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  } catch (e) {
+    await Promise.all(staged.map((s) => fs.rm(s.temp, { force: true })));
+    throw e;
+  }
+  for (const s of staged) await fs.rename(s.temp, s.target);
+}

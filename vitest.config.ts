@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // Two cores: integration tests start real servers and Python; keep parallelism modest.
+    maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
+  },
+});
