@@ -1,6 +1,5 @@
 import { promises as fs, createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { parseDocument, type Document } from 'yaml';
 import { ConfigurationError, jsonPath } from '../errors.js';
 
 /** Reads a file the user named; a missing or unreadable file is their mistake (exit 2). */
@@ -36,27 +35,6 @@ export function parseJson(text: string, file: string): unknown {
 
 export async function readJson(file: string, what?: string): Promise<unknown> {
   return parseJson(await readText(file, what), file);
-}
-
-/** Parses YAML (a JSON document is YAML too) with an error that names the file, line and column. */
-export function parseYaml(text: string, file: string): unknown {
-  const doc = parseYamlDocument(text, file);
-  return doc.toJS({ maxAliasCount: 100 });
-}
-
-export function parseYamlDocument(text: string, file: string): Document {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  const err = doc.errors[0];
-  if (err) {
-    const pos = err.linePos?.[0];
-    const where = pos ? ` (line ${pos.line}, column ${pos.col})` : '';
-    throw new ConfigurationError(`not valid YAML${where}: ${err.message.split('\n')[0]}`, { file });
-  }
-  return doc;
-}
-
-export async function readYaml(file: string, what?: string): Promise<unknown> {
-  return parseYaml(await readText(file, what), file);
 }
 
 /** True when the text looks like JSON Lines rather than one JSON document. */
