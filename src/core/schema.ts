@@ -10,7 +10,7 @@ const compiled = new WeakMap<object, ValidateFunction>();
 
 function getAjv(): Ajv {
   if (!ajv) {
-    ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true });
+    ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
     addFormats(ajv);
   }
   return ajv;

@@ -19,18 +19,95 @@ export function parseJson(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message;
-    const m = /position (\d+)/.exec(msg);
-    let where = '';
-    if (m) {
-      const pos = Number(m[1]);
-      const before = text.slice(0, pos);
-      const line = before.split('\n').length;
-      const col = pos - before.lastIndexOf('\n');
-      where = ` (line ${line}, column ${col})`;
-    }
-    throw new ConfigurationError(`not valid JSON${where}: ${msg}`, { file, hint: 'fix the syntax; `python3 -m json.tool FILE` shows the first error' });
+    const pos = jsonErrorOffset(text);
+    const before = text.slice(0, pos);
+    const line = before.split('\n').length;
+    const col = pos - before.lastIndexOf('\n');
+    const near = text.slice(pos, pos + 20).split('\n')[0];
+    const nan = /^-?(NaN|Infinity)/.test(near ?? '') ? ' (NaN and Infinity are not JSON: write null or a number, or leave the metric out)' : '';
+    throw new ConfigurationError(`not valid JSON at line ${line}, column ${col}${near ? ` near "${near}"` : ' (unexpected end)'}${nan}`, {
+      file,
+      hint: `fix the syntax; ${(e as Error).message.split('\n')[0]}`,
+    });
   }
+}
+
+/**
+ * Offset of the first syntax error in a JSON text (V8's messages do not always carry one). A small
+ * recursive scanner, run only after JSON.parse has already failed.
+ */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail();
+        string();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === '}') return void i++;
+        else fail();
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') i++;
+        else if (text[i] === ']') return void i++;
+        else fail();
+      }
+    }
+    if (c === '"') return string();
+    const lit = /^(true|false|null|-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?)/.exec(text.slice(i, i + 400));
+    if (!lit) fail();
+    i += lit![0].length;
+  };
+  const string = () => {
+    i++;
+    while (i < text.length) {
+      const c = text[i]!;
+      if (c === '"') return void i++;
+      if (c === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail();
+          i += 5;
+        } else if ('"\\/bfnrt'.includes(text[i] ?? 'x')) i++;
+        else fail();
+      } else if (c < ' ') fail();
+      else i++;
+    }
+    fail();
+  };
+  try {
+    value();
+    ws();
+    if (i < text.length) fail();
+  } catch (pos) {
+    if (typeof pos === 'number') return Math.min(pos, text.length);
+    throw pos;
+  }
+  return text.length;
 }
 
 export async function readJson(file: string, what?: string): Promise<unknown> {
