@@ -75,7 +75,11 @@ const common = {
 export async function build(outDir = join(root, 'dist')) {
   generateRegistry();
   mkdirSync(outDir, { recursive: true });
-  const entries = [{ out: 'cli', stdin: null, entry: 'src/cli/index.ts' }];
+  // The CLI, and the root action (action.yml at the top: runs any command from its `args` input).
+  const entries = [
+    { out: 'cli', stdin: null, entry: 'src/cli/index.ts' },
+    { out: 'mlloop', stdin: null, entry: 'src/actions/mlloop.ts' },
+  ];
   for (const name of actionNames()) {
     const own = `src/actions/${name}.ts`;
     if (existsSync(join(root, own))) entries.push({ out: name, entry: own });

@@ -20,11 +20,16 @@ export function getInputs<O extends OptionsSpec>(spec: CommandSpec<O>, core: Run
   return coerceOptions(spec, raw, (n) => `input "${n}"`);
 }
 
-export async function runAction(spec: CommandSpec<any>, env: Record<string, string | undefined> = process.env): Promise<void> {
+export async function runAction(
+  spec: CommandSpec<any>,
+  env: Record<string, string | undefined> = process.env,
+  /** How options are read; by default from the inputs of the same names (the root action parses `args`). */
+  readOptions: (core: Runner) => Record<string, unknown> = (core) => getInputs(spec as CommandSpec<OptionsSpec>, core) as Record<string, unknown>,
+): Promise<void> {
   const masker = new Masker();
   const core = new Runner(env);
   try {
-    const options = getInputs(spec as CommandSpec<OptionsSpec>, core) as Record<string, unknown>;
+    const options = readOptions(core);
     for (const [name, opt] of Object.entries(spec.options as Record<string, { secret?: boolean }>)) {
       if (opt.secret) {
         const v = options[camelCase(name)];

@@ -17,10 +17,10 @@ export interface CliIO {
 }
 
 type Loader = () => Promise<{ command: CommandSpec<any> }>;
-const registry = commands as Record<string, Loader>;
+export const registry = commands as Record<string, Loader>;
 
 /** Finds the longest run of leading words that names a command (`gitops deploy` before `gitops`). */
-function resolve(argv: readonly string[]): { name: string; rest: readonly string[] } | undefined {
+export function resolve(argv: readonly string[]): { name: string; rest: readonly string[] } | undefined {
   const words: string[] = [];
   for (const a of argv) {
     if (a.startsWith('-')) break;
