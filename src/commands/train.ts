@@ -25,7 +25,8 @@ export const command = defineCommand({
     resume: { type: 'boolean', help: 'continue from the last checkpoint in --checkpoints, if there is one' },
     'resume-args': { type: 'string', default: '--resume', help: 'arguments appended to the training command when a checkpoint is resumed', placeholder: 'ARGS' },
     data: { type: 'path', help: 'data folder to fingerprint in run.json [default: the --data argument of the command]', placeholder: 'DIR' },
-    'artifact-name': { type: 'string', default: 'mlloop-train', help: 'action only: name of the workflow artifact holding outputs/ and logs/ (empty string: no upload)', placeholder: 'NAME' },
+    upload: { type: 'boolean', default: true, help: 'action only: upload outputs/ and logs/ as a workflow artifact (--no-upload to skip)' },
+    'artifact-name': { type: 'string', default: 'mlloop-train', help: 'action only: name of the workflow artifact holding outputs/ and logs/', placeholder: 'NAME' },
     'retention-days': { type: 'integer', min: 1, max: 90, help: 'action only: days the artifact is kept [default: the repository setting]' },
   },
   outputs: {
@@ -69,7 +70,7 @@ export const command = defineCommand({
     });
     const r = outcome.record;
     let artifactId: number | undefined;
-    if (ctx.mode === 'action' && o.artifactName) {
+    if (ctx.mode === 'action' && o.upload) {
       const { uploadFolders } = await import('../core/artifact/upload.js');
       artifactId = await uploadFolders({
         name: o.artifactName,
