@@ -25,7 +25,7 @@ describe('the mlloop CLI (dist/cli.cjs)', () => {
   it.each(names)('mlloop %s --help explains every option, the exit codes and an example', async (name) => {
     const r = await cli([...name.split(' '), '--help']);
     expect(r.code).toBe(0);
-    const { command } = await (commands as Record<string, () => Promise<{ command: { options: Record<string, unknown>; examples: unknown[] } }>>)[name]!();
+    const { command } = await (commands as unknown as Record<string, () => Promise<{ command: { options: Record<string, unknown>; examples: readonly unknown[] } }>>)[name]!();
     for (const opt of Object.keys(command.options)) expect(r.stdout).toContain(`--${opt}`);
     expect(r.stdout).toContain('Exit codes:');
     expect(command.examples.length).toBeGreaterThan(0);
