@@ -1,0 +1,118 @@
+/**
+ * sacrebleu's tokenizers, reproduced character for character so scores match sacrebleu to 1e-6:
+ * `13a` (mteval-v13a, sacrebleu's default), `zh` (every CJK character is a token, the rest as 13a),
+ * `char` (every character is a token) and `none` (whitespace only).
+ */
+export const TOKENIZERS = ['13a', 'zh', 'char', 'none'] as const;
+export type TokenizerName = (typeof TOKENIZERS)[number];
+
+/** Python's str.split()/str.strip() whitespace (str.isspace), which differs from JavaScript's \s. */
+const PY_WS = '\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
+const PY_WS_RUN = new RegExp(`[${PY_WS}]+`, 'u');
+const PY_WS_START = new RegExp(`^[${PY_WS}]+`, 'u');
+const PY_WS_END = new RegExp(`[${PY_WS}]+$`, 'u');
+
+/** Python's `line.split()`: tokens separated by runs of Unicode whitespace, no empty tokens. */
+export function pySplit(line: string): string[] {
+  const out = line.split(PY_WS_RUN);
+  if (out.length && out[0] === '') out.shift();
+  if (out.length && out[out.length - 1] === '') out.pop();
+  return out;
+}
+
+export function pyRstrip(s: string): string {
+  return s.replace(PY_WS_END, '');
+}
+
+export function pyStrip(s: string): string {
+  return s.replace(PY_WS_START, '').replace(PY_WS_END, '');
+}
+
+// sacrebleu's TokenizerRegexp (tokenizer_re.py), the part 13a and zh share.
+const RE_PUNCT = /([{-~[-` -&(-+:-@/])/gu;
+const RE_PERIOD_COMMA_AFTER_NON_DIGIT = /([^0-9])([.,])/gu;
+const RE_PERIOD_COMMA_BEFORE_NON_DIGIT = /([.,])([^0-9])/gu;
+const RE_DASH_AFTER_DIGIT = /([0-9])(-)/gu;
+
+/** Characters that make the regex tokenizer do more than split on whitespace. */
+const NEEDS_REGEX = /[{-~[-` -&(-+:-@/.,-]/u;
+
+function postTokenize(line: string): string {
+  if (NEEDS_REGEX.test(line.replace(/ /g, ''))) {
+    line = line
+      .replace(RE_PUNCT, ' $1 ')
+      .replace(RE_PERIOD_COMMA_AFTER_NON_DIGIT, '$1 $2 ')
+      .replace(RE_PERIOD_COMMA_BEFORE_NON_DIGIT, ' $1 $2')
+      .replace(RE_DASH_AFTER_DIGIT, '$1 $2 ');
+  }
+  return pySplit(line).join(' ');
+}
+
+export function tokenize13a(line: string): string {
+  line = line.replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ');
+  if (line.includes('&')) {
+    line = line.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
+  }
+  return postTokenize(` ${line} `);
+}
+
+/**
+ * The code point ranges of sacrebleu's TokenizerZh._is_chinese_char. sacrebleu writes two of them as
+ * '\u20000'–'\u2a6d6' and '\u2f800'–'\u2fa1d', which Python reads as two-character strings; compared
+ * with a single character they select U+2001–U+2A6D and U+2F81–U+2FA1. Those effective ranges are
+ * kept here, because they are what sacrebleu's scores are computed with.
+ */
+export const ZH_RANGES: readonly (readonly [number, number])[] = [
+  [0x3400, 0x4db5],
+  [0x4e00, 0x9fa5],
+  [0x9fa6, 0x9fbb],
+  [0xf900, 0xfa2d],
+  [0xfa30, 0xfa6a],
+  [0xfa70, 0xfad9],
+  [0x2001, 0x2a6d],
+  [0x2f81, 0x2fa1],
+  [0xff00, 0xffef],
+  [0x2e80, 0x2eff],
+  [0x3000, 0x303f],
+  [0x31c0, 0x31ef],
+  [0x2f00, 0x2fdf],
+  [0x2ff0, 0x2fff],
+  [0x3100, 0x312f],
+  [0x31a0, 0x31bf],
+  [0xfe10, 0xfe1f],
+  [0xfe30, 0xfe4f],
+  [0x2600, 0x26ff],
+  [0x2700, 0x27bf],
+  [0x3200, 0x32ff],
+  [0x3300, 0x33ff],
+];
+
+export function isZhChar(cp: number): boolean {
+  if (cp < 0x2001) return false;
+  for (const [lo, hi] of ZH_RANGES) if (cp >= lo && cp <= hi) return true;
+  return false;
+}
+
+export function tokenizeZh(line: string): string {
+  line = pyStrip(line);
+  let out = '';
+  for (const ch of line) out += isZhChar(ch.codePointAt(0)!) ? ` ${ch} ` : ch;
+  return postTokenize(out);
+}
+
+export function tokenizeChar(line: string): string {
+  return Array.from(line).join(' ');
+}
+
+export function tokenizer(name: TokenizerName): (line: string) => string {
+  switch (name) {
+    case '13a':
+      return tokenize13a;
+    case 'zh':
+      return tokenizeZh;
+    case 'char':
+      return tokenizeChar;
+    case 'none':
+      return (l) => l;
+  }
+}
