@@ -161,7 +161,7 @@ describe('alerts', () => {
 });
 
 function log(entries: [string, number | null, string?, string?][]): InferenceRecord[] {
-  return entries.map(([id, c, ts, v], i) => parseInferenceLine({ file_id: id, confidence_score: c, error: c !== null && c < 0.6 ? 'missing field' : '', status: c !== null && c < 0.6 ? 'fail' : 'success', model_version: v ?? 'v3.2.1', timestamp: ts ?? '2025-06-15T07:00:00' }, i + 1, 'log.jsonl'));
+  return entries.map(([id, c, ts, v], i) => parseInferenceLine({ file_id: id, confidence_score: c, error: c !== null && c < 0.6 ? 'missing field' : '', status: c !== null && c < 0.6 ? 'fail' : 'success', model_version: v ?? 'v3.2.1', timestamp: ts ?? '2025-06-15T07:00:00' }, i + 1, 'log.jsonl')!);
 }
 
 describe('low_confidence and corrected', () => {

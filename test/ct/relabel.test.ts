@@ -73,7 +73,7 @@ describe('format checks', () => {
   ])('guesses the check of %s: %s', (l, k) => expect(guessFormat(l)).toBe(k));
 });
 
-const rec = (file_id: string, confidence_score: number | null, extra: Record<string, unknown> = {}) => parseInferenceLine({ file_id, confidence_score, error: '', status: 'success', model_version: 'v3.2.1', timestamp: '2025-06-12T16:22:10', ...extra }, 1, 'log.jsonl');
+const rec = (file_id: string, confidence_score: number | null, extra: Record<string, unknown> = {}) => parseInferenceLine({ file_id, confidence_score, error: '', status: 'success', model_version: 'v3.2.1', timestamp: '2025-06-12T16:22:10', ...extra }, 1, 'log.jsonl')!;
 const img = (image_id: string, fields: [string, string | null, number, [number, number, number, number]?][]): PredictedImage => ({
   image_id,
   fields: fields.map(([label, value, confidence, bbox]) => ({ label, value, confidence, bbox: bbox ?? [100, 100, 300, 140] })),
@@ -99,7 +99,7 @@ describe('selection and ranking', () => {
     ['an amount that is not a number', rec('a', 0.9), [GOOD[0], GOOD[1], GOOD[2], ['amount', '三十万x', 0.9]], ['bad_format']],
     ['garbled text', rec('a', 0.9), [['name', 'å¼ ä¸\u0089', 0.9], ...GOOD.slice(1)], ['garbled']],
   ] as const)('%s', (_n, r, fields, codes) => {
-    const preds = new Map([['a', img('a', fields.map((f) => [...f] as [string, string | null, number]))]]);
+    const preds = new Map([['a', img('a', (fields as readonly (readonly [string, string | null, number])[]).map((f) => [...f] as [string, string | null, number]))]]);
     const out = selectForRelabel([r], preds, rules);
     expect(out.flatMap((c) => c.reasons.map((x) => x.code)).sort()).toEqual([...codes].sort());
   });

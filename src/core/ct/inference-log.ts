@@ -17,12 +17,14 @@ export interface InferenceRecord {
   line: number;
 }
 
-export function parseInferenceLine(value: unknown, line: number, file: string): InferenceRecord {
+/** Parses one log line; a request the service could not tie to a file (`"file_id": null`) gives null. */
+export function parseInferenceLine(value: unknown, line: number, file: string): InferenceRecord | null {
   const at = (p: string) => ({ file, path: `line ${line}: $.${p}` });
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigurationError('each line must be an object {"file_id", "confidence_score", "timestamp", …}', { file, path: `line ${line}` });
   }
   const v = value as Record<string, unknown>;
+  if (v.file_id === null) return null;
   if (typeof v.file_id !== 'string' || !v.file_id) throw new ConfigurationError('"file_id" must be a non-empty string', at('file_id'));
   const c = v.confidence_score;
   if (c !== undefined && c !== null && (typeof c !== 'number' || !Number.isFinite(c))) {
@@ -58,17 +60,22 @@ export function parseInferenceLine(value: unknown, line: number, file: string): 
  * Reads an inference log, keeping the latest record of each file (the log may see a file several
  * times). Streams the file, so memory grows with distinct files, not lines.
  */
-export async function readInferenceLog(file: string, since?: number): Promise<{ records: InferenceRecord[]; lines: number }> {
+export async function readInferenceLog(file: string, since?: number): Promise<{ records: InferenceRecord[]; lines: number; unidentified: number }> {
   const latest = new Map<string, InferenceRecord>();
   let lines = 0;
+  let unidentified = 0;
   for await (const { value, line } of readJsonl(file)) {
     lines++;
     const r = parseInferenceLine(value, line, file);
+    if (r === null) {
+      unidentified++;
+      continue;
+    }
     if (since !== undefined && r.time < since) continue;
     const prev = latest.get(r.file_id);
     if (!prev || prev.time <= r.time) latest.set(r.file_id, r);
   }
-  return { records: [...latest.values()], lines };
+  return { records: [...latest.values()], lines, unidentified };
 }
 
 export function isLowConfidence(r: InferenceRecord, threshold: number): boolean {
