@@ -1,3 +1,4 @@
+import type { LoadReport } from './load.js';
 import { evaluateCondition, describeOutcome, MissingValue, type Condition, type Value } from './condition.js';
 
 /**
@@ -63,7 +64,7 @@ export interface AnalysisVerdict {
   started_at: string;
   ended_at: string;
   metrics: MetricResult[];
-  load?: unknown;
+  load?: LoadReport;
 }
 
 /** Where measurements come from: a Prometheus, or scrapes of a /metrics page. */
@@ -117,9 +118,9 @@ export function judge(metric: MetricSpec, value: Value): { phase: Phase; message
   try {
     const sHeld = s ? evaluateCondition(s, value) : undefined;
     const fHeld = f ? evaluateCondition(f, value) : undefined;
-    if (fHeld === true) return { phase: 'Failed', message: describeOutcome(metric.name, v, f!, true, 'failure') };
+    if (fHeld === true) return { phase: 'Failed', message: describeOutcome(metric.name, v, f!, value, true, 'failure') };
     if (s && f) return sHeld ? { phase: 'Successful' } : { phase: 'Inconclusive', message: `${metric.name}=${v} meets neither condition` };
-    if (s) return sHeld ? { phase: 'Successful' } : { phase: 'Failed', message: describeOutcome(metric.name, v, s, false, 'success') };
+    if (s) return sHeld ? { phase: 'Successful' } : { phase: 'Failed', message: describeOutcome(metric.name, v, s, value, false, 'success') };
     return { phase: 'Successful' };
   } catch (e) {
     if (e instanceof MissingValue) return { phase: 'Inconclusive', message: `${metric.name} has no data (${e.message})` };

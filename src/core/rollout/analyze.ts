@@ -36,7 +36,7 @@ export interface AnalyzeOptions {
 }
 
 export interface AnalyzeOutcome {
-  verdict: AnalysisVerdict & { load?: LoadReport };
+  verdict: AnalysisVerdict;
   metrics: MetricSpec[];
 }
 
@@ -129,7 +129,7 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeOutcome> {
   } finally {
     if (load) loadReport = await load.stop();
   }
-  const full: AnalyzeOutcome['verdict'] = loadReport ? { ...verdict, load: loadReport } : verdict;
+  const full: AnalysisVerdict = loadReport ? { ...verdict, load: loadReport } : verdict;
   if (o.out) await writeJsonAtomic(o.out, full);
   return { verdict: full, metrics };
 }

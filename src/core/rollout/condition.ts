@@ -254,16 +254,32 @@ export function simpleBound(c: Condition): { op: string; bound: number } | undef
   return undefined;
 }
 
-/** `name=value OP bound` for a value that broke a success condition or met a failure condition. */
-export function describeOutcome(name: string, value: string, c: Condition, held: boolean, kind: 'success' | 'failure'): string {
-  const simple = simpleBound(c);
-  if (simple) {
-    const op = kind === 'failure' ? (held ? simple.op : NEGATE[simple.op]!) : held ? simple.op : NEGATE[simple.op]!;
-    return `${name}=${value} ${op} ${formatBound(simple.bound)}`;
-  }
-  return `${name}=${value} (${kind}Condition "${c.text}" is ${held})`;
+/**
+ * Why a condition came out as it did, in the user's terms: `latency_ms.p95=412 > 200` rather than the
+ * expression. Walks to the part that decided it (the disjunct that held, the conjunct that did not).
+ */
+export function describeOutcome(name: string, value: string, c: Condition, result: Value, held: boolean, kind: 'success' | 'failure'): string {
+  const why = explain(c.ast, result, held, name, value);
+  return why ?? `${name}=${value} (${kind}Condition "${c.text}" is ${held})`;
 }
 
-function formatBound(b: number): string {
-  return String(b);
+function explain(n: Node, result: Value, held: boolean, name: string, value: string): string | undefined {
+  const holds = (x: Node) => {
+    try {
+      return evalNode(x, result) === true;
+    } catch {
+      return false;
+    }
+  };
+  if (n.k === 'bin' && (n.op === '||' || n.op === '&&')) {
+    // `a || b` held because of a disjunct that held; `a && b` failed because of a conjunct that failed.
+    const decisive = (n.op === '||') === held;
+    const child = [n.a, n.b].find((x) => holds(x) === held);
+    return decisive && child ? explain(child, result, held, name, value) : undefined;
+  }
+  if (n.k === 'not') return explain(n.of, result, !held, name, value);
+  if (n.k === 'call' && n.fn === 'isNaN') return held ? `${name}=NaN (no data)` : undefined;
+  const simple = simpleBound({ text: '', ast: n, handlesNaN: false });
+  if (simple) return `${name}=${value} ${held ? simple.op : NEGATE[simple.op]!} ${simple.bound}`;
+  return undefined;
 }

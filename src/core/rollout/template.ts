@@ -1,6 +1,7 @@
 import { ConfigurationError, jsonPath } from '../errors.js';
 import { parseDuration } from '../../commands/define.js';
-import { readYaml } from '../io/yaml.js';
+import { parseAllDocuments } from 'yaml';
+import { readText } from '../io/read.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
 import schema from '../../../schemas/analysis.schema.json';
 import { parseCondition, type Condition } from './condition.js';
@@ -82,8 +83,30 @@ const ARG = /\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}/g;
  * with no value anywhere is an error before any query is sent.
  */
 export async function loadTemplate(file: string, defaults: TemplateDefaults): Promise<MetricSpec[]> {
-  const data = (await readYaml(file, 'analysis template')) as Record<string, unknown> | null;
-  if (!data || typeof data !== 'object') throw new ConfigurationError('the analysis template is empty', { file, hint: 'list the metrics to check under "metrics:"' });
+  const docs = parseAllDocuments(await readText(file, 'analysis template'), { uniqueKeys: true, prettyErrors: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const out: MetricSpec[] = [];
+  const names = new Set<string>();
+  let index = 0;
+  for (const doc of list) {
+    const err = doc.errors[0];
+    if (err) {
+      const pos = err.linePos?.[0];
+      throw new ConfigurationError(`not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`, { file });
+    }
+    const data = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
+    index++;
+    if (data === null || data === undefined) continue;
+    const where = list.length > 1 ? `${file} (document ${index})` : file;
+    out.push(...templateMetrics(data, where, defaults, names));
+  }
+  if (out.length === 0) throw new ConfigurationError('the analysis template is empty', { file, hint: 'list the metrics to check under "metrics:"' });
+  return out;
+}
+
+/** One document of a template file: its args filled in, its metrics checked and converted. */
+function templateMetrics(data: Record<string, unknown>, file: string, defaults: TemplateDefaults, names: Set<string>): MetricSpec[] {
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigurationError('an analysis template must be a mapping with "metrics:"', { file });
   let raws: RawMetric[];
   let templateArgs: Record<string, string> = {};
   let prefix: (string | number)[];
@@ -100,7 +123,6 @@ export async function loadTemplate(file: string, defaults: TemplateDefaults): Pr
     prefix = ['metrics'];
   }
   const args = { ...templateArgs, ...defaults.args };
-  const names = new Set<string>();
   return raws.map((m, i) => {
     const at = (field: string) => jsonPath([...prefix, i, field]);
     if (names.has(m.name)) throw new ConfigurationError(`metric name "${m.name}" is used twice`, { file, path: at('name'), hint: 'give every metric its own name' });

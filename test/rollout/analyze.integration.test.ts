@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPrometheus, eventually, type PrometheusService } from '../support/services.js';
+import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
+import { cli } from '../support/run.js';
+import { EXAMPLE, ROOT } from '../support/paths.js';
+import { parseExposition, bucketsOf, histogramQuantile, bucketBounds, type Sample } from '../../src/core/rollout/exposition.js';
+
+// Real Prometheus (Debian package) scraping the real example service; `mlloop analyze` runs from dist/.
+const REQUEST = join(EXAMPLE, 'test_request.json');
+const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2.5, 5];
+const FAST = ['--duration', '6s', '--interval', '2s', '--window', '5s'];
+
+let prom: PrometheusService;
+let healthy: ExampleApp;
+let slow: ExampleApp;
+let failing: ExampleApp;
+let idle: ExampleApp;
+let histograms: Server;
+let histogramPage = '';
+const tmp = mkdtempSync(join(tmpdir(), 'mlloop-analyze-'));
+
+/** Random classic histograms, some with non-monotonic counts or no observations, for the quantile cross-check. */
+function randomHistograms(n: number, seed: number): string {
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const lines: string[] = ['# TYPE rnd histogram'];
+  for (let h = 0; h < n; h++) {
+    const k = 1 + Math.floor(rnd() * 8);
+    let bound = h % 7 === 0 ? -1 : 0;
+    let count = 0;
+    for (let i = 0; i < k; i++) {
+      bound += 0.001 + rnd() * 2;
+      count += h % 5 === 0 ? 0 : Math.floor(rnd() * 50) - (h % 11 === 0 ? 20 : 0);
+      lines.push(`rnd_bucket{h="${h}",le="${bound}"} ${Math.max(0, count)}`);
+    }
+    lines.push(`rnd_bucket{h="${h}",le="+Inf"} ${Math.max(0, count + (h % 3 === 0 ? Math.floor(rnd() * 30) : 0))}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+beforeAll(async () => {
+  const model = await trainedModel();
+  [healthy, slow, failing, idle] = await Promise.all([
+    startExampleApp({ model, modelVersion: 'ocr-v3.2' }),
+    startExampleApp({ model, modelVersion: 'ocr-v3.3', injectLatencyMs: 300 }),
+    startExampleApp({ model, modelVersion: 'ocr-v3.4', injectErrorRate: 0.3, seed: 7 }),
+    startExampleApp({ model, modelVersion: 'ocr-v3.5' }),
+  ]);
+  histogramPage = randomHistograms(60, 42);
+  histograms = createServer((_, res) => res.end(histogramPage));
+  await new Promise<void>((r) => histograms.listen(0, '127.0.0.1', r));
+  const target = (app: { url: string }) => new URL(app.url).host;
+  const job = (name: string, host: string, labels: Record<string, string> = {}) => ({ job_name: name, static_configs: [{ targets: [host], labels }] });
+  prom = await startPrometheus({
+    scrapeConfigs: [
+      // The labels Kubernetes service discovery would give the canary's pods.
+      job('healthy', target(healthy), { service: 'ocr-canary', rollouts_pod_template_hash: 'h4ea1thy' }),
+      job('slow', target(slow), { service: 'ocr-canary', rollouts_pod_template_hash: 's10w' }),
+      job('failing', target(failing)),
+      job('idle', target(idle)),
+      job('histograms', `127.0.0.1:${(histograms.address() as { port: number }).port}`),
+    ],
+  });
+  await prom.waitForTargets(2);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([prom?.stop(), healthy?.stop(), slow?.stop(), failing?.stop(), idle?.stop()]);
+  histograms?.close();
+});
+
+const analyze = (args: string[]) => cli(['analyze', '--prometheus', prom.url, ...FAST, '--request', REQUEST, ...args, '--json'], { timeoutMs: 60_000 });
+
+describe('mlloop analyze against a real Prometheus', () => {
+  it('passes a healthy canary under load', async () => {
+    const r = await analyze(['--selector', 'model_version="ocr-v3.2"', '--load', '20', '--target', `${healthy.url}/predict`]);
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout);
+    expect(v).toMatchObject({ schema: 'mlloop/analysis@1', phase: 'Successful', pass: true });
+    expect(v.metrics.map((m: { name: string; successful: number }) => [m.name, m.successful])).toEqual([['latency_ms.p95', 3], ['error_rate', 3]]);
+    expect(v.metrics[1].measurements.at(-1).value).toEqual([0]);
+    expect(v.load.codes['200']).toBeGreaterThan(60);
+    expect(v.message).toMatch(/^canary analysis passed: latency_ms\.p95=[\d.]+, error_rate=0$/);
+  });
+
+  it('fails a canary with injected latency, naming the metric and its value', async () => {
+    const r = await analyze(['--selector', 'model_version="ocr-v3.3"', '--load', '10', '--target', `${slow.url}/predict`]);
+    expect(r.code).toBe(1);
+    const m = /canary analysis failed: latency_ms\.p95=(\d+) > 200/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    // 300 ms injected: the p95 lies in the (0.3, 0.5] s bucket.
+    expect(Number(m![1])).toBeGreaterThan(300);
+    expect(Number(m![1])).toBeLessThanOrEqual(500);
+    expect(JSON.parse(r.stdout).phase).toBe('Failed');
+  });
+
+  it('fails a canary that answers errors, naming the error rate', async () => {
+    const r = await analyze(['--selector', 'model_version="ocr-v3.4"', '--load', '20', '--target', `${failing.url}/predict`]);
+    expect(r.code).toBe(1);
+    const m = /error_rate=([\d.]+) > 0\.01/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0.1);
+    expect(Number(m![1])).toBeLessThan(0.6);
+  });
+
+  it('is inconclusive without traffic and fails closed', async () => {
+    const r = await analyze(['--selector', 'model_version="ocr-v3.5"']);
+    expect(r.code).toBe(1);
+    const v = JSON.parse(r.stdout);
+    expect(v.phase).toBe('Inconclusive');
+    expect(v.pass).toBe(false);
+    expect(r.stderr).toMatch(/canary analysis inconclusive \(failing closed\): latency_ms\.p95=NaN/);
+  });
+
+  it('is inconclusive for a selector that matches nothing (an empty result)', async () => {
+    const r = await analyze(['--selector', 'model_version="no-such-version"', '--duration', '2s']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/has no data \(the query returned an empty result\)/);
+  });
+
+  it('runs the shipped AnalysisTemplates (canary pods by rollouts_pod_template_hash) and fails the slow canary', async () => {
+    // The same templates with test timings: 2 s apart, a 5 s rate window.
+    const text = readFileSync(join(ROOT, 'manifests/rollouts/analysis-templates.yaml'), 'utf8').replace(/interval: 1m/g, 'interval: 2s').replace(/count: 5/g, 'count: 3');
+    const file = join(tmp, 'templates.yaml');
+    writeFileSync(file, text);
+    const args = ['--template', file, '--arg', 'service-name=ocr-canary', '--arg', 'window=5s'];
+    const bad = await analyze([...args, '--arg', 'canary-hash=s10w', '--load', '10', '--target', `${slow.url}/predict`]);
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stderr).toMatch(/latency_ms\.p95=\d+ > 200/);
+    const good = await analyze([...args, '--arg', 'canary-hash=h4ea1thy', '--load', '20', '--target', `${healthy.url}/predict`]);
+    expect(good.code, good.stderr).toBe(0);
+    // No pods with that hash: the explicit NaN handling fails the measurement (failureLimit 1 → fails at the 2nd).
+    const none = await analyze([...args, '--arg', 'canary-hash=nothing']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/canary analysis failed: latency_ms\.p95=NaN \(no data\)/);
+  });
+
+  it('refuses a query Prometheus rejects before measuring (exit 2), and an unreachable Prometheus (exit 3)', async () => {
+    const file = join(tmp, 'bad.yaml');
+    writeFileSync(file, 'metrics:\n  - name: broken\n    query: sum(rate(x[5m])\n    successCondition: result[0] < 1\n');
+    const r = await analyze(['--template', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/metric "broken": Prometheus rejected the query/);
+    const down = await cli(['analyze', '--prometheus', 'http://127.0.0.1:9', '--duration', '1s', '--interval', '1s'], { timeoutMs: 60_000 });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toMatch(/did not answer after 4 attempts/);
+  });
+});
+
+describe('--scrape computes what Prometheus computes', () => {
+  it('gives histogram_quantile and the error ratio exactly as Prometheus does on the same counts', async () => {
+    // Traffic has stopped; wait until Prometheus has scraped the latest counts.
+    const page = await (await fetch(`${failing.url}/metrics`)).text();
+    const samples = parseExposition(page);
+    const total = samples.filter((s) => s.name === 'ocr_requests_total').reduce((a, s) => a + s.value, 0);
+    // The analysis stopped at its first failed measurement, and the load with it.
+    expect(total).toBeGreaterThan(20);
+    await eventually(async () => {
+      const r = (await prom.query('sum(ocr_requests_total{model_version="ocr-v3.4"})')) as { result: { value: [number, string] }[] };
+      return Number(r.result[0]?.value[1]) === total ? true : undefined;
+    }, 20_000, 'Prometheus to scrape the final counts');
+    for (const q of [0.5, 0.9, 0.95, 0.99]) {
+      const r = (await prom.query(`histogram_quantile(${q}, sum by (le) (ocr_request_duration_seconds_bucket{model_version="ocr-v3.4"}))`)) as { result: { value: [number, string] }[] };
+      expect(histogramQuantile(q, bucketsOf(samples, 'ocr_request_duration_seconds'))).toBeCloseTo(Number(r.result[0]!.value[1]), 12);
+    }
+    const errors = samples.filter((s: Sample) => s.name === 'ocr_requests_total' && /^5/.test(s.labels.code!)).reduce((a, s) => a + s.value, 0);
+    const ratio = (await prom.query('sum(ocr_requests_total{model_version="ocr-v3.4",code=~"5.."}) / sum(ocr_requests_total{model_version="ocr-v3.4"})')) as { result: { value: [number, string] }[] };
+    expect(errors / total).toBeCloseTo(Number(ratio.result[0]!.value[1]), 12);
+  });
+
+  it('agrees with Prometheus’ histogram_quantile on 60 random histograms (merged, non-monotonic and empty ones included)', async () => {
+    const samples = parseExposition(histogramPage);
+    for (const q of [0, 0.1, 0.5, 0.9, 0.99, 1]) {
+      const r = (await prom.query(`histogram_quantile(${q}, rnd_bucket)`)) as { result: { metric: { h: string }; value: [number, string] }[] };
+      expect(r.result).toHaveLength(60);
+      for (const s of r.result) {
+        const mine = histogramQuantile(q, bucketsOf(samples, 'rnd', { h: s.metric.h }));
+        const theirs = Number(s.value[1] === 'NaN' ? Number.NaN : s.value[1]);
+        if (Number.isNaN(theirs)) expect(mine, `h=${s.metric.h} q=${q}`).toBeNaN();
+        else expect(mine, `h=${s.metric.h} q=${q}`).toBeCloseTo(theirs, 9);
+      }
+    }
+  });
+
+  it('fails the slow canary from /metrics alone, with a p95 in the same bucket Prometheus reports', async () => {
+    const r = await cli(['analyze', '--scrape', `${slow.url}/metrics`, '--load', '10', '--request', REQUEST, '--duration', '4s', '--interval', '2s', '--json'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    const m = /latency_ms\.p95=(\d+) > 200/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    const p = (await prom.query('histogram_quantile(0.95, sum by (le) (rate(ocr_request_duration_seconds_bucket{model_version="ocr-v3.3"}[10s]))) * 1000')) as { result: { value: [number, string] }[] };
+    const fromPrometheus = Number(p.result[0]!.value[1]);
+    expect(bucketBounds(Number(m![1]) / 1000, BOUNDS)).toEqual(bucketBounds(fromPrometheus / 1000, BOUNDS));
+    expect(JSON.parse(r.stdout).source).toEqual({ scrape: `${slow.url}/metrics` });
+  });
+
+  it('passes the healthy canary from /metrics alone', async () => {
+    const r = await cli(['analyze', '--scrape', `${healthy.url}/metrics`, '--load', '20', '--request', REQUEST, '--duration', '4s', '--interval', '2s', '--json'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).metrics.every((m: { phase: string }) => m.phase === 'Successful')).toBe(true);
+  });
+});
