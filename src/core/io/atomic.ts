@@ -45,3 +45,57 @@ export async function writeFilesAtomic(files: readonly PendingFile[]): Promise<v
   }
   for (const s of staged) await fs.rename(s.temp, s.target);
 }
+
+export interface AtomicStream {
+  /** Appends text (buffered; waits for the disk when the buffer is full). */
+  write(text: string): Promise<void>;
+  /** Flushes, syncs and renames the file into place. */
+  commit(): Promise<void>;
+  /** Removes the temp file; the target keeps its old content. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Streams a large output (e.g. one JSON line per image) to a temp file next to the target, so that
+ * memory stays bounded; readers see the target only after commit() renames it whole.
+ */
+export async function openAtomicStream(target: string): Promise<AtomicStream> {
+  const resolved = path.resolve(target);
+  await fs.mkdir(path.dirname(resolved), { recursive: true });
+  const temp = tempName(resolved);
+  const handle = await fs.open(temp, 'w');
+  let buffer: string[] = [];
+  let size = 0;
+  let closed = false;
+  const flush = async () => {
+    if (size === 0) return;
+    const chunk = buffer.join('');
+    buffer = [];
+    size = 0;
+    await handle.write(chunk);
+  };
+  return {
+    async write(text) {
+      buffer.push(text);
+      size += text.length;
+      if (size >= 1 << 20) await flush();
+    },
+    async commit() {
+      try {
+        await flush();
+        await handle.sync();
+      } finally {
+        closed = true;
+        await handle.close();
+      }
+      await fs.rename(temp, resolved);
+    },
+    async abort() {
+      if (!closed) {
+        closed = true;
+        await handle.close().catch(() => undefined);
+      }
+      await fs.rm(temp, { force: true });
+    },
+  };
+}

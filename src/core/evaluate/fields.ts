@@ -1,0 +1,188 @@
+import { promises as fs } from 'node:fs';
+import { ConfigurationError, jsonPath } from '../errors.js';
+import { readText, parseJson, readJsonl, looksLikeJsonl } from '../io/read.js';
+
+/**
+ * Reading `mlloop/fields@1` files (predictions and ground truth): one JSON document with `images`,
+ * or JSONL with one image per line. Every image is checked as it is read; a bad one stops the run
+ * with the file (and line), the image and the JSON path (exit 2).
+ */
+
+export interface Field {
+  label: string;
+  /** x1, y1, x2, y2 in absolute pixels. */
+  bbox: Float64Array;
+  value: string;
+  /** Predictions only; 1 when a prediction carries none. */
+  confidence: number;
+}
+
+export interface Image {
+  id: string;
+  latency: number | undefined;
+  fields: Field[];
+}
+
+export interface FileMeta {
+  dataset?: string;
+  model_version?: string;
+}
+
+export type Side = 'gt' | 'pred';
+const SIDE_NAME: Record<Side, string> = { gt: 'ground truth', pred: 'predictions' };
+
+/** Where one image sits in its file, for error messages. */
+interface Where {
+  file: string;
+  side: Side;
+  /** JSONL line (1-based), or undefined for a JSON document. */
+  line?: number;
+  /** Index in `images` for a JSON document. */
+  index?: number;
+}
+
+function fail(w: Where, imageId: string | undefined, segs: (string | number)[], message: string, hint: string): never {
+  const file = w.line !== undefined ? `${w.file}:${w.line}` : w.file;
+  const path = jsonPath(w.line !== undefined ? segs : ['images', w.index ?? 0, ...segs]);
+  const who = imageId !== undefined ? `image "${imageId}": ` : '';
+  throw new ConfigurationError(`${who}${message}`, { file, path, hint });
+}
+
+/** Checks one image object and turns it into the evaluator's form. */
+export function parseImage(v: unknown, w: Where): Image {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    fail(w, undefined, [], `an image must be a JSON object, not ${describe(v)}`, 'write {"image_id": "…", "fields": [{"label": "…", "bbox": [x1, y1, x2, y2], "value": "…"}]}');
+  }
+  const o = v as Record<string, unknown>;
+  let id = o.image_id;
+  if (typeof id === 'number' && Number.isInteger(id)) id = String(id);
+  if (typeof id !== 'string' || id === '') {
+    fail(w, undefined, ['image_id'], id === undefined ? 'image_id is missing' : `image_id must be a non-empty string, not ${describe(id)}`, 'give every image a unique "image_id" string');
+  }
+  let latency: number | undefined;
+  if (o.latency_ms !== undefined && o.latency_ms !== null) {
+    const l = o.latency_ms;
+    if (typeof l !== 'number' || !Number.isFinite(l) || l < 0) fail(w, id, ['latency_ms'], `latency_ms must be a finite number ≥ 0, not ${describe(l)}`, 'write the inference time in milliseconds, or leave latency_ms out');
+    latency = l;
+  }
+  const rawFields = o.fields ?? [];
+  if (!Array.isArray(rawFields)) fail(w, id, ['fields'], `fields must be a list, not ${describe(rawFields)}`, 'write "fields": [] for an image without fields');
+  const fields: Field[] = new Array(rawFields.length);
+  const pred = w.side === 'pred';
+  for (let i = 0; i < rawFields.length; i++) {
+    const f = rawFields[i] as Record<string, unknown>;
+    if (f === null || typeof f !== 'object' || Array.isArray(f)) fail(w, id, ['fields', i], `a field must be a JSON object, not ${describe(f)}`, 'write {"label": "…", "bbox": [x1, y1, x2, y2], "value": "…"}');
+    const label = f.label;
+    if (typeof label !== 'string' || label === '') fail(w, id, ['fields', i, 'label'], label === undefined ? 'label is missing' : `label must be a non-empty string, not ${describe(label)}`, 'name the field, e.g. "label": "name"');
+    const b = f.bbox;
+    if (!Array.isArray(b) || b.length !== 4 || !(Number.isFinite(b[0]) && Number.isFinite(b[1]) && Number.isFinite(b[2]) && Number.isFinite(b[3])) || typeof b[0] !== 'number' || typeof b[1] !== 'number' || typeof b[2] !== 'number' || typeof b[3] !== 'number') {
+      fail(w, id, ['fields', i, 'bbox'], `bbox must be four finite numbers [x1, y1, x2, y2], not ${describe(b)}`, 'write the box in absolute pixels as [x1, y1, x2, y2]');
+    }
+    if (b[2] < b[0] || b[3] < b[1]) {
+      fail(w, id, ['fields', i, 'bbox'], `bbox ${JSON.stringify(b)} has ${b[2] < b[0] ? 'x2 < x1' : 'y2 < y1'}`, 'write the box as [x1, y1, x2, y2] (corners, not [x, y, width, height] with a negative size)');
+    }
+    const value = f.value;
+    if (typeof value !== 'string') fail(w, id, ['fields', i, 'value'], value === undefined ? 'value is missing' : `value must be a string, not ${describe(value)}`, 'write the text as a JSON string, e.g. "value": "120000" ("" for no text)');
+    let confidence = 1;
+    if (pred && f.confidence !== undefined && f.confidence !== null) {
+      const c = f.confidence;
+      if (typeof c !== 'number' || !(c >= 0 && c <= 1)) fail(w, id, ['fields', i, 'confidence'], `confidence must be a number in [0, 1], not ${describe(c)}`, 'write the model\'s score as a probability between 0 and 1');
+      confidence = c;
+    }
+    fields[i] = { label, bbox: Float64Array.of(b[0], b[1], b[2], b[3]), value, confidence };
+  }
+  return { id, latency, fields };
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}…` : s;
+}
+
+/** A fields file opened for reading: images one at a time, in file order. */
+export interface FieldsSource {
+  file: string;
+  side: Side;
+  jsonl: boolean;
+  bytes: number;
+  meta: FileMeta;
+  images(): AsyncGenerator<Image>;
+}
+
+function metaOf(o: Record<string, unknown>, meta: FileMeta): void {
+  if (meta.dataset === undefined && typeof o.dataset === 'string') meta.dataset = o.dataset;
+  if (meta.model_version === undefined && typeof o.model_version === 'string') meta.model_version = o.model_version;
+}
+
+/**
+ * Opens a fields file. JSONL (`.jsonl`/`.ndjson`, or a file whose first line is one image object) is
+ * streamed line by line; a JSON document is parsed whole.
+ */
+export async function openFields(file: string, side: Side): Promise<FieldsSource> {
+  let bytes: number;
+  try {
+    const st = await fs.stat(file);
+    if (st.isDirectory()) throw new ConfigurationError(`${SIDE_NAME[side]} file is a directory, not a file`, { file });
+    bytes = st.size;
+  } catch (e) {
+    if (e instanceof ConfigurationError) throw e;
+    throw new ConfigurationError(`${SIDE_NAME[side]} file not found`, { file, hint: 'check the path (relative paths are resolved from the working directory)' });
+  }
+  const meta: FileMeta = {};
+  if (looksLikeJsonl(file)) return jsonlSource(file, side, bytes, meta);
+  const text = await readText(file, `${SIDE_NAME[side]} file`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    // JSONL under a .json name: the first line is a whole image object.
+    const first = text.slice(0, text.indexOf('\n') >>> 0).trim();
+    let head: unknown;
+    try {
+      head = JSON.parse(first);
+    } catch {
+      head = undefined;
+    }
+    if (head && typeof head === 'object' && 'image_id' in head) return jsonlSource(file, side, bytes, meta);
+    doc = parseJson(text, file);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc) || !('images' in doc)) {
+    throw new ConfigurationError(`${SIDE_NAME[side]}: "images" is missing`, {
+      file,
+      path: '$.images',
+      hint: 'an mlloop/fields@1 file is {"dataset": "…", "images": [{"image_id": "…", "fields": […]}]}, or JSONL with one image object per line',
+    });
+  }
+  const o = doc as Record<string, unknown>;
+  if (!Array.isArray(o.images)) throw new ConfigurationError(`"images" must be a list, not ${describe(o.images)}`, { file, path: '$.images', hint: 'write "images": [ … ]' });
+  metaOf(o, meta);
+  const list = o.images as unknown[];
+  return {
+    file,
+    side,
+    jsonl: false,
+    bytes,
+    meta,
+    async *images() {
+      for (let i = 0; i < list.length; i++) yield parseImage(list[i], { file, side, index: i });
+    },
+  };
+}
+
+function jsonlSource(file: string, side: Side, bytes: number, meta: FileMeta): FieldsSource {
+  return {
+    file,
+    side,
+    jsonl: true,
+    bytes,
+    meta,
+    async *images() {
+      for await (const { value, line } of readJsonl(file)) {
+        const img = parseImage(value, { file, side, line });
+        metaOf(value as Record<string, unknown>, meta);
+        yield img;
+      }
+    },
+  };
+}
