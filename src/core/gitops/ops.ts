@@ -1,0 +1,319 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { ConfigurationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
+import { flattenMetrics, readMetricsFile } from '../train/metrics-file.js';
+import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult, type Workspace } from './git.js';
+import { assertCommitSha, assertModelVersion, assertPlainValue, assertUrl, parseImageRef } from './names.js';
+import {
+  METRICS_FILE,
+  QUARANTINE_FILE,
+  RELEASE_FILE,
+  SAMPLES_FILE,
+  VALUES_FILE,
+  addQuarantine,
+  checkDeployable,
+  editValues,
+  envPath,
+  headline,
+  parseRelease,
+  quarantined,
+  readEnvState,
+  releaseJson,
+  releaseMessage,
+  sameRelease,
+  type EnvState,
+  type Release,
+} from './release.js';
+
+export interface RepoOptions extends GitOptions {
+  cwd: string;
+  dryRun?: boolean;
+  retry?: Partial<RetryPolicy>;
+  now: () => Date;
+  /** When set, the change goes to this branch (a pull request) instead of the environment's branch. */
+  pushBranch?: string;
+}
+
+export interface ReleaseOutcome {
+  result: UpdateResult;
+  release?: Release;
+  /** What the environment ran before. */
+  previous?: Release;
+}
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** Copies of the evidence kept next to release.json (or their removal when the release has none). */
+async function evidenceFiles(dir: string, metrics: Buffer | string | undefined, samples: Buffer | string | undefined): Promise<PendingFile[]> {
+  const out: PendingFile[] = [];
+  for (const [name, data] of [[METRICS_FILE, metrics], [SAMPLES_FILE, samples]] as const) {
+    if (data !== undefined) out.push({ path: path.join(dir, name), data });
+    else await fs.rm(path.join(dir, name), { force: true });
+  }
+  return out;
+}
+
+async function writeRelease(state: EnvState, release: Release, values: string, extra: PendingFile[]): Promise<void> {
+  const files: PendingFile[] = [{ path: path.join(state.dir, VALUES_FILE), data: values }, ...extra];
+  // An identical release keeps its file (and time stamp): a rerun makes no commit.
+  if (sameRelease(state.release, release)) release.deployed_at = state.release!.deployed_at;
+  files.push({ path: path.join(state.dir, RELEASE_FILE), data: releaseJson(release) });
+  await writeFilesAtomic(files);
+}
+
+export interface DeployInput {
+  app: string;
+  env: string;
+  image: string;
+  modelVersion: string;
+  sourceCommit?: string;
+  dataset?: string;
+  runUrl?: string;
+  /** Local metrics.json / samples.jsonl to keep next to release.json. */
+  metrics?: string;
+  samples?: string;
+}
+
+/** Checks every value before any git work: nothing is cloned for a refused deploy. */
+export function checkDeployInput(i: DeployInput): void {
+  envPath(i.app, i.env);
+  parseImageRef(i.image);
+  assertModelVersion(i.modelVersion);
+  if (i.sourceCommit) assertCommitSha(i.sourceCommit);
+  if (i.dataset) assertPlainValue(i.dataset, 'dataset');
+  if (i.runUrl) assertUrl(i.runUrl, 'run URL');
+}
+
+async function readSamples(file: string): Promise<Buffer> {
+  const { readJsonl } = await import('../io/read.js');
+  for await (const { value, line } of readJsonl(file)) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigurationError(`line ${line} is not a JSON object`, { file, hint: 'pass the samples.jsonl that mlloop evaluate --samples wrote' });
+  }
+  return fs.readFile(file);
+}
+
+export async function deploy(i: DeployInput, o: RepoOptions): Promise<ReleaseOutcome> {
+  checkDeployInput(i);
+  const metricsPath = i.metrics ? path.resolve(o.cwd, i.metrics) : undefined;
+  const metricsValue = metricsPath ? await readMetricsFile(metricsPath) : undefined;
+  const metricsBytes = metricsPath ? await fs.readFile(metricsPath) : undefined;
+  const samplesBytes = i.samples ? await readSamples(path.resolve(o.cwd, i.samples)) : undefined;
+  if (samplesBytes && !metricsBytes) throw new ConfigurationError('--samples needs --metrics', { hint: 'pass the metrics.json the samples belong to' });
+  let release: Release | undefined;
+  let previous: Release | undefined;
+  const result = await updateRepo({
+    ...o,
+    async edit(root) {
+      const state = await readEnvState(root, i.app, i.env);
+      previous = state.release;
+      checkDeployable(state, i.modelVersion, i.image, (m) => o.log.warn(m));
+      release = {
+        schema: 'mlloop/release@1',
+        app: i.app,
+        env: i.env,
+        action: 'deploy',
+        model_version: i.modelVersion,
+        image: i.image,
+        source_commit: i.sourceCommit ?? null,
+        dataset: i.dataset ?? null,
+        run_url: i.runUrl ?? null,
+        metrics: metricsValue ? headline(flattenMetrics(metricsValue)) : {},
+        metrics_file: metricsBytes ? METRICS_FILE : null,
+        samples_file: samplesBytes ? SAMPLES_FILE : null,
+        deployed_at: iso(o.now()),
+        promoted_from: null,
+        rollback_of: null,
+        reason: null,
+      };
+      await writeRelease(state, release, editValues(state, i.image, i.modelVersion, i.app, i.env), await evidenceFiles(state.dir, metricsBytes, samplesBytes));
+      return { message: releaseMessage(release) };
+    },
+  });
+  return { result, release, previous };
+}
+
+export interface PromoteInput {
+  app: string;
+  from: string;
+  to: string;
+  runUrl?: string;
+}
+
+export async function promote(i: PromoteInput, o: RepoOptions): Promise<ReleaseOutcome> {
+  envPath(i.app, i.from);
+  envPath(i.app, i.to);
+  if (i.from === i.to) throw new ConfigurationError('--from and --to name the same environment', { hint: 'promote from one environment to another, e.g. --from staging --to prod' });
+  if (i.runUrl) assertUrl(i.runUrl, 'run URL');
+  let release: Release | undefined;
+  let previous: Release | undefined;
+  const result = await updateRepo({
+    ...o,
+    async edit(root) {
+      const source = await readEnvState(root, i.app, i.from);
+      if (!source.release) throw new ConfigurationError(`${source.rel} has no ${RELEASE_FILE}: nothing to promote`, { hint: `deploy to ${i.from} first (mlloop gitops deploy --env ${i.from} …)` });
+      const target = await readEnvState(root, i.app, i.to);
+      previous = target.release;
+      const s = source.release;
+      checkDeployable(target, s.model_version, s.image, (m) => o.log.warn(m));
+      release = {
+        ...s,
+        env: i.to,
+        action: 'promote',
+        run_url: i.runUrl ?? s.run_url,
+        deployed_at: iso(o.now()),
+        promoted_from: i.from,
+        rollback_of: null,
+        reason: null,
+      };
+      const [m, smp] = await Promise.all([s.metrics_file ? fs.readFile(path.join(source.dir, METRICS_FILE)).catch(() => undefined) : undefined, s.samples_file ? fs.readFile(path.join(source.dir, SAMPLES_FILE)).catch(() => undefined) : undefined]);
+      release.metrics_file = m ? METRICS_FILE : null;
+      release.samples_file = smp ? SAMPLES_FILE : null;
+      await writeRelease(target, release, editValues(target, s.image, s.model_version, i.app, i.to), await evidenceFiles(target.dir, m, smp));
+      return { message: releaseMessage(release) };
+    },
+  });
+  return { result, release, previous };
+}
+
+export interface RollbackInput {
+  app: string;
+  env: string;
+  reason: string;
+  /** A human's choice of version; without it, the newest earlier release that is not quarantined. */
+  to?: string;
+  runUrl?: string;
+}
+
+export interface RollbackOutcome extends ReleaseOutcome {
+  /** The commit that deployed the release being rolled back. */
+  rolledBack?: { commit: string; model_version: string; image: string };
+}
+
+export async function rollback(i: RollbackInput, o: RepoOptions): Promise<RollbackOutcome> {
+  envPath(i.app, i.env);
+  assertPlainValue(i.reason, 'reason', { allowColonSpace: true, max: 1000 });
+  if (i.to) assertModelVersion(i.to, '--to');
+  if (i.runUrl) assertUrl(i.runUrl, 'run URL');
+  let release: Release | undefined;
+  let previous: Release | undefined;
+  let rolledBack: RollbackOutcome['rolledBack'];
+  const result = await updateRepo({
+    ...o,
+    depth: 'full',
+    async edit(root, _attempt, ws) {
+      const state = await readEnvState(root, i.app, i.env);
+      const cur = state.release;
+      previous = cur;
+      if (!cur) throw new ConfigurationError(`${state.rel} has no ${RELEASE_FILE}: nothing to roll back`);
+      if (cur.action === 'rollback' && !i.to) {
+        throw new ConfigurationError(`the current release of ${i.app}/${i.env} (${cur.model_version}) is itself a rollback of ${cur.rollback_of?.slice(0, 12)}; mlloop never rolls back a rollback automatically`, {
+          hint: `a person chooses the version: mlloop gitops rollback --app ${i.app} --env ${i.env} --to <version> --reason "…"`,
+        });
+      }
+      const history = await logWithTrailers(ws, [`${state.rel}/${RELEASE_FILE}`]);
+      const bad = history[0];
+      if (!bad) throw new ConfigurationError(`${state.rel}/${RELEASE_FILE} has no history to roll back to`);
+      const isQuarantined = (r: Release) => r.model_version === cur.model_version || r.image === cur.image || quarantined(state, r.model_version, r.image) !== undefined;
+      let target: { release: Release; commit: string } | undefined;
+      for (const h of history.slice(1)) {
+        const text = await showFile(ws, h.commit, `${state.rel}/${RELEASE_FILE}`);
+        if (!text) continue;
+        let r: Release;
+        try {
+          r = parseRelease(text, `${state.rel}/${RELEASE_FILE}@${h.commit.slice(0, 12)}`);
+        } catch {
+          continue;
+        }
+        if (i.to ? r.model_version === i.to : !isQuarantined(r)) {
+          target = { release: r, commit: h.commit };
+          break;
+        }
+      }
+      if (!target) {
+        throw new ConfigurationError(i.to ? `${i.to} was never deployed to ${i.app}/${i.env} before the current release` : `no earlier release of ${i.app}/${i.env} is left that is not quarantined`, {
+          hint: i.to ? `mlloop gitops history --app ${i.app} --env ${i.env} lists the releases` : 'deploy a fixed version instead',
+        });
+      }
+      const t = target.release;
+      if (i.to && (t.model_version === cur.model_version || quarantined(state, t.model_version, t.image))) {
+        throw new ConfigurationError(`${i.to} is ${t.model_version === cur.model_version ? 'what runs now' : 'quarantined'} in ${i.app}/${i.env}`, { file: `${state.rel}/${QUARANTINE_FILE}` });
+      }
+      rolledBack = { commit: bad.commit, model_version: cur.model_version, image: cur.image };
+      release = {
+        ...t,
+        action: 'rollback',
+        run_url: i.runUrl ?? t.run_url,
+        deployed_at: iso(o.now()),
+        promoted_from: null,
+        rollback_of: bad.commit,
+        reason: i.reason,
+      };
+      const rel = state.rel;
+      const [m, smp] = await Promise.all([t.metrics_file ? showBytes(ws, target.commit, `${rel}/${METRICS_FILE}`) : undefined, t.samples_file ? showBytes(ws, target.commit, `${rel}/${SAMPLES_FILE}`) : undefined]);
+      release.metrics_file = m ? METRICS_FILE : null;
+      release.samples_file = smp ? SAMPLES_FILE : null;
+      const extra = await evidenceFiles(state.dir, m, smp);
+      if (!quarantined(state, cur.model_version, cur.image)) {
+        extra.push({ path: path.join(state.dir, QUARANTINE_FILE), data: addQuarantine(state, { model_version: cur.model_version, image: cur.image, reason: i.reason, commit: bad.commit, at: iso(o.now()) }) });
+      }
+      await writeRelease(state, release, editValues(state, t.image, t.model_version, i.app, i.env), extra);
+      return { message: releaseMessage(release) };
+    },
+  });
+  return { result, release, previous, rolledBack };
+}
+
+async function showBytes(ws: Workspace, commit: string, file: string): Promise<string | undefined> {
+  return showFile(ws, commit, file);
+}
+
+export interface HistoryEntry {
+  commit: string;
+  date: string;
+  action: string | null;
+  model_version: string | null;
+  image: string | null;
+  source_commit: string | null;
+  dataset: string | null;
+  metrics: string | null;
+  run_url: string | null;
+  promoted_from: string | null;
+  rollback_of: string | null;
+  reason: string | null;
+  subject: string;
+  author: string;
+}
+
+/** The releases of an environment, newest first, read back from the commit trailers. */
+export async function history(i: { app: string; env: string; limit?: number }, o: GitOptions & { cwd: string }): Promise<HistoryEntry[]> {
+  const rel = envPath(i.app, i.env);
+  const ws = await cloneRepo({ ...o, depth: 'full' });
+  try {
+    const log = await logWithTrailers(ws, [rel], i.limit);
+    return log.map((e) => {
+      const t = e.trailers;
+      const mine = t['Mlloop-App'] === i.app && t['Mlloop-Env'] === i.env;
+      const v = (k: string) => (mine ? (t[k] ?? null) : null);
+      return {
+        commit: e.commit,
+        date: e.date,
+        action: v('Mlloop-Action'),
+        model_version: v('Model-Version'),
+        image: v('Image'),
+        source_commit: v('Source-Commit'),
+        dataset: v('Dataset'),
+        metrics: v('Metrics'),
+        run_url: v('Run-Url'),
+        promoted_from: v('Promoted-From'),
+        rollback_of: v('Rollback-Of'),
+        reason: v('Reason'),
+        subject: e.subject,
+        author: e.author,
+      };
+    });
+  } finally {
+    await ws.cleanup();
+  }
+}

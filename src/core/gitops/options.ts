@@ -1,0 +1,69 @@
+import type { Context } from '../../commands/define.js';
+import { ConfigurationError } from '../errors.js';
+import type { GitOptions, GitRemote, RetryPolicy } from './git.js';
+
+/** Options every `gitops` command shares (same names in the CLI and the actions). */
+export const repoOptions = {
+  repo: { type: 'string', required: true, help: 'the GitOps repository: https URL, ssh URL, file:// URL or a local path', placeholder: 'URL|PATH' },
+  branch: { type: 'string', default: 'main', help: 'the branch ArgoCD syncs', placeholder: 'BRANCH' },
+  token: { type: 'string', secret: true, env: 'GITOPS_TOKEN', help: 'token for an https repository (sent as an HTTP header, masked everywhere) [default: $GITOPS_TOKEN]', placeholder: 'TOKEN' },
+  'token-user': { type: 'string', default: 'x-access-token', help: 'user name sent with the token (GitHub: x-access-token; GitLab: oauth2)', placeholder: 'USER' },
+  author: { type: 'string', default: 'mlloop <mlloop@users.noreply.github.com>', help: 'author and committer of the commit, "Name <email>"', placeholder: 'NAME <EMAIL>' },
+} as const;
+
+export const writeOptions = {
+  'dry-run': { type: 'boolean', help: 'print the diff of the change and write nothing' },
+  'push-attempts': { type: 'integer', default: 16, min: 1, max: 100, help: 'push attempts (fetch + rebase between them, exponential backoff with jitter) before giving up with exit 3' },
+} as const;
+
+export interface RepoOptionValues {
+  repo: string;
+  branch: string;
+  token?: string;
+  tokenUser: string;
+  author: string;
+}
+
+/**
+ * The remote and git options from command options: the token comes from --token or $GITOPS_TOKEN and
+ * is registered as a secret; credentials written into an https URL are moved out of it into the header.
+ */
+export function gitOptionsFrom(o: RepoOptionValues, ctx: Context): GitOptions & { cwd: string } {
+  let url = o.repo.trim();
+  let token = o.token ?? ctx.env.GITOPS_TOKEN;
+  let tokenUser = o.tokenUser;
+  const m = /^(https?:\/\/)([^/@\s]+)@(.*)$/i.exec(url);
+  if (m) {
+    const [user, pass] = decodeURIComponent(m[2]!).split(/:(.*)/s);
+    ctx.secret(m[2]);
+    if (pass) {
+      token ??= pass;
+      tokenUser = user || tokenUser;
+    } else token ??= user;
+    url = `${m[1]}${m[3]}`;
+  }
+  ctx.secret(token);
+  const a = /^\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(o.author);
+  if (!a) throw new ConfigurationError(`--author "${o.author}" must look like "Name <email@example.com>"`);
+  const remote: GitRemote = { url, branch: o.branch, ...(token ? { token, tokenUser } : {}) };
+  return { remote, env: ctx.env, log: ctx.log, signal: ctx.signal, author: { name: a[1]!, email: a[2]! }, cwd: ctx.cwd };
+}
+
+export function retryFrom(attempts: number): Partial<RetryPolicy> {
+  return { attempts };
+}
+
+export const releaseOutputs = {
+  changed: 'true when a commit was made (false: the environment already ran this release)',
+  commit: 'the commit pushed to the GitOps repository (empty when nothing changed or on a dry run)',
+  'model-version': 'the model version the environment runs now',
+  image: 'the image the environment runs now',
+  'previous-version': 'the model version it ran before',
+  'pr-url': 'with pr: the pull request opened or updated',
+} as const;
+
+export const prOptions = {
+  pr: { type: 'boolean', help: 'open or update one pull request per app/env (branch mlloop/<app>-<env>) instead of pushing to --branch (protected production branches)' },
+  'github-repository': { type: 'string', help: 'owner/name of the GitOps repository on GitHub, for --pr [default: read from an https://<host>/owner/name URL]', placeholder: 'OWNER/NAME' },
+  'github-api-url': { type: 'string', env: 'GITHUB_API_URL', help: 'GitHub REST API root, for --pr [default: $GITHUB_API_URL or https://api.github.com]', placeholder: 'URL' },
+} as const;
