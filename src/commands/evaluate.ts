@@ -66,7 +66,7 @@ export const command = defineCommand({
     return {
       exitCode: 0,
       data: { ...m, metrics_path: out, samples_path: samples ?? null },
-      text: [formatHeadline(m), '', textTable(...perFieldTable(m)), '', `metrics: ${path.relative(ctx.cwd, out) || out}${samples ? `\nsamples: ${path.relative(ctx.cwd, samples)}` : ''}`].join('\n'),
+      text: [formatHeadline(m), '', textTable(...perFieldTable(m)), '', `metrics: ${shown(ctx.cwd, out)}${samples ? `\nsamples: ${shown(ctx.cwd, samples)}` : ''}`].join('\n'),
       summary: [`### mlloop evaluate: F1 ${formatNumber(m.overall.f1)}`, '', formatHeadline(m).replace(/^/gm, '> '), '', mdTable(...perFieldTable(m), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '', `<sub>${configLine(m)}</sub>`, ''].join('\n'),
       outputs: {
         f1: m.overall.f1,
@@ -84,6 +84,12 @@ export const command = defineCommand({
     };
   },
 });
+
+/** A path as people want to read it: relative below the working directory, absolute elsewhere. */
+function shown(cwd: string, file: string): string {
+  const rel = path.relative(cwd, file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
 
 function headlineOf(m: MetricsDoc): Record<string, number> {
   const h: Record<string, number> = { f1: m.overall.f1, precision: m.overall.precision, recall: m.overall.recall, exact_match: m.overall.exact_match };

@@ -58,7 +58,8 @@ export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateOu
       }
     }
     if (!result) {
-      const indexGt = gt.jsonl === pred.jsonl ? gt.bytes < pred.bytes : !gt.jsonl;
+      // A JSON document is in memory anyway; of two JSONL files, the smaller is held.
+      const indexGt = gt.jsonl && pred.jsonl ? gt.bytes < pred.bytes : !gt.jsonl && pred.jsonl;
       const evaluator = new Evaluator(o);
       const sink = await openSamples();
       if (indexGt) await joinIndexedGt(gt, pred, evaluator, sink, log);
