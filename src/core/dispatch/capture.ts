@@ -1,0 +1,143 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ExternalError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { readClusters, schedulerFor, type DispatchConfig } from './config.js';
+import { SNAPSHOT_SCHEMA, type AccessRecord, type SnapshotIndex } from './snapshot.js';
+import { ACCESS } from './dispatch.js';
+import { isTerminal, type K8sNode, type K8sPod } from './state.js';
+
+/**
+ * `mlloop dispatch snapshot`: writes `<out>/<cluster>/{nodes.json,pods.json,access.json}` for every
+ * reachable cluster and `<out>/snapshot.json`. Lists are streamed page by page to temp files and
+ * renamed into place only when every cluster was read, so a snapshot is never half-written.
+ */
+export interface CaptureOptions {
+  clustersFile: string;
+  outDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  secret(v: string | undefined): void;
+  log: Logger;
+  now(): Date;
+  signal: AbortSignal;
+}
+
+export interface CaptureResult {
+  index: SnapshotIndex;
+  out: string;
+}
+
+/** Keeps what the dispatcher and kubectl users read; drops managedFields and other bulk. */
+function trimNode(n: K8sNode & { metadata?: Record<string, unknown>; status?: Record<string, unknown> }): unknown {
+  const { managedFields: _m, ...metadata } = (n.metadata ?? {}) as Record<string, unknown>;
+  return { apiVersion: 'v1', kind: 'Node', metadata, spec: n.spec ?? {}, status: n.status ?? {} };
+}
+
+function trimPod(p: K8sPod & { metadata?: Record<string, any>; spec?: Record<string, any>; status?: Record<string, any> }): unknown {
+  const slim = (c: Record<string, any>) => ({ name: c.name, image: c.image, ...(c.resources ? { resources: c.resources } : {}), ...(c.restartPolicy ? { restartPolicy: c.restartPolicy } : {}) });
+  const spec = p.spec ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: p.metadata?.name, namespace: p.metadata?.namespace, ...(p.metadata?.labels ? { labels: p.metadata.labels } : {}) },
+    spec: {
+      ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.priority !== undefined ? { priority: spec.priority } : {}),
+      ...(spec.overhead ? { overhead: spec.overhead } : {}),
+      ...(spec.initContainers?.length ? { initContainers: spec.initContainers.map(slim) } : {}),
+      containers: (spec.containers ?? []).map(slim),
+    },
+    status: { phase: p.status?.phase },
+  };
+}
+
+async function writeList(file: string, items: AsyncIterable<unknown>): Promise<number> {
+  const handle = await fs.open(file, 'w');
+  let n = 0;
+  try {
+    await handle.write('{"apiVersion":"v1","kind":"List","items":[');
+    let buf: string[] = [];
+    for await (const item of items) {
+      buf.push(`${n ? ',' : ''}\n${JSON.stringify(item)}`);
+      n++;
+      if (buf.length >= 500) {
+        await handle.write(buf.join(''));
+        buf = [];
+      }
+    }
+    await handle.write(`${buf.join('')}\n],"metadata":{"resourceVersion":""}}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return n;
+}
+
+export function accessTargets(config: DispatchConfig, cluster: DispatchConfig['clusters'][number]): { namespace: string; group: string; resource: string }[] {
+  const namespaces = new Set<string>([cluster.namespaces?.training ?? 'default']);
+  for (const t of Object.values(config.tenants ?? {})) {
+    if (t.namespace && (!t.clusters || t.clusters.includes(cluster.name))) namespaces.add(t.namespace);
+  }
+  const access = ACCESS[schedulerFor(config, cluster)];
+  return [...namespaces].sort().map((namespace) => ({ namespace, ...access }));
+}
+
+export async function capture(o: CaptureOptions): Promise<CaptureResult> {
+  const config = await readClusters(o.clustersFile);
+  const { connect, pagedNodes, pagedPods, accessReview, NON_TERMINAL, describeError, KubeconfigError, UnreachableError } = await import('./k8s.js');
+  const tag = `.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const index: SnapshotIndex = { schema: SNAPSHOT_SCHEMA, taken_at: o.now().toISOString(), clusters: {} };
+  const staged: { temp: string; target: string }[] = [];
+  const baseDir = path.dirname(path.resolve(o.clustersFile));
+  let done = 0;
+  try {
+    await Promise.all(
+      config.clusters.map(async (c) => {
+        const dir = path.join(o.outDir, c.name);
+        const files = ['nodes.json', 'pods.json', 'access.json'].map((f) => ({ temp: path.join(dir, `${f}${tag}`), target: path.join(dir, f) }));
+        try {
+          const client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
+          await fs.mkdir(dir, { recursive: true });
+          const nodes = await writeList(files[0]!.temp, (async function* () {
+            for await (const n of pagedNodes(client)) yield trimNode(n as never);
+          })());
+          const pods = await writeList(files[1]!.temp, (async function* () {
+            for await (const p of pagedPods(client, { fieldSelector: NON_TERMINAL })) if (!isTerminal(p)) yield trimPod(p as never);
+          })());
+          const records: AccessRecord[] = [];
+          for (const a of accessTargets(config, c)) {
+            const r = await accessReview(client, a);
+            records.push({ ...a, verb: 'create', allowed: r.allowed, reason: r.reason });
+          }
+          await fs.writeFile(files[2]!.temp, `${JSON.stringify(records, null, 2)}\n`);
+          staged.push(...files);
+          index.clusters[c.name] = { ok: true, nodes, pods };
+          o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${nodes} nodes, ${pods} pods`);
+        } catch (e) {
+          await Promise.all(files.map((f) => fs.rm(f.temp, { force: true })));
+          const reason = e instanceof KubeconfigError || e instanceof UnreachableError ? e.message.replace(`${c.name}: `, '') : describeError(e, { name: c.name, timeoutMs: config.policy.requestTimeoutMs });
+          index.clusters[c.name] = { ok: false, error: reason };
+          o.log.warn(`${c.name} not captured: ${reason}`);
+          done++;
+        }
+      }),
+    );
+  } catch (e) {
+    await Promise.all(staged.map((f) => fs.rm(f.temp, { force: true })));
+    throw e;
+  }
+  const ok = Object.values(index.clusters).filter((c) => c.ok).length;
+  if (ok === 0) {
+    throw new ExternalError(`no cluster could be read: ${Object.entries(index.clusters).map(([n, c]) => `${n}: ${c.error}`).join('; ')}`);
+  }
+  for (const f of staged) await fs.rename(f.temp, f.target);
+  // A cluster that failed this time must not leave an older capture behind that looks current.
+  for (const [name, c] of Object.entries(index.clusters)) {
+    if (!c.ok) await fs.rm(path.join(o.outDir, name), { recursive: true, force: true });
+  }
+  await writeFileAtomic(path.join(o.outDir, 'snapshot.json'), `${JSON.stringify(index, null, 2)}\n`);
+  return { index, out: o.outDir };
+}

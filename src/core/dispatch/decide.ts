@@ -1,0 +1,292 @@
+import { formatGpuRequest, formatGpuType, gpuMatches, type GpuType } from './gpu.js';
+import type { ClusterState, NodeState, Taint } from './state.js';
+import type { DispatchConfig, JobRequest, Toleration, Weights } from './config.js';
+import { formatBytes, formatMillis } from './quantity.js';
+
+/**
+ * Filter and score: every cluster gets each filter's result and, when it fits, each score term, so
+ * the choice can be explained. Pure: the same state, request and policy always give the same answer.
+ */
+export type CheckName = 'reachable' | 'tenant' | 'gpu_type' | 'schedulable' | 'capacity' | 'permission';
+export interface Check {
+  /** true passed, false failed, null not evaluated (an earlier check failed, or not checkable offline). */
+  pass: boolean | null;
+  detail: string;
+}
+
+export interface Terms {
+  free_gpus: number;
+  queue_delay: number;
+  locality: number;
+  image_locality: number;
+  failure_rate: number;
+}
+
+export interface ClusterExplain {
+  cluster: string;
+  namespace: string;
+  fits: boolean;
+  reasons: string[];
+  score: number | null;
+  terms: Partial<Terms>;
+  checks: Record<CheckName, Check>;
+  /** Free GPUs of the requested type on nodes the job may use, and their total. */
+  gpus: { free: number; total: number; largest_free_on_one_node: number };
+  predicted_wait_minutes: number | null;
+  /** Nodes the replicas would land on (the scheduler decides; this is the feasibility witness). */
+  placement: string[];
+  /** nodeSelector values of the GPU product on the nodes that fit. */
+  product: { label: string; values: string[] } | null;
+  /** The extended resource the job requests there (`nvidia.com/gpu`, or `nvidia.com/mig-1g.5gb` with the mixed MIG strategy). */
+  gpu_resource: string | null;
+}
+
+export interface ClusterInput {
+  name: string;
+  state?: ClusterState;
+  /** Why the state could not be read (unreachable, timed out, no snapshot folder). */
+  error?: string;
+}
+
+export interface FailureStats {
+  attempts: number;
+  failures: number;
+}
+
+export interface Decision {
+  cluster: string | null;
+  namespace: string | null;
+  ranking: string[];
+  explain: ClusterExplain[];
+}
+
+/** Kubernetes' toleration rule (k8s.io/api/core/v1 Toleration.ToleratesTaint). */
+export function tolerates(tolerations: readonly Toleration[], taint: Taint): boolean {
+  return tolerations.some((t) => {
+    if (t.effect && t.effect !== taint.effect) return false;
+    if (!t.key) return t.operator === 'Exists';
+    if (t.key !== taint.key) return false;
+    if ((t.operator ?? 'Equal') === 'Exists') return true;
+    return (t.value ?? '') === (taint.value ?? '');
+  });
+}
+
+function untolerated(node: NodeState, tolerations: readonly Toleration[]): Taint | undefined {
+  for (const taint of node.taints) {
+    if (taint.effect === 'PreferNoSchedule') continue;
+    if (!tolerates(tolerations, taint)) return taint;
+  }
+  return undefined;
+}
+
+const fmtTaint = (t: Taint) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+interface Candidate {
+  node: NodeState;
+  resource: string;
+  free: number;
+  total: number;
+  fits: number;
+}
+
+export function decide(input: {
+  request: JobRequest;
+  config: DispatchConfig;
+  clusters: readonly ClusterInput[];
+  namespaces: Readonly<Record<string, string>>;
+  allowed?: readonly string[];
+  failures: ReadonlyMap<string, FailureStats>;
+  tolerations: readonly Toleration[];
+  /** When the snapshot has no access record, permission is "not checked" instead of failing. */
+  offline?: boolean;
+}): Decision {
+  const { request, config } = input;
+  const w: Weights = config.policy.weights;
+  const order = new Map(config.clusters.map((c, i) => [c.name, i]));
+  const explain = input.clusters.map((c) => explainCluster(c, input, w));
+  const fitting = explain.filter((e) => e.fits);
+  fitting.sort((a, b) => b.score! - a.score! || b.gpus.free - a.gpus.free || order.get(a.cluster)! - order.get(b.cluster)! || a.cluster.localeCompare(b.cluster));
+  const best = fitting[0];
+  return { cluster: best?.cluster ?? null, namespace: best?.namespace ?? null, ranking: fitting.map((e) => e.cluster), explain };
+}
+
+function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w: Weights): ClusterExplain {
+  const { request, config } = input;
+  const namespace = input.namespaces[c.name] ?? 'default';
+  const none = (detail = 'not evaluated'): Check => ({ pass: null, detail });
+  const checks: Record<CheckName, Check> = { reachable: none(), tenant: none(), gpu_type: none(), schedulable: none(), capacity: none(), permission: none() };
+  const out: ClusterExplain = { cluster: c.name, namespace, fits: false, reasons: [], score: null, terms: {}, checks, gpus: { free: 0, total: 0, largest_free_on_one_node: 0 }, predicted_wait_minutes: null, placement: [], product: null, gpu_resource: null };
+  const fail = (name: CheckName, detail: string) => {
+    checks[name] = { pass: false, detail };
+    out.reasons.push(`${name}: ${detail}`);
+  };
+
+  checks.tenant = input.allowed && !input.allowed.includes(c.name)
+    ? { pass: false, detail: `tenant ${request.file.tenant} may use ${input.allowed.join(', ') || 'no cluster'}` }
+    : { pass: true, detail: input.allowed ? `tenant ${request.file.tenant} allowed` : 'no tenant restrictions' };
+  if (checks.tenant.pass === false) out.reasons.push(`tenant: ${checks.tenant.detail}`);
+
+  if (!c.state) {
+    fail('reachable', c.error ?? 'no state');
+    return out;
+  }
+  checks.reachable = { pass: true, detail: `${c.state.nodes.length} nodes, ${c.state.podCount} pods` };
+  const state = c.state;
+
+  // Permission (SelfSubjectAccessReview, or the snapshot's record of it).
+  if (state.access) {
+    checks.permission = state.access.allowed ? { pass: true, detail: state.access.reason } : { pass: false, detail: state.access.reason };
+    if (!state.access.allowed) out.reasons.push(`permission: ${state.access.reason}`);
+  } else if (input.offline) checks.permission = { pass: null, detail: 'not checked (snapshot has no access record)' };
+  else fail('permission', 'access review not performed');
+
+  // GPU type, then which of those nodes the job may use, then which have room.
+  const req = request.gpu;
+  const wanted = formatGpuRequest(req);
+  const matchCache = new Map<GpuType, boolean>();
+  const matches = (t: GpuType) => {
+    let m = matchCache.get(t);
+    if (m === undefined) matchCache.set(t, (m = gpuMatches(req, t)));
+    return m;
+  };
+  const seenTypes = new Map<string, number>();
+  let typed = 0;
+  let notReady = 0;
+  let cordoned = 0;
+  const taintCounts = new Map<string, number>();
+  const candidates: Candidate[] = [];
+  for (const node of state.nodes) {
+    let free = 0;
+    let total = 0;
+    let resource = '';
+    for (const pool of node.pools) {
+      if (seenTypes.size < 12 || seenTypes.has(formatGpuType(pool.type))) {
+        const k = formatGpuType(pool.type);
+        seenTypes.set(k, (seenTypes.get(k) ?? 0) + pool.allocatable);
+      }
+      if (!matches(pool.type)) continue;
+      free += Math.max(0, pool.allocatable - pool.used);
+      total += pool.allocatable;
+      resource ||= pool.resource;
+    }
+    if (total === 0) continue;
+    typed++;
+    if (!node.ready) {
+      notReady++;
+      continue;
+    }
+    if (node.unschedulable) {
+      cordoned++;
+      continue;
+    }
+    const taint = untolerated(node, input.tolerations);
+    if (taint) {
+      const k = fmtTaint(taint);
+      taintCounts.set(k, (taintCounts.get(k) ?? 0) + 1);
+      continue;
+    }
+    let fits = Math.floor(free / request.gpus);
+    if (request.cpuMillis > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / request.cpuMillis));
+    if (request.memoryBytes > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / request.memoryBytes));
+    fits = Math.max(0, Math.min(fits, node.pods.allocatable - node.pods.used));
+    candidates.push({ node, resource, free, total, fits });
+  }
+  if (typed === 0) {
+    const have = [...seenTypes.entries()].map(([k, n]) => `${n}× ${k}`).join(', ');
+    fail('gpu_type', `no ${wanted} nodes (cluster has ${have || 'no GPUs'})`);
+    return finish(out);
+  }
+  checks.gpu_type = { pass: true, detail: `${typed} node${typed === 1 ? '' : 's'} with ${wanted}` };
+  if (candidates.length === 0) {
+    const why = [
+      ...[...taintCounts.entries()].map(([t, n]) => `${n} tainted ${t} (not tolerated)`),
+      ...(notReady ? [`${notReady} not Ready`] : []),
+      ...(cordoned ? [`${cordoned} cordoned`] : []),
+    ];
+    fail('schedulable', `no ${wanted} node the job may use: ${why.join(', ')}`);
+    return finish(out);
+  }
+  const excluded = [...taintCounts.values()].reduce((a, b) => a + b, 0) + notReady + cordoned;
+  checks.schedulable = { pass: true, detail: `${candidates.length} of ${typed} ${wanted} nodes usable${excluded ? ` (${excluded} excluded: taints, not Ready or cordoned)` : ''}` };
+
+  let free = 0;
+  let total = 0;
+  let largest = 0;
+  for (const cand of candidates) {
+    free += cand.free;
+    total += cand.total;
+    largest = Math.max(largest, cand.free);
+  }
+  out.gpus = { free, total, largest_free_on_one_node: largest };
+  const placeable = candidates.reduce((a, cand) => a + cand.fits, 0);
+  const replicas = request.replicas;
+  const perReplica = `${request.gpus}× ${wanted}${request.cpuMillis ? `, ${formatMillis(request.cpuMillis)} CPU` : ''}${request.memoryBytes ? `, ${formatBytes(request.memoryBytes)}` : ''}`;
+  if (placeable < replicas) {
+    const withGpus = candidates.filter((cand) => cand.free >= request.gpus).length;
+    let detail: string;
+    if (withGpus === 0) {
+      detail = `${free} free ${wanted} across ${candidates.filter((x) => x.free > 0).length} nodes, at most ${largest} on one node; needs ${request.gpus} on one node (fragmented)`;
+      if (free < request.gpus * replicas) detail = `${free} free ${wanted} of ${total}, needs ${request.gpus * replicas}${largest ? `; at most ${largest} on one node` : ''}`;
+    } else if (placeable === 0) {
+      detail = `${withGpus} node${withGpus === 1 ? ' has' : 's have'} ${request.gpus} free ${wanted} but not the CPU/memory (${perReplica})`;
+    } else {
+      detail = `room for ${placeable} of ${replicas} replicas (${perReplica} each)`;
+    }
+    fail('capacity', detail);
+    return finish(out);
+  }
+  // Feasibility witness: pack fills the fullest nodes first, spread the emptiest.
+  const ordered = candidates.filter((cand) => cand.fits > 0);
+  ordered.sort((a, b) => (input.config.policy.placement === 'pack' ? a.free - b.free : b.free - a.free) || a.node.name.localeCompare(b.node.name));
+  let left = replicas;
+  for (const cand of ordered) {
+    for (let k = 0; k < cand.fits && left > 0; k++, left--) out.placement.push(cand.node.name);
+    if (left === 0) break;
+  }
+  checks.capacity = { pass: true, detail: `${free} free ${wanted} of ${total}; room for ${placeable} replica${placeable === 1 ? '' : 's'} of ${perReplica}` };
+  const values = new Set<string>();
+  let label = '';
+  for (const cand of ordered) {
+    const pl = cand.node.productLabel;
+    if (pl && (!label || pl.key === label)) {
+      label = pl.key;
+      values.add(pl.value);
+    }
+  }
+  out.product = label ? { label, values: [...values].sort() } : null;
+  out.gpu_resource = ordered[0]?.resource ?? null;
+
+  if (out.reasons.length) return finish(out);
+
+  // Score terms, each in [0, 1], higher is better.
+  const need = request.gpus * replicas;
+  const leftover = Math.max(0, free - need);
+  const freeTerm = total > 0 ? (input.config.policy.placement === 'pack' ? 1 - leftover / total : leftover / total) : 0;
+  const pendingAhead = pendingDemand(state, req.mig);
+  const shortfall = Math.max(0, pendingAhead + need - free);
+  const waitMs = total > 0 ? (shortfall / total) * input.config.policy.meanJobDurationMs : 0;
+  const queueTerm = 1 / (1 + waitMs / input.config.policy.meanJobDurationMs);
+  const cfg = input.config.clusters.find((x) => x.name === c.name);
+  const dataset = request.file.dataset;
+  const locality = dataset && cfg?.datasets?.includes(dataset) ? 1 : 0;
+  const fitNodes = ordered.length;
+  const imageTerm = fitNodes ? ordered.filter((cand) => cand.node.hasImage).length / fitNodes : 0;
+  const f = input.failures.get(c.name) ?? { attempts: 0, failures: 0 };
+  const failureRate = Math.min(1, f.failures / (f.attempts + 1));
+  out.terms = { free_gpus: round(freeTerm), queue_delay: round(queueTerm), locality, image_locality: round(imageTerm), failure_rate: round(1 - failureRate) };
+  out.predicted_wait_minutes = round(waitMs / 60_000);
+  out.score = round(w.free_gpus * freeTerm + w.queue_delay * queueTerm + w.locality * locality + w.image_locality * imageTerm + w.failure_rate * (1 - failureRate));
+  out.fits = true;
+  return out;
+}
+
+/** GPU demand of pods waiting for a node, of the kind the job asks for (whole GPUs or its MIG profile). */
+function pendingDemand(state: ClusterState, mig: string | undefined): number {
+  return state.pendingGpu.get(mig ? `nvidia.com/mig-${mig}` : 'nvidia.com/gpu') ?? 0;
+}
+
+function finish(out: ClusterExplain): ClusterExplain {
+  out.fits = false;
+  return out;
+}

@@ -1,0 +1,185 @@
+import * as path from 'node:path';
+import { ConfigurationError, ExternalError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readClusters, readJobRequest, dispatchId, jobObjectName, namespaceFor, schedulerFor, tenantOf, type DispatchConfig, type JobRequest } from './config.js';
+import { decide, type ClusterExplain, type ClusterInput, type Decision } from './decide.js';
+import { DISPATCH_ID_LABEL, loadTemplate, renderJob, type Manifest } from './manifest.js';
+import { Ledger, readLedger, type LedgerEntry } from './ledger.js';
+import { loadClusterSnapshot, readSnapshotIndex } from './snapshot.js';
+import { normalizeImage } from './state.js';
+import type { ClusterClient } from './k8s.js';
+
+/**
+ * `mlloop dispatch`: read the request and the clusters, collect state (live or from a snapshot),
+ * decide, render the Job, and — live — submit it, wait until its pods are scheduled and fail over
+ * when they stay pending, never leaving the job submitted in two clusters.
+ */
+export interface DispatchOptions {
+  requestFile: string;
+  clustersFile: string;
+  snapshotDir?: string;
+  dryRun: boolean;
+  wait: boolean;
+  ledger?: string;
+  dispatchKey?: string;
+  pendingTimeoutMs?: number;
+  maxFailovers?: number;
+  env: Readonly<Record<string, string | undefined>>;
+  secret(value: string | undefined): void;
+  log: Logger;
+  now(): Date;
+  signal: AbortSignal;
+}
+
+export interface Attempt {
+  cluster: string;
+  namespace: string;
+  job: string;
+  outcome: 'scheduled' | 'submitted' | 'already-submitted' | 'pending-timeout' | 'submit-failed' | 'left-pending';
+  detail?: string;
+}
+
+export type DispatchStatus = 'decided' | 'no-fit' | 'submitted' | 'scheduled' | 'pending';
+
+export interface DispatchOutcome {
+  status: DispatchStatus;
+  mode: 'snapshot' | 'dry-run' | 'live';
+  dispatch_id: string;
+  cluster: string | null;
+  namespace: string | null;
+  job: Manifest | null;
+  explain: ClusterExplain[];
+  ranking: string[];
+  attempts: Attempt[];
+  ledger: string | null;
+}
+
+export const ACCESS = {
+  kubernetes: { group: 'batch', resource: 'jobs' },
+  volcano: { group: 'batch.volcano.sh', resource: 'jobs' },
+} as const;
+
+interface Loaded {
+  request: JobRequest;
+  config: DispatchConfig;
+  id: string;
+  namespaces: Record<string, string>;
+  allowed?: string[];
+}
+
+async function load(o: DispatchOptions): Promise<Loaded> {
+  const [request, config] = await Promise.all([readJobRequest(o.requestFile), readClusters(o.clustersFile)]);
+  const tenant = tenantOf(config, request.file.tenant, o.requestFile);
+  const namespaces: Record<string, string> = {};
+  for (const c of config.clusters) namespaces[c.name] = namespaceFor(config, c, request.file.tenant, o.requestFile);
+  if (o.pendingTimeoutMs !== undefined) config.policy.pendingTimeoutMs = o.pendingTimeoutMs;
+  if (o.maxFailovers !== undefined) config.policy.maxFailovers = o.maxFailovers;
+  return { request, config, id: dispatchId(request.file, o.dispatchKey ?? ''), namespaces, ...(tenant.clusters ? { allowed: tenant.clusters } : {}) };
+}
+
+function tolerationsOf(l: Loaded) {
+  return [...l.config.policy.tolerations, ...(l.request.file.tolerations ?? [])];
+}
+
+async function renderFor(l: Loaded, target: ClusterExplain): Promise<Manifest> {
+  const cluster = l.config.clusters.find((c) => c.name === target.cluster)!;
+  const scheduler = schedulerFor(l.config, cluster);
+  const { object } = await loadTemplate(l.config.policy, scheduler);
+  return renderJob({
+    template: object,
+    scheduler,
+    request: l.request,
+    id: l.id,
+    name: jobObjectName(l.request.file.job_name, l.id),
+    namespace: target.namespace,
+    target,
+    policy: l.config.policy,
+    queue: cluster.queue ?? l.config.policy.queue,
+  });
+}
+
+export async function dispatch(o: DispatchOptions): Promise<DispatchOutcome> {
+  const l = await load(o);
+  const { config, request } = l;
+  const image = normalizeImage(request.file.image);
+  const ledgerPath = o.ledger ?? config.policy.ledger;
+  const ledgerInfo = await readLedger(ledgerPath, l.id, o.now(), config.policy.failureWindowMs);
+  const base = { dispatch_id: l.id, ledger: ledgerPath ?? null, attempts: [] as Attempt[] };
+
+  let inputs: ClusterInput[];
+  const clients = new Map<string, ClusterClient>();
+  if (o.snapshotDir) {
+    const index = await readSnapshotIndex(o.snapshotDir);
+    inputs = [];
+    for (const [i, c] of config.clusters.entries()) {
+      const recorded = index?.clusters[c.name];
+      if (recorded && !recorded.ok) {
+        inputs.push({ name: c.name, error: `not captured: ${recorded.error ?? 'unreachable'}` });
+        continue;
+      }
+      const scheduler = schedulerFor(config, c);
+      inputs.push(await loadClusterSnapshot(o.snapshotDir, c.name, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[scheduler] } }));
+      o.log.progress(`[${i + 1}/${config.clusters.length}] ${c.name}: snapshot read`);
+    }
+  } else {
+    inputs = await collectLive(l, o, image, clients);
+  }
+
+  const decision: Decision = decide({
+    request,
+    config,
+    clusters: inputs,
+    namespaces: l.namespaces,
+    allowed: l.allowed,
+    failures: ledgerInfo.failures,
+    tolerations: tolerationsOf(l),
+    offline: Boolean(o.snapshotDir),
+  });
+  const mode = o.snapshotDir ? 'snapshot' : o.dryRun ? 'dry-run' : 'live';
+  const ledger = mode === 'live' && ledgerPath ? new Ledger(ledgerPath, l.id) : undefined;
+  const note = (entry: Omit<LedgerEntry, 'schema' | 'dispatch_id' | 'time' | 'job_name' | 'tenant'>) =>
+    ledger?.append({ time: o.now().toISOString(), job_name: request.file.job_name, tenant: request.file.tenant, ...entry });
+
+  const resume = mode === 'live' && ledgerInfo.live && config.clusters.some((c) => c.name === ledgerInfo.live!.cluster) ? ledgerInfo.live : undefined;
+  if (!decision.cluster && !resume) {
+    await note({ event: 'no-fit', cluster: null, detail: decision.explain.map((e) => `${e.cluster}: ${e.reasons.join('; ')}`).join(' | ') });
+    return { ...base, status: 'no-fit', mode, cluster: null, namespace: null, job: null, explain: decision.explain, ranking: [] };
+  }
+  const first = decision.explain.find((e) => e.cluster === (resume?.cluster ?? decision.cluster))!;
+  if (mode !== 'live') {
+    const job = await renderFor(l, first);
+    return { ...base, status: 'decided', mode, cluster: first.cluster, namespace: first.namespace, job, explain: decision.explain, ranking: decision.ranking };
+  }
+
+  await note({ event: 'decided', cluster: decision.cluster, namespace: decision.namespace, score: first.score, ranking: decision.ranking, ...(resume ? { detail: `resuming the submission to ${resume.cluster} recorded in the ledger` } : {}) });
+  const { submitAndWatch } = await import('./submit.js');
+  const result = await submitAndWatch({ l, o, decision, first, resume, clients, render: (t: ClusterExplain) => renderFor(l, t), note, attempts: base.attempts });
+  return { ...base, ...result, mode, explain: decision.explain, ranking: decision.ranking };
+}
+
+async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients: Map<string, ClusterClient>): Promise<ClusterInput[]> {
+  const { connect, collectState, KubeconfigError, describeError } = await import('./k8s.js');
+  const { config } = l;
+  const baseDir = path.dirname(path.resolve(o.clustersFile));
+  let done = 0;
+  return Promise.all(
+    config.clusters.map(async (c): Promise<ClusterInput> => {
+      if (l.allowed && !l.allowed.includes(c.name)) return { name: c.name, error: 'not queried: the tenant may not use it' };
+      try {
+        const client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
+        clients.set(c.name, client);
+        const input = await collectState(client, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[schedulerFor(config, c)] } });
+        o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${input.state!.nodes.length} nodes, ${input.state!.podCount} pods`);
+        return input;
+      } catch (e) {
+        const reason = e instanceof KubeconfigError ? e.message : e instanceof Error && e.constructor.name === 'UnreachableError' ? e.message.replace(`${c.name}: `, '') : describeError(e, { name: c.name, timeoutMs: config.policy.requestTimeoutMs });
+        o.log.warn(`${c.name} excluded: ${reason}`);
+        done++;
+        return { name: c.name, error: reason };
+      }
+    }),
+  );
+}
+
+export type { Loaded };
+export { ConfigurationError, ExternalError, DISPATCH_ID_LABEL };

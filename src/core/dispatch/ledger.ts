@@ -1,0 +1,138 @@
+import { promises as fs, createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import * as path from 'node:path';
+import { ConfigurationError } from '../errors.js';
+import type { FailureStats } from './decide.js';
+
+/**
+ * The dispatch ledger: one JSON line per decision and attempt, appended, never rewritten. A `.jsonl`
+ * path is one shared file; any other path is a folder (e.g. in the GitOps repository) holding one
+ * file per dispatch, so concurrent dispatches never write the same file. It is the audit trail and
+ * the input of the failure-rate score.
+ */
+export const LEDGER_SCHEMA = 'mlloop/dispatch-ledger@1';
+
+export type LedgerEvent =
+  | 'decided'
+  | 'no-fit'
+  | 'submitted'
+  | 'already-submitted'
+  | 'submit-failed'
+  | 'scheduled'
+  | 'pending-timeout'
+  | 'suspended'
+  | 'deleted'
+  | 'gone'
+  | 'failover-blocked'
+  | 'left-pending'
+  /** Written by other tooling when a dispatched job fails later; counted as a failure. */
+  | 'job-failed'
+  | 'job-succeeded';
+
+export interface LedgerEntry {
+  schema: typeof LEDGER_SCHEMA;
+  time: string;
+  dispatch_id: string;
+  job_name: string;
+  tenant: string;
+  event: LedgerEvent;
+  cluster: string | null;
+  namespace?: string | null;
+  job?: string;
+  kind?: string;
+  detail?: string;
+  score?: number | null;
+  ranking?: string[];
+}
+
+const FAILURE_EVENTS = new Set<string>(['pending-timeout', 'submit-failed', 'job-failed']);
+const ATTEMPT_EVENTS = new Set<string>(['submitted']);
+
+export class Ledger {
+  constructor(
+    readonly location: string,
+    private readonly dispatchId: string,
+  ) {}
+
+  get isFolder(): boolean {
+    return !/\.jsonl$/i.test(this.location);
+  }
+
+  private fileFor(): string {
+    return this.isFolder ? path.join(this.location, `${this.dispatchId}.jsonl`) : this.location;
+  }
+
+  /** Appends one entry as a single write of one complete line. */
+  async append(entry: Omit<LedgerEntry, 'schema' | 'dispatch_id'>): Promise<void> {
+    const file = this.fileFor();
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const line = `${JSON.stringify({ schema: LEDGER_SCHEMA, dispatch_id: this.dispatchId, ...entry })}\n`;
+    await fs.appendFile(file, line, { encoding: 'utf8', flag: 'a' });
+  }
+}
+
+async function* ledgerFiles(location: string): AsyncGenerator<string> {
+  if (/\.jsonl$/i.test(location)) {
+    try {
+      await fs.access(location);
+      yield location;
+    } catch {
+      /* no ledger yet */
+    }
+    return;
+  }
+  let names: string[];
+  try {
+    names = await fs.readdir(location);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new ConfigurationError(`cannot read the ledger folder: ${(e as Error).message}`, { file: location });
+  }
+  for (const n of names.sort()) if (n.endsWith('.jsonl')) yield path.join(location, n);
+}
+
+export interface LedgerSummary {
+  failures: Map<string, FailureStats>;
+  /** The cluster this dispatch id was last submitted to and not yet confirmed gone, if any. */
+  live?: { cluster: string; namespace: string | null; job?: string; since: string };
+  entries: number;
+}
+
+/**
+ * Streams the ledger once: failure statistics per cluster within the window, and whether this
+ * dispatch id already has a live submission (a retried dispatch resumes it instead of deciding anew).
+ */
+export async function readLedger(location: string | undefined, dispatchId: string, now: Date, windowMs: number): Promise<LedgerSummary> {
+  const out: LedgerSummary = { failures: new Map(), entries: 0 };
+  if (!location) return out;
+  const since = now.getTime() - windowMs;
+  for await (const file of ledgerFiles(location)) {
+    const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+    let n = 0;
+    for await (const raw of lines) {
+      n++;
+      if (!raw.trim()) continue;
+      let e: LedgerEntry;
+      try {
+        e = JSON.parse(raw) as LedgerEntry;
+      } catch {
+        throw new ConfigurationError(`line ${n} is not valid JSON`, { file, hint: 'the ledger is JSON Lines written by mlloop dispatch; remove or fix the broken line' });
+      }
+      out.entries++;
+      if (e.dispatch_id === dispatchId && e.cluster) {
+        if (e.event === 'submitted' || e.event === 'already-submitted') out.live = { cluster: e.cluster, namespace: e.namespace ?? null, job: e.job, since: out.live?.cluster === e.cluster ? out.live.since : e.time };
+        else if (e.event === 'gone' && out.live?.cluster === e.cluster) out.live = undefined;
+      }
+      if (!e.cluster) continue;
+      const t = Date.parse(e.time);
+      if (!(t >= since)) continue;
+      const isFailure = FAILURE_EVENTS.has(e.event);
+      if (!isFailure && !ATTEMPT_EVENTS.has(e.event)) continue;
+      const s = out.failures.get(e.cluster) ?? { attempts: 0, failures: 0 };
+      if (ATTEMPT_EVENTS.has(e.event) || e.event === 'submit-failed') s.attempts++;
+      if (isFailure) s.failures++;
+      out.failures.set(e.cluster, s);
+    }
+  }
+  return out;
+}

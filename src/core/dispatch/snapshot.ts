@@ -1,0 +1,86 @@
+import { promises as fs, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { ConfigurationError } from '../errors.js';
+import { readJson } from '../io/read.js';
+import { listItems } from './json-items.js';
+import { ClusterStateBuilder, type K8sNode, type K8sPod } from './state.js';
+import type { ClusterInput } from './decide.js';
+
+/**
+ * Snapshot folders: `<dir>/<cluster>/nodes.json` and `pods.json` in `kubectl get -o json` form,
+ * plus an optional `access.json` (the SelfSubjectAccessReview results at capture time) and, at the
+ * top, `snapshot.json` naming the clusters that could not be read.
+ */
+export const SNAPSHOT_SCHEMA = 'mlloop/dispatch-snapshot@1';
+
+export interface AccessRecord {
+  namespace: string;
+  group: string;
+  resource: string;
+  verb: string;
+  allowed: boolean;
+  reason?: string;
+}
+
+export interface SnapshotIndex {
+  schema: typeof SNAPSHOT_SCHEMA;
+  taken_at: string;
+  clusters: Record<string, { ok: boolean; error?: string; nodes?: number; pods?: number }>;
+}
+
+export function accessDetail(a: { allowed: boolean; reason?: string; namespace: string; group: string; resource: string }): string {
+  const what = `create ${a.group ? `${a.resource}.${a.group}` : a.resource} in ${a.namespace}`;
+  return a.allowed ? `may ${what}` : `may not ${what}${a.reason ? ` (${a.reason})` : ''}`;
+}
+
+/** Reads one cluster's folder, streaming pods into per-node usage. */
+export async function loadClusterSnapshot(
+  dir: string,
+  name: string,
+  opts: { image?: string; access?: { namespace: string; group: string; resource: string } },
+): Promise<ClusterInput> {
+  const folder = path.join(dir, name);
+  if (!existsSync(folder)) return { name, error: `no snapshot folder ${path.join(path.basename(dir), name)}` };
+  const builder = new ClusterStateBuilder(name, opts.image);
+  const nodesFile = path.join(folder, 'nodes.json');
+  let i = 0;
+  for await (const n of listItems(nodesFile)) {
+    const node = n as K8sNode & { kind?: string };
+    if (!node || typeof node !== 'object' || (node.kind !== undefined && node.kind !== 'Node')) {
+      throw new ConfigurationError(`items[${i}] is not a Node`, { file: nodesFile, path: `$.items[${i}].kind`, hint: 'nodes.json holds the output of kubectl get nodes -o json' });
+    }
+    builder.addNode(node);
+    i++;
+  }
+  const podsFile = path.join(folder, 'pods.json');
+  if (existsSync(podsFile)) {
+    i = 0;
+    for await (const p of listItems(podsFile)) {
+      const pod = p as K8sPod & { kind?: string };
+      if (!pod || typeof pod !== 'object' || (pod.kind !== undefined && pod.kind !== 'Pod')) {
+        throw new ConfigurationError(`items[${i}] is not a Pod`, { file: podsFile, path: `$.items[${i}].kind`, hint: 'pods.json holds the output of kubectl get pods -A -o json' });
+      }
+      builder.addPod(pod);
+      i++;
+    }
+  }
+  const accessFile = path.join(folder, 'access.json');
+  if (opts.access && existsSync(accessFile)) {
+    const records = (await readJson(accessFile, 'access record')) as AccessRecord[];
+    if (!Array.isArray(records)) throw new ConfigurationError('access.json must be a JSON array', { file: accessFile });
+    const want = opts.access;
+    const rec = records.find((r) => r.namespace === want.namespace && r.group === want.group && r.resource === want.resource && r.verb === 'create');
+    if (rec) builder.setAccess({ allowed: rec.allowed === true, reason: accessDetail(rec) });
+  }
+  return { name, state: builder.build() };
+}
+
+export async function readSnapshotIndex(dir: string): Promise<SnapshotIndex | undefined> {
+  const file = path.join(dir, 'snapshot.json');
+  if (!existsSync(file)) {
+    const st = await fs.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new ConfigurationError('snapshot folder not found', { file: dir, hint: 'write one with mlloop dispatch snapshot --clusters clusters.yaml --out DIR' });
+    return undefined;
+  }
+  return (await readJson(file, 'snapshot index')) as SnapshotIndex;
+}

@@ -1,0 +1,252 @@
+import { cpuMillis, parseQuantity } from './quantity.js';
+import { nodeGpuType, normalizeProduct, type GpuType } from './gpu.js';
+
+/**
+ * The state of one cluster as the dispatcher needs it, built incrementally from Node and Pod objects
+ * (`addNode`, then `addPod` for each pod as it streams in). Pods are folded into their node's usage
+ * and dropped, so memory grows with the number of nodes, not pods.
+ */
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
+export interface GpuPool {
+  /** Extended resource name: `nvidia.com/gpu` or `nvidia.com/mig-1g.5gb`. */
+  resource: string;
+  type: GpuType;
+  allocatable: number;
+  used: number;
+}
+
+export interface NodeState {
+  name: string;
+  ready: boolean;
+  unschedulable: boolean;
+  taints: readonly Taint[];
+  cpu: { allocatable: number; used: number };
+  memory: { allocatable: number; used: number };
+  pods: { allocatable: number; used: number };
+  pools: GpuPool[];
+  /** The label and value that pin this node's GPU product in a nodeSelector. */
+  productLabel?: { key: string; value: string };
+  /** The job's image is already on this node (status.images). */
+  hasImage: boolean;
+}
+
+export interface ClusterState {
+  name: string;
+  nodes: NodeState[];
+  /** GPU requests of pods not yet bound to a node, by resource name. */
+  pendingGpu: Map<string, number>;
+  pendingPods: number;
+  /** Pods counted (non-terminal). */
+  podCount: number;
+  /** Whether the tenant may create the Job kind in the namespace; undefined when not checked. */
+  access?: { allowed: boolean; reason: string };
+}
+
+export interface K8sNode {
+  metadata?: { name?: string; labels?: Record<string, string> };
+  spec?: { unschedulable?: boolean; taints?: { key: string; value?: string; effect: string }[] };
+  status?: {
+    allocatable?: Record<string, string | number>;
+    capacity?: Record<string, string | number>;
+    conditions?: { type: string; status: string }[];
+    images?: { names?: string[] }[];
+  };
+}
+
+interface Container {
+  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  restartPolicy?: string;
+}
+
+export interface K8sPod {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { nodeName?: string; containers?: Container[]; initContainers?: Container[]; overhead?: Record<string, string | number> };
+  status?: { phase?: string };
+}
+
+export const GPU_RESOURCE = 'nvidia.com/gpu';
+const MIG_RESOURCE = /^nvidia\.com\/mig-(\d+g\.\d+gb)$/;
+
+export function isGpuResource(resource: string): boolean {
+  return resource === GPU_RESOURCE || MIG_RESOURCE.test(resource);
+}
+
+const taintCache = new Map<string, Taint>();
+function internTaint(t: Taint): Taint {
+  const key = `${t.key}=${t.value ?? ''}:${t.effect}`;
+  let v = taintCache.get(key);
+  if (!v) {
+    v = Object.freeze({ key: t.key, ...(t.value ? { value: t.value } : {}), effect: t.effect });
+    if (taintCache.size < 10_000) taintCache.set(key, v);
+  }
+  return v;
+}
+const NO_TAINTS: readonly Taint[] = Object.freeze([]);
+
+/** Image references compare without the default registry and tag (`nginx` = `docker.io/library/nginx:latest`). */
+export function normalizeImage(ref: string): string {
+  let r = ref.trim();
+  const at = r.indexOf('@');
+  if (at >= 0) r = r.slice(0, at);
+  const slash = r.lastIndexOf('/');
+  if (r.lastIndexOf(':') <= slash) r = `${r}:latest`;
+  if (r.startsWith('docker.io/library/')) r = r.slice('docker.io/library/'.length);
+  else if (r.startsWith('docker.io/')) r = r.slice('docker.io/'.length);
+  return r;
+}
+
+/** Builds one node's state; `image` (normalised) is the job's image for the image-locality term. */
+export function nodeState(node: K8sNode, image?: string): NodeState | undefined {
+  const name = node.metadata?.name;
+  if (!name) return undefined;
+  const labels = node.metadata?.labels ?? {};
+  const alloc = node.status?.allocatable ?? node.status?.capacity ?? {};
+  const ready = (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  const taints = node.spec?.taints?.length ? node.spec.taints.map(internTaint) : NO_TAINTS;
+  const product = nodeGpuType(labels);
+  const pools: GpuPool[] = [];
+  for (const [resource, value] of Object.entries(alloc)) {
+    const count = parseQuantity(value);
+    if (resource === GPU_RESOURCE) {
+      if (!(count > 0)) continue;
+      pools.push({ resource, type: product?.type ?? { family: 'unknown' }, allocatable: count, used: 0 });
+      continue;
+    }
+    const mig = MIG_RESOURCE.exec(resource);
+    if (mig && count > 0) {
+      // Mixed strategy: each profile is its own resource; GFD names its product in `<resource>.product`.
+      const profileProduct = labels[`${resource}.product`];
+      const type = (profileProduct && normalizeProduct(profileProduct)) || { family: product?.type.family ?? '', mig: mig[1]!, memoryGb: Number(/\.(\d+)gb$/.exec(mig[1]!)![1]) };
+      pools.push({ resource, type, allocatable: count, used: 0 });
+    }
+  }
+  let hasImage = false;
+  if (image) {
+    outer: for (const img of node.status?.images ?? []) {
+      for (const n of img.names ?? []) {
+        if (normalizeImage(n) === image) {
+          hasImage = true;
+          break outer;
+        }
+      }
+    }
+  }
+  return {
+    name,
+    ready,
+    unschedulable: node.spec?.unschedulable === true,
+    taints,
+    cpu: { allocatable: cpuMillis(alloc.cpu ?? 0), used: 0 },
+    memory: { allocatable: parseQuantity(alloc.memory ?? 0), used: 0 },
+    pods: { allocatable: parseQuantity(alloc.pods ?? 110), used: 0 },
+    pools,
+    ...(product ? { productLabel: { key: product.label, value: product.value } } : {}),
+    hasImage,
+  };
+}
+
+function requestOf(c: Container, resource: string): number {
+  const v = c.resources?.requests?.[resource] ?? c.resources?.limits?.[resource];
+  if (v === undefined) return 0;
+  const n = resource === 'cpu' ? cpuMillis(v) : parseQuantity(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/**
+ * A pod's effective request of one resource, as the scheduler computes it: the larger of the sum of
+ * its containers (plus sidecars) and the largest init container (plus the sidecars started before it),
+ * plus the pod overhead.
+ */
+export function effectiveRequest(pod: K8sPod, resource: string): number {
+  const spec = pod.spec ?? {};
+  let sidecars = 0;
+  let initMax = 0;
+  for (const ic of spec.initContainers ?? []) {
+    const r = requestOf(ic, resource);
+    if (ic.restartPolicy === 'Always') {
+      sidecars += r;
+      initMax = Math.max(initMax, sidecars);
+    } else initMax = Math.max(initMax, r + sidecars);
+  }
+  let sum = sidecars;
+  for (const c of spec.containers ?? []) sum += requestOf(c, resource);
+  const overheadRaw = spec.overhead?.[resource];
+  const overhead = overheadRaw === undefined ? 0 : resource === 'cpu' ? cpuMillis(overheadRaw) : parseQuantity(overheadRaw);
+  return Math.max(initMax, sum) + (Number.isFinite(overhead) ? overhead : 0);
+}
+
+/** The GPU-like resources a pod names in any container. */
+function gpuResourcesOf(pod: K8sPod): string[] {
+  const out = new Set<string>();
+  const spec = pod.spec ?? {};
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+    for (const k of Object.keys(c.resources?.limits ?? {})) if (isGpuResource(k)) out.add(k);
+    for (const k of Object.keys(c.resources?.requests ?? {})) if (isGpuResource(k)) out.add(k);
+  }
+  return [...out];
+}
+
+export function isTerminal(pod: K8sPod): boolean {
+  const p = pod.status?.phase;
+  return p === 'Succeeded' || p === 'Failed';
+}
+
+export class ClusterStateBuilder {
+  private readonly byName = new Map<string, NodeState>();
+  private readonly state: ClusterState;
+  private unknownNodePods = 0;
+
+  constructor(name: string, private readonly image?: string) {
+    this.state = { name, nodes: [], pendingGpu: new Map(), pendingPods: 0, podCount: 0 };
+  }
+
+  addNode(node: K8sNode): void {
+    const s = nodeState(node, this.image);
+    if (!s || this.byName.has(s.name)) return;
+    this.byName.set(s.name, s);
+    this.state.nodes.push(s);
+  }
+
+  /** Folds one pod into its node's usage (or the pending demand); terminal pods are ignored. */
+  addPod(pod: K8sPod): void {
+    if (isTerminal(pod)) return;
+    this.state.podCount++;
+    const nodeName = pod.spec?.nodeName;
+    const gpus = gpuResourcesOf(pod);
+    if (!nodeName) {
+      this.state.pendingPods++;
+      for (const r of gpus) this.state.pendingGpu.set(r, (this.state.pendingGpu.get(r) ?? 0) + effectiveRequest(pod, r));
+      return;
+    }
+    const node = this.byName.get(nodeName);
+    if (!node) {
+      this.unknownNodePods++;
+      return;
+    }
+    node.cpu.used += effectiveRequest(pod, 'cpu');
+    node.memory.used += effectiveRequest(pod, 'memory');
+    node.pods.used += 1;
+    for (const r of gpus) {
+      const pool = node.pools.find((p) => p.resource === r);
+      if (pool) pool.used += effectiveRequest(pod, r);
+    }
+  }
+
+  setAccess(access: { allowed: boolean; reason: string }): void {
+    this.state.access = access;
+  }
+
+  build(): ClusterState {
+    return this.state;
+  }
+
+  /** Pods bound to nodes that are not in the node list (deleted nodes): not counted anywhere. */
+  get orphanPods(): number {
+    return this.unknownNodePods;
+  }
+}
