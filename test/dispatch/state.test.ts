@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
-import { ClusterStateBuilder, effectiveRequest, nodeState, normalizeImage } from '../../src/core/dispatch/state.js';
+import { ClusterStateBuilder, effectiveRequest, nodeState, normalizeImage, type K8sPod } from '../../src/core/dispatch/state.js';
 import { listItems } from '../../src/core/dispatch/json-items.js';
 import { parseQuantity, cpuMillis } from '../../src/core/dispatch/quantity.js';
 import { a100Mig, a16, gpuPod, h100Mig, l40sTainted, podFraction, podGpuRequest, podMig, t4 } from './fixtures.js';
@@ -81,7 +81,7 @@ describe('pods folded into node usage', () => {
   });
 
   it('uses the effective request rule: max(largest init container, sum of containers) plus sidecars', () => {
-    const pod = {
+    const pod: K8sPod = {
       spec: {
         initContainers: [
           { resources: { requests: { 'nvidia.com/gpu': '4', cpu: '2' } } },

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '../errors.js';
 import { readText } from '../io/read.js';
 import { parseYaml } from '../io/yaml.js';
+import { stringify } from 'yaml';
 import type { JobRequest, Policy, Toleration } from './config.js';
 import type { ClusterExplain } from './decide.js';
 
@@ -207,4 +208,9 @@ export function renderJob(input: RenderInput): Manifest {
   if (env && env.length) trainer.env = env;
   else delete trainer.env;
   return job;
+}
+
+/** The Job as YAML, as `kubectl apply -f` takes it. */
+export function manifestYaml(job: Manifest): string {
+  return stringify(job, { lineWidth: 0 });
 }
