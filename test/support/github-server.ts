@@ -190,7 +190,16 @@ export class GitHubServer {
 
   static async start(opts: { tokens: Record<string, TokenInfo> }): Promise<GitHubServer> {
     const s = new GitHubServer(opts.tokens);
-    s.server = createServer((req, res) => void s.handle(req, res));
+    s.server = createServer((req, res) => {
+      // A client that hangs up early (an aborted download) must not crash the test run.
+      req.on('error', () => {});
+      res.on('error', () => {});
+      s.handle(req, res).catch((e: Error) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: `mlloop test server error: ${e.message}` }));
+      });
+    });
+    s.server.on('clientError', (_e, socket) => socket.destroy());
     await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
     const addr = s.server.address() as { port: number };
     s.url = `http://127.0.0.1:${addr.port}`;

@@ -24,6 +24,8 @@ export function run(cmd: string, args: readonly string[], opts: { cwd?: string; 
       if (timer) clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A child that exits without reading stdin (git, a fast failure) must not crash the test run.
+    child.stdin.on('error', () => {});
     child.stdin.end(opts.input ?? '');
   });
 }
