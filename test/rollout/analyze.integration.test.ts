@@ -7,6 +7,7 @@ import { startPrometheus, eventually, type PrometheusService } from '../support/
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
 import { cli } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
+import { parseAllDocuments } from 'yaml';
 import { parseExposition, bucketsOf, histogramQuantile, bucketBounds, type Sample } from '../../src/core/rollout/exposition.js';
 
 // Real Prometheus (Debian package) scraping the real example service; `mlloop analyze` runs from dist/.
@@ -55,7 +56,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => histograms.listen(0, '127.0.0.1', r));
   const target = (app: { url: string }) => new URL(app.url).host;
   const job = (name: string, host: string, labels: Record<string, string> = {}) => ({ job_name: name, static_configs: [{ targets: [host], labels }] });
+  // The shipped SLA rules, with `for:` shortened, evaluated on the same data.
+  const rule = parseAllDocuments(readFileSync(join(ROOT, 'manifests/monitoring/prometheus-rule.yaml'), 'utf8'))[0]!.toJS() as { spec: { groups: { rules: { for?: string }[] }[] } };
+  for (const g of rule.spec.groups) for (const r of g.rules) if (r.for) r.for = '1s';
   prom = await startPrometheus({
+    rules: { 'sla.rules.yml': JSON.stringify({ groups: rule.spec.groups }) },
     scrapeConfigs: [
       // The labels Kubernetes service discovery would give the canary's pods.
       job('healthy', target(healthy), { service: 'ocr-canary', rollouts_pod_template_hash: 'h4ea1thy' }),
@@ -148,6 +153,28 @@ describe('mlloop analyze against a real Prometheus', () => {
     const down = await cli(['analyze', '--prometheus', 'http://127.0.0.1:9', '--duration', '1s', '--interval', '1s'], { timeoutMs: 60_000 });
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/did not answer after 4 attempts/);
+  });
+});
+
+describe('the shipped monitoring on real data', () => {
+  it('fires the SLA alerts for the versions that break them, and only for those', async () => {
+    const firing = await eventually(async () => {
+      const r = (await prom.query('ALERTS{alertstate="firing"}')) as { result: { metric: Record<string, string> }[] };
+      const set = new Set(r.result.map((x) => `${x.metric.alertname}/${x.metric.model_version}`));
+      return ['ModelLatencyP95OverBudget/ocr-v3.3', 'ModelHighErrorRate/ocr-v3.4', 'ModelNoTraffic/ocr-v3.5'].every((a) => set.has(a)) ? set : undefined;
+    }, 30_000, 'the SLA alerts');
+    for (const ok of ['ModelLatencyP95OverBudget/ocr-v3.2', 'ModelHighErrorRate/ocr-v3.2', 'ModelHighErrorRate/ocr-v3.3', 'ModelNoTraffic/ocr-v3.2']) expect(firing.has(ok), ok).toBe(false);
+  });
+
+  it('every dashboard query runs on Prometheus and the QPS panel sees each version that had traffic', async () => {
+    const d = JSON.parse(readFileSync(join(ROOT, 'manifests/monitoring/grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    for (const p of d.panels) {
+      for (const t of p.targets) {
+        const r = (await prom.query(t.expr.replace(/\$model_version/g, '.*').replace(/\$__rate_interval/g, '5m'))) as { resultType: string; result: { metric: Record<string, string> }[] };
+        expect(r.resultType, p.title).toBe('vector');
+        if (p.title.startsWith('Requests per second')) expect(r.result.map((x) => x.metric.model_version).sort()).toEqual(['ocr-v3.2', 'ocr-v3.3', 'ocr-v3.4', 'ocr-v3.5']);
+      }
+    }
   });
 });
 
