@@ -68,7 +68,8 @@ function volcanoSchema(): ValidateFunction {
   return volcanoValidator;
 }
 
-async function validate(obj: Obj): Promise<void> {
+/** Validates an object the way the test server does (kubernetes-models; Volcano Jobs against the CRD schema). */
+export async function validate(obj: Obj): Promise<void> {
   if (obj.apiVersion === 'batch.volcano.sh/v1alpha1') {
     const v = volcanoSchema();
     const jobName = String(obj.metadata?.name);
@@ -191,6 +192,8 @@ export class K8sTestServer {
       `- name: ${context}`,
       '  cluster:',
       `    server: ${this.url}`,
+      // client-node refuses plain http unless TLS verification is off explicitly.
+      '    insecure-skip-tls-verify: true',
       'contexts:',
       `- name: ${context}`,
       '  context:',

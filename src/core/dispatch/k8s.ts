@@ -131,7 +131,9 @@ export function describeError(e: unknown, c: { name: string; timeoutMs: number }
   const err = e as { name?: string; code?: string; message?: string; type?: string };
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError' || err?.type === 'aborted') return `no answer within ${Math.round(c.timeoutMs / 1000)}s`;
   const code = err?.code ?? (err as { errno?: string })?.errno;
-  return `unreachable${code ? ` (${code})` : ''}`;
+  if (code || err?.name === 'FetchError' || err?.type === 'system') return `unreachable${code ? ` (${code})` : ''}`;
+  // Client-side failures (TLS settings, bad certificates): say what, not "unreachable".
+  return `no answer: ${String(err?.message ?? e).split('\n')[0]}`;
 }
 
 async function call<T>(c: ClusterClient, fn: () => Promise<T>): Promise<T> {
