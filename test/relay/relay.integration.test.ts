@@ -84,7 +84,8 @@ describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
       alertname: 'ModelHighErrorRate',
       labels: { alertname: 'ModelHighErrorRate', model_version: 'ocr-v3.4', service: 'ocr', severity: 'critical', mlloop_route: 'rollback' },
     });
-    expect((abort[0]!.client_payload as { summary: string }).summary).toMatch(/^ocr-v3\.4: \d+(\.\d+)?% of predictions fail \(SLA 5%\)$/);
+    expect(abort[0]!.client_payload).toMatchObject({ app: 'ocr', env: 'prod' });
+    expect((abort[0]!.client_payload as { reason: string }).reason).toMatch(/^ocr-v3\.4: \d+(\.\d+)?% of predictions fail \(SLA 5%\)$/);
     expect(gh.requests.filter((r) => r.operationId === 'repos/create-dispatch-event').every((r) => r.status === 204 && r.token === TOKEN)).toBe(true);
   });
 

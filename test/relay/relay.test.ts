@@ -152,7 +152,7 @@ describe('relay: routing, duplicates and delivery', () => {
     expect(gh.state.repositoryDispatches).toHaveLength(1);
     const d = gh.state.repositoryDispatches[0]!;
     expect(d).toMatchObject({ repo: 'acme/ocr-fields', event_type: 'rollout-aborted' });
-    expect(d.client_payload).toMatchObject({ source: 'alertmanager', route: 'sla-rollback', status: 'firing', alertname: 'ModelHighErrorRate', alerts: 1, fingerprints: ['a1b2c3d4e5f60718'] });
+    expect(d.client_payload).toMatchObject({ source: 'alertmanager', route: 'sla-rollback', status: 'firing', alertname: 'ModelHighErrorRate', app: 'ocr', env: 'prod', reason: 'ocr-v3.2: 30% of predictions fail (SLA 5%)', alerts: { count: 1, fingerprints: ['a1b2c3d4e5f60718'] } });
     expect(Object.keys(d.client_payload as object).length).toBeLessThanOrEqual(10);
     // Every request went through the OpenAPI-validated endpoint with the configured token.
     expect(gh.requests.filter((r) => r.operationId === 'repos/create-dispatch-event').every((r) => r.token === TOKEN && r.status === 204)).toBe(true);
@@ -258,10 +258,10 @@ describe('relay: pure parts', () => {
   });
 
   it('builds client payloads within GitHub’s 10 keys even for huge groups', () => {
-    const many = alertGroup('big', { alerts: Array.from({ length: 500 }, (_, i) => ({ status: 'firing', labels: { alertname: 'ModelHighErrorRate', mlloop_route: 'rollback', severity: 'critical', pod: `p${i}` }, fingerprint: `f${i}` })), truncatedAlerts: 7 });
+    const many = alertGroup('big', { alerts: Array.from({ length: 500 }, (_, i) => ({ status: 'firing', labels: { alertname: 'ModelHighErrorRate', mlloop_route: 'rollback', severity: 'critical', pod: `p${i}` }, fingerprint: `f${i}` })), truncatedAlerts: 7, commonAnnotations: {} });
     const [d] = alertmanagerDispatches(parseAlertmanager(many), [{ name: 'r', source: 'alertmanager', match: { mlloop_route: ['rollback'] }, eventType: 'rollout-aborted', owner: 'a', repo: 'b', sendResolved: false, token: 't' }]);
     expect(Object.keys(d!.clientPayload)).toHaveLength(10);
-    expect(d!.clientPayload.alerts).toBe(507);
-    expect((d!.clientPayload.fingerprints as string[]).length).toBe(20);
+    expect(d!.clientPayload).toMatchObject({ alerts: { count: 507 }, app: null, env: null, reason: 'ModelHighErrorRate firing' });
+    expect((d!.clientPayload.alerts as { fingerprints: string[] }).fingerprints).toHaveLength(20);
   });
 });

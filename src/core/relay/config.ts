@@ -13,6 +13,9 @@ export interface Route {
   repo: string;
   sendResolved: boolean;
   token: string;
+  /** The GitOps app and environment for alerts that do not carry app/env labels. */
+  app?: string;
+  env?: string;
 }
 
 export interface RelayConfig {
@@ -37,7 +40,7 @@ interface RawConfig {
   auth: { bearer_token_env?: string; hmac_secret_env?: string };
   github: { api_url?: string; token_env: string };
   limits?: { max_body_bytes?: number; max_queue?: number; dedup_window?: string; dedup_max_keys?: number; retries?: number; retry_backoff?: string; concurrency?: number; shutdown_grace?: string };
-  routes: { name: string; source: 'alertmanager' | 'notification'; match?: Record<string, string | string[]>; event_type: string; repository: string; send_resolved?: boolean; token_env?: string }[];
+  routes: { name: string; source: 'alertmanager' | 'notification'; match?: Record<string, string | string[]>; event_type: string; repository: string; send_resolved?: boolean; token_env?: string; app?: string; env?: string }[];
 }
 
 /**
@@ -70,6 +73,8 @@ export async function loadRelayConfig(file: string, env: Readonly<Record<string,
       owner,
       repo,
       sendResolved: r.send_resolved ?? false,
+      app: r.app,
+      env: r.env,
       token: r.token_env ? fromEnv(r.token_env, ['routes', i, 'token_env']) : defaultToken,
     };
   });

@@ -117,17 +117,18 @@ export function alertmanagerDispatches(p: AmPayload, routes: readonly Route[]): 
       repo: route.repo,
       token: route.token,
       eventType: route.eventType,
+      // GitHub allows 10 top-level keys; app, env and reason are what the rollback workflow reads.
       clientPayload: {
         source: 'alertmanager',
         route: route.name,
         status: p.status,
         alertname: common.alertname ?? first.labels.alertname ?? null,
+        app: common.app ?? first.labels.app ?? route.app ?? null,
+        env: common.env ?? first.labels.env ?? route.env ?? null,
+        reason: p.commonAnnotations?.summary ?? first.annotations?.summary ?? `${common.alertname ?? first.labels.alertname ?? 'alert'} ${p.status}`,
         group_key: p.groupKey.length > 500 ? `${p.groupKey.slice(0, 500)}…` : p.groupKey,
         labels: Object.keys(common).length ? common : first.labels,
-        alerts: alerts.length + (p.truncatedAlerts ?? 0),
-        fingerprints: alerts.map((a) => a.fingerprint ?? null).slice(0, 20),
-        summary: p.commonAnnotations?.summary ?? first.annotations?.summary ?? null,
-        external_url: p.externalURL ?? null,
+        alerts: { count: alerts.length + (p.truncatedAlerts ?? 0), fingerprints: alerts.map((a) => a.fingerprint ?? null).slice(0, 20), external_url: p.externalURL ?? null },
       },
       dedupKey: digest(['am', route.name, p.groupKey, p.status]),
     });
