@@ -14,7 +14,7 @@ export const command = defineCommand({
     'output in a workflow `if:`.',
   options: {
     policy: { type: 'path', default: 'retrain_policy.yaml', help: 'the retrain policy (YAML or JSON)', placeholder: 'FILE' },
-    alerts: { type: 'path', multiple: true, help: 'Alertmanager alerts: a webhook payload (JSON), payloads as JSONL, or GET /api/v2/alerts output (repeatable)', placeholder: 'FILE' },
+    alerts: { type: 'path', multiple: true, help: 'Alertmanager alerts: a webhook payload (JSON), payloads as JSONL, or GET /api/v2/alerts output', placeholder: 'FILE' },
     alertmanager: { type: 'string', help: 'URL of a running Alertmanager whose active alerts are read (API v2)', placeholder: 'URL' },
     history: { type: 'path', help: 'metric history, JSONL: {"date": "2025-06-12", "model_version": "ocr-v3.2", "metrics": {"accuracy": 0.91}}', placeholder: 'FILE' },
     'inference-log': { type: 'path', help: 'the inference log, JSONL: {"file_id", "confidence_score", "error", "status", "model_version", "timestamp"}', placeholder: 'FILE' },

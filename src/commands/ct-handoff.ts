@@ -45,6 +45,7 @@ export const command = defineCommand({
     const { buildHandoff, sendHandoff } = await import('../core/ct/handoff.js');
     const { parseRepository } = await import('../core/github/client.js');
     const { ConfigurationError } = await import('../core/errors.js');
+    const { runUrl, githubToken } = await import('../core/gate/run.js');
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(ctx.cwd, p));
     const e = ctx.env;
     const built = await buildHandoff({
@@ -54,7 +55,7 @@ export const command = defineCommand({
       image: o.image,
       sourceCommit: o.sourceCommit ?? e.GITHUB_SHA,
       dataset: o.dataset,
-      runUrl: o.runUrl ?? (e.GITHUB_SERVER_URL && e.GITHUB_REPOSITORY && e.GITHUB_RUN_ID ? `${e.GITHUB_SERVER_URL}/${e.GITHUB_REPOSITORY}/actions/runs/${e.GITHUB_RUN_ID}` : undefined),
+      runUrl: o.runUrl ?? runUrl(e),
       metrics: abs(o.metrics),
       decision: abs(o.decision),
     });
@@ -67,9 +68,7 @@ export const command = defineCommand({
     const { owner, repo } = parseRepository(full, '--repository');
     let via: string | null = null;
     if (!o.dryRun) {
-      const token = o.token ?? e.GITHUB_TOKEN;
-      ctx.secret(token);
-      via = await sendHandoff({ token: token ?? '', apiUrl: o.apiUrl ?? e.GITHUB_API_URL, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
+      via = await sendHandoff({ token: githubToken(o, ctx) ?? '', apiUrl: o.apiUrl ?? e.GITHUB_API_URL, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
     }
     const target = o.workflow ? `workflow ${o.workflow}@${o.ref} of ${owner}/${repo}` : `${owner}/${repo} (repository_dispatch ${o.eventType})`;
     const text = o.dryRun ? `would hand ${p.model_version} to ${target}:\n${JSON.stringify(p, null, 2)}` : `handed ${p.model_version} to ${target}`;

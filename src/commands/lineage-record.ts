@@ -1,4 +1,5 @@
 import { defineCommand } from './define.js';
+import { gitopsRepoOptions } from './lineage.js';
 
 export const command = defineCommand({
   name: 'lineage record',
@@ -11,16 +12,14 @@ export const command = defineCommand({
     'The commit is made and pushed like every GitOps write (shallow clone, trailers, fetch-rebase retry); the same step recorded ' +
     'twice adds nothing.',
   options: {
-    repo: { type: 'string', required: true, help: 'the GitOps repository: URL or local path', placeholder: 'URL|PATH' },
-    branch: { type: 'string', default: 'main', help: 'branch of the GitOps repository' },
-    token: { type: 'string', secret: true, env: 'GITOPS_TOKEN', help: 'HTTPS token for the GitOps repository [default: $GITOPS_TOKEN]', placeholder: 'TOKEN' },
+    ...gitopsRepoOptions,
     kind: { type: 'enum', choices: ['train', 'evaluate', 'deploy', 'relabel', 'label'], required: true, help: 'the step being recorded' },
     model: { type: 'string', help: 'the model id trained, evaluated or deployed, e.g. ocr-v3.3', placeholder: 'MODEL' },
     'parent-model': { type: 'string', help: 'the model the training started from (train --init-from)', placeholder: 'MODEL' },
     mode: { type: 'enum', choices: ['incremental', 'full'], help: 'training mode [default: incremental with --parent-model, else full]' },
     dataset: { type: 'string', help: 'dataset id and version, e.g. invoice-clean@2025Q2', placeholder: 'ID@VERSION' },
-    data: { type: 'path', multiple: true, help: 'data folders or files used; each file is recorded with its sha256 (repeatable)', placeholder: 'PATH' },
-    gt: { type: 'path', multiple: true, help: 'ground truth used (mlloop/fields@1): each sample is recorded with the version of its labels (repeatable)', placeholder: 'FILE' },
+    data: { type: 'path', multiple: true, help: 'data folders or files used; each file is recorded with its sha256', placeholder: 'PATH' },
+    gt: { type: 'path', multiple: true, help: 'ground truth used (mlloop/fields@1): each sample is recorded with the version of its labels', placeholder: 'FILE' },
     tasks: { type: 'path', help: 'with --kind relabel: the tasks file `mlloop ct relabel` wrote', placeholder: 'FILE' },
     run: { type: 'path', help: 'outputs/run.json of `mlloop train` (commit, data hash, metrics)', placeholder: 'FILE' },
     metrics: { type: 'path', help: 'metrics.json to record the headline numbers of', placeholder: 'FILE' },
@@ -54,7 +53,8 @@ export const command = defineCommand({
     const time = o.time ? new Date(o.time) : ctx.now();
     if (Number.isNaN(time.getTime())) throw new ConfigurationError(`--time "${o.time}" is not an ISO 8601 time`);
     const e = ctx.env;
-    const runUrl = o.runUrl ?? (e.GITHUB_SERVER_URL && e.GITHUB_REPOSITORY && e.GITHUB_RUN_ID ? `${e.GITHUB_SERVER_URL}/${e.GITHUB_REPOSITORY}/actions/runs/${e.GITHUB_RUN_ID}` : undefined);
+    const { runUrl: thisRun } = await import('../core/gate/run.js');
+    const runUrl = o.runUrl ?? thisRun(e);
     const record = await buildRecord({
       kind: o.kind,
       model: o.model,

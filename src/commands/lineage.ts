@@ -1,6 +1,13 @@
 import { defineCommand } from './define.js';
 import { ConfigurationError } from '../core/errors.js';
 
+/** Where the lineage lives: the GitOps repository (shared with `lineage record`). */
+export const gitopsRepoOptions = {
+  repo: { type: 'string', required: true, help: 'the GitOps repository: URL or local path', placeholder: 'URL|PATH' },
+  branch: { type: 'string', default: 'main', help: 'branch of the GitOps repository' },
+  token: { type: 'string', secret: true, env: 'GITOPS_TOKEN', help: 'HTTPS token for the GitOps repository [default: $GITOPS_TOKEN]', placeholder: 'TOKEN' },
+} as const;
+
 export const command = defineCommand({
   name: 'lineage',
   summary: 'which data trained a model, and which models used a file (and whether its labels changed since)',
@@ -11,9 +18,7 @@ export const command = defineCommand({
     'deployed. With --file (a sample\'s file id or a data file path) it lists the models trained on it, the label version each ' +
     'used, whether a newer label version exists (the model learned labels that were corrected since), and the file\'s audit trail.',
   options: {
-    repo: { type: 'string', required: true, help: 'the GitOps repository: URL or local path', placeholder: 'URL|PATH' },
-    branch: { type: 'string', default: 'main', help: 'branch of the GitOps repository' },
-    token: { type: 'string', secret: true, env: 'GITOPS_TOKEN', help: 'HTTPS token for the GitOps repository [default: $GITOPS_TOKEN]', placeholder: 'TOKEN' },
+    ...gitopsRepoOptions,
     model: { type: 'string', help: 'list the data that trained this model id', placeholder: 'MODEL' },
     file: { type: 'string', help: 'list the models that used this file id or data file path', placeholder: 'FILE_ID' },
   },
