@@ -17,7 +17,7 @@ export interface RawImage {
 }
 
 export function toImage(r: RawImage): Image {
-  return { id: r.image_id, latency: r.latency_ms, fields: r.fields.map((f) => ({ label: f.label, bbox: Float64Array.from(f.bbox), value: f.value, confidence: f.confidence ?? 1 })) };
+  return { id: r.image_id, latency: r.latency_ms, fields: r.fields.map((f) => ({ label: f.label, bbox: [...f.bbox], value: f.value, confidence: f.confidence ?? 1 })) };
 }
 
 /** Evaluates in memory, joining by image_id in GT order (predictions-only images last). */

@@ -1,4 +1,4 @@
-import { pyRstrip, pySplit, tokenizer, type TokenizerName } from './tokenize.js';
+import { count13a, pyRstrip, tokenizer, type TokenizerName } from './tokenize.js';
 
 /**
  * Corpus BLEU as sacrebleu computes it: per segment the sufficient statistics (hypothesis length,
@@ -64,7 +64,7 @@ function closestRefLen(hypLen: number, refLens: readonly number[]): number {
 export class BleuAccumulator {
   readonly stats = new Float64Array(2 + 2 * MAX_ORDER);
   segments = 0;
-  private readonly tok: (line: string) => string;
+  private readonly tok: (line: string) => string[];
   private readonly lowercase: boolean;
   private maxRefs = 0;
   private minRefs = Infinity;
@@ -74,22 +74,46 @@ export class BleuAccumulator {
     this.lowercase = options.lowercase ?? false;
   }
 
-  private prep(s: string): string {
+  /** sacrebleu's _preprocess_segment, then the split into tokens. */
+  private prep(s: string): string[] {
     return this.tok(pyRstrip(this.lowercase ? s.toLowerCase() : s));
+  }
+
+  /** Adds a segment whose hypothesis is its single reference: every n-gram matches. */
+  private addIdentical(text: string): void {
+    const n = this.options.tokenize === undefined || this.options.tokenize === '13a' ? count13a(pyRstrip(this.lowercase ? text.toLowerCase() : text)) : this.prep(text).length;
+    const s = this.stats;
+    s[0]! += n;
+    s[1]! += n;
+    for (let k = 1; k <= MAX_ORDER; k++) {
+      const c = Math.max(0, n - k + 1);
+      s[1 + k]! += c;
+      s[1 + MAX_ORDER + k]! += c;
+    }
+    this.maxRefs = Math.max(this.maxRefs, 1);
+    this.minRefs = Math.min(this.minRefs, 1);
+    this.segments++;
+  }
+
+  /** Adds one hypothesis with a single reference. */
+  addPair(hyp: string, ref: string): void {
+    if (hyp === ref) this.addIdentical(hyp);
+    else this.add(hyp, [ref]);
   }
 
   /** Adds one hypothesis with its references (null references are left out, as in sacrebleu). */
   add(hyp: string, refs: readonly (string | null)[]): void {
+    if (refs.length === 1 && refs[0] === hyp) return this.addIdentical(hyp);
     const lines = refs.filter((r): r is string => r !== null);
     this.maxRefs = Math.max(this.maxRefs, lines.length);
     this.minRefs = Math.min(this.minRefs, lines.length);
-    const h = pySplit(this.prep(hyp));
+    const h = this.prep(hyp);
     const s = this.stats;
     s[0]! += h.length;
     if (lines.length === 1) {
-      const r = pySplit(this.prep(lines[0]!));
+      const r = hyp === lines[0] ? h : this.prep(lines[0]!);
       s[1]! += closestRefLen(h.length, [r.length]);
-      if (h.length === r.length && h.every((t, i) => t === r[i])) {
+      if (r === h || (h.length === r.length && h.every((t, i) => t === r[i]))) {
         // Identical token sequences (the usual case for a correct field): every n-gram matches.
         for (let n = 1; n <= MAX_ORDER; n++) {
           const c = Math.max(0, h.length - n + 1);
@@ -104,7 +128,7 @@ export class BleuAccumulator {
       let refNgrams: Ngrams | undefined;
       const refLens: number[] = [];
       for (const line of lines) {
-        const toks = pySplit(this.prep(line));
+        const toks = this.prep(line);
         refLens.push(toks.length);
         const g = ngrams(toks);
         if (!refNgrams) refNgrams = g;

@@ -21,6 +21,9 @@ export function pySplit(line: string): string[] {
 }
 
 export function pyRstrip(s: string): string {
+  const last = s.charCodeAt(s.length - 1);
+  // Most lines end in a character that is plainly not whitespace.
+  if ((last > 0x20 && last < 0x85) || last > 0x3000) return s;
   return s.replace(PY_WS_END, '');
 }
 
@@ -34,26 +37,60 @@ const RE_PERIOD_COMMA_AFTER_NON_DIGIT = /([^0-9])([.,])/gu;
 const RE_PERIOD_COMMA_BEFORE_NON_DIGIT = /([.,])([^0-9])/gu;
 const RE_DASH_AFTER_DIGIT = /([0-9])(-)/gu;
 
-/** Characters that make the regex tokenizer do more than split on whitespace. */
-const NEEDS_REGEX = /[{-~[-` -&(-+:-@/.,-]/u;
+/** Characters that make the regex tokenizer do more than split on whitespace (the space itself aside). */
+const NEEDS_REGEX = /[!-&(-+:-@/{-~[-`.,-]/u;
 
-function postTokenize(line: string): string {
-  if (NEEDS_REGEX.test(line.replace(/ /g, ''))) {
+/** sacrebleu's TokenizerRegexp, returning the tokens (what `' '.join(line.split())` separates by spaces). */
+function postTokens(line: string): string[] {
+  if (NEEDS_REGEX.test(line)) {
     line = line
       .replace(RE_PUNCT, ' $1 ')
       .replace(RE_PERIOD_COMMA_AFTER_NON_DIGIT, '$1 $2 ')
       .replace(RE_PERIOD_COMMA_BEFORE_NON_DIGIT, ' $1 $2')
       .replace(RE_DASH_AFTER_DIGIT, '$1 $2 ');
   }
-  return pySplit(line).join(' ');
+  return pySplit(line);
 }
 
-export function tokenize13a(line: string): string {
-  line = line.replaceAll('<skipped>', '').replaceAll('-\n', '').replaceAll('\n', ' ');
+export function tokens13a(line: string): string[] {
+  if (line.includes('<skipped>')) line = line.replaceAll('<skipped>', '');
+  if (line.includes('\n')) line = line.replaceAll('-\n', '').replaceAll('\n', ' ');
   if (line.includes('&')) {
     line = line.replaceAll('&quot;', '"').replaceAll('&amp;', '&').replaceAll('&lt;', '<').replaceAll('&gt;', '>');
   }
-  return postTokenize(` ${line} `);
+  // sacrebleu pads with spaces, which lets a leading "." or "," split off.
+  return postTokens(` ${line} `);
+}
+
+function isPyWs(c: number): boolean {
+  return c <= 0x20 ? c === 0x20 || (c >= 0x09 && c <= 0x0d) || c >= 0x1c : c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
+
+/** Token counts of lines that need the regex steps; bounded like sacrebleu's lru_cache(2**16). */
+const counts13a = new Map<string, number>();
+
+/** Number of tokens 13a makes of a line, without building them when the line needs no regex step. */
+export function count13a(line: string): number {
+  if (NEEDS_REGEX.test(line)) {
+    let n = counts13a.get(line);
+    if (n === undefined) {
+      if (counts13a.size >= 1 << 16) counts13a.clear();
+      counts13a.set(line, (n = tokens13a(line).length));
+    }
+    return n;
+  }
+  let n = 0;
+  let inToken = false;
+  for (let i = 0; i < line.length; i++) {
+    const ws = isPyWs(line.charCodeAt(i));
+    if (!ws && !inToken) n++;
+    inToken = !ws;
+  }
+  return n;
+}
+
+export function tokenize13a(line: string): string {
+  return tokens13a(line).join(' ');
 }
 
 /**
@@ -93,26 +130,31 @@ export function isZhChar(cp: number): boolean {
   return false;
 }
 
-export function tokenizeZh(line: string): string {
+export function tokensZh(line: string): string[] {
   line = pyStrip(line);
   let out = '';
   for (const ch of line) out += isZhChar(ch.codePointAt(0)!) ? ` ${ch} ` : ch;
-  return postTokenize(out);
+  return postTokens(out);
+}
+
+export function tokenizeZh(line: string): string {
+  return tokensZh(line).join(' ');
 }
 
 export function tokenizeChar(line: string): string {
   return Array.from(line).join(' ');
 }
 
-export function tokenizer(name: TokenizerName): (line: string) => string {
+/** The tokens BLEU counts for a line: the tokenizer's output split on whitespace, as sacrebleu does. */
+export function tokenizer(name: TokenizerName): (line: string) => string[] {
   switch (name) {
     case '13a':
-      return tokenize13a;
+      return tokens13a;
     case 'zh':
-      return tokenizeZh;
+      return tokensZh;
     case 'char':
-      return tokenizeChar;
+      return (l) => pySplit(tokenizeChar(l));
     case 'none':
-      return (l) => l;
+      return pySplit;
   }
 }

@@ -29,10 +29,53 @@ export class ApCollector {
       this.flags = grow(this.flags);
       this.images = grow(this.images);
     }
-    this.scores[this.length] = score;
+    this.scores[this.length] = score + 0; // -0 → +0, so the bit patterns order like the numbers
     this.flags[this.length] = tp ? 1 : 0;
     this.images[this.length] = image;
     this.length++;
+  }
+
+  /**
+   * Detection positions by confidence, high to low; ties by image rank, then insertion order. Stable
+   * LSD radix sorts, no comparator: first by image rank (skipped when images came in rank order),
+   * then by the confidence's IEEE-754 bits (non-negative doubles order like their bit patterns).
+   */
+  ranked(imageRank: Int32Array | null): Uint32Array {
+    const n = this.length;
+    const img = this.images;
+    let order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    let monotone = true;
+    if (imageRank) for (let i = 1; i < n && monotone; i++) monotone = imageRank[img[i]!]! >= imageRank[img[i - 1]!]!;
+    if (!monotone) {
+      let max = 0;
+      for (let i = 0; i < n; i++) max = Math.max(max, imageRank![img[i]!]!);
+      const count = new Uint32Array(max + 2);
+      for (let i = 0; i < n; i++) count[imageRank![img[i]!]! + 1]!++;
+      for (let r = 0; r <= max; r++) count[r + 1]! += count[r]!;
+      const next = new Uint32Array(n);
+      for (let i = 0; i < n; i++) next[count[imageRank![img[i]!]!]!++] = i;
+      order = next;
+    }
+    // Descending confidence = ascending complement of the bit pattern; four 16-bit digits, low first.
+    const words = new Uint32Array(this.scores.buffer, 0, n * 2);
+    const little = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f;
+    const count = new Uint32Array(65537);
+    let tmp = new Uint32Array(n);
+    for (let pass = 0; pass < 4; pass++) {
+      const word = little ? (pass < 2 ? 0 : 1) : pass < 2 ? 1 : 0;
+      const shift = pass % 2 === 0 ? 0 : 16;
+      count.fill(0);
+      for (let i = 0; i < n; i++) count[((~words[order[i]! * 2 + word]! >>> shift) & 0xffff) + 1]!++;
+      if (count[(((~words[order[0]! * 2 + word]! >>> shift) & 0xffff) + 1)] === n) continue; // one digit value: nothing moves
+      for (let d = 0; d < 65536; d++) count[d + 1]! += count[d]!;
+      for (let i = 0; i < n; i++) {
+        const k = order[i]!;
+        tmp[count[(~words[k * 2 + word]! >>> shift) & 0xffff]!++] = k;
+      }
+      [order, tmp] = [tmp, order];
+    }
+    return order;
   }
 
   /**
@@ -42,11 +85,7 @@ export class ApCollector {
   ap(imageRank: Int32Array | null): number | null {
     if (this.gtCount === 0) return null;
     const n = this.length;
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    const s = this.scores;
-    const img = this.images;
-    order.sort((a, b) => s[b]! - s[a]! || (imageRank ? imageRank[img[a]!]! - imageRank[img[b]!]! : 0) || a - b);
+    const order = this.ranked(imageRank);
     const pr = new Float64Array(n);
     const rc = new Float64Array(n);
     let tp = 0;

@@ -109,6 +109,30 @@ interface LabelTally {
 }
 
 const EMPTY: Field[] = [];
+const FIRST: readonly number[] = [0];
+
+/** Reused work buffers: addImage runs synchronously, one image at a time, so one set serves all. */
+class Scratch {
+  f64a = new Float64Array(256);
+  f64b = new Float64Array(256);
+  f64c = new Float64Array(256);
+  f64d = new Float64Array(256);
+  i32a = new Int32Array(256);
+  i32b = new Int32Array(256);
+  u8 = new Uint8Array(256);
+  ensure(n: number): void {
+    if (n <= this.f64a.length) return;
+    const size = Math.max(n, this.f64a.length * 2);
+    this.f64a = new Float64Array(size);
+    this.f64b = new Float64Array(size);
+    this.f64c = new Float64Array(size);
+    this.f64d = new Float64Array(size);
+    this.i32a = new Int32Array(size);
+    this.i32b = new Int32Array(size);
+    this.u8 = new Uint8Array(size);
+  }
+}
+const scratch = new Scratch();
 
 function byLabel(fields: readonly Field[]): Map<string, number[]> {
   const m = new Map<string, number[]>();
@@ -166,11 +190,16 @@ export class Evaluator {
     const { iou: thr, match, normalize } = this.config;
     const byValue = match === 'value';
     const lenient = normalize === 'lenient';
-    // Per-field outcomes, in file positions.
-    const gtPred = new Int32Array(gf.length).fill(-1);
-    const gtIou = new Float64Array(gf.length);
-    const predMatched = new Uint8Array(pf.length);
-    const predBest = new Float64Array(pf.length).fill(-1);
+    // Per-field outcomes, in file positions (work buffers, valid for this call only).
+    let cells = 0;
+    const gl = byLabel(gf);
+    const pl = byLabel(pf);
+    for (const [label, gi] of gl) cells = Math.max(cells, gi.length * (pl.get(label)?.length ?? 1));
+    scratch.ensure(Math.max(gf.length, pf.length, cells, 1));
+    const { i32a: gtPred, f64a: gtIou, u8: predMatched, f64b: predBest, f64c: ious, f64d: w, i32b: matchBuf } = scratch;
+    gtPred.fill(-1, 0, gf.length);
+    predMatched.fill(0, 0, pf.length);
+    predBest.fill(-1, 0, pf.length);
     const gNorm: (NormalizedValue | undefined)[] = [];
     const pNorm: (NormalizedValue | undefined)[] = [];
     const sameText = (g: number, p: number): boolean => {
@@ -183,16 +212,12 @@ export class Evaluator {
     let fnInImage = 0;
     const sample: SampleLine | undefined = withSample ? { image_id: id, tp: 0, fp: 0, fn: 0, per_field: {}, fields: [] } : undefined;
 
-    const gl = byLabel(gf);
-    const pl = byLabel(pf);
     for (const [label, gi] of gl) {
       const t = this.tally(label);
       const pi = pl.get(label) ?? [];
       const nG = gi.length;
       const nP = pi.length;
       t.ap.gtCount += nG;
-      const ious = new Float64Array(nG * nP);
-      const w = new Float64Array(nG * nP);
       for (let a = 0; a < nG; a++) {
         const g = gi[a]!;
         let best = 0;
@@ -210,9 +235,9 @@ export class Evaluator {
           w[a * nP + b] = x >= thr && (!byValue || sameText(g, p)) ? x : -1;
         }
         if (best >= 0.8) this.boxHits++;
-        this.bleu.add(bestP >= 0 ? pf[bestP]!.value : '', [gf[g]!.value]);
+        this.bleu.addPair(bestP >= 0 ? pf[bestP]!.value : '', gf[g]!.value);
       }
-      const gm = maximumMatching(nG, nP, w);
+      const gm = maximumMatching(nG, nP, w, matchBuf);
       let tp = 0;
       for (let a = 0; a < nG; a++) {
         const b = gm[a]!;
@@ -230,7 +255,12 @@ export class Evaluator {
       t.fn += nG - tp;
       if (nG - tp > 0) fnInImage++;
       if (sample) sample.per_field[label] = { tp, fp: nP - tp, fn: nG - tp };
-      if (nP) {
+      if (nP === 1) {
+        // One prediction: a TP for AP when any GT is eligible at IoU 0.5 (cocoGreedy's answer, without its buffers).
+        let hit = false;
+        for (let a = 0; a < nG && !hit; a++) hit = ious[a]! >= AP_IOU && (!byValue || sameText(gi[a]!, pi[0]!));
+        t.ap.add(pf[pi[0]!]!.confidence, hit, imageNo);
+      } else if (nP) {
         const order = rankByConfidence(pi, pf);
         const flags = cocoGreedy(nG, order, nP, ious, byValue ? (a, b) => sameText(gi[a]!, pi[b]!) : () => true, AP_IOU);
         for (let k = 0; k < order.length; k++) t.ap.add(pf[pi[order[k]!]!]!.confidence, flags[k] === 1, imageNo);
@@ -342,7 +372,7 @@ export class Evaluator {
 }
 
 /** Positions in `pi` ranked by confidence, ties in file order (numpy's stable mergesort). */
-function rankByConfidence(pi: readonly number[], pf: readonly Field[]): number[] {
-  if (pi.length === 1) return [0];
+function rankByConfidence(pi: readonly number[], pf: readonly Field[]): readonly number[] {
+  if (pi.length === 1) return FIRST;
   return pi.map((_, b) => b).sort((a, b) => pf[pi[b]!]!.confidence - pf[pi[a]!]!.confidence || a - b);
 }

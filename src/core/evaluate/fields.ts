@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { ConfigurationError, jsonPath } from '../errors.js';
-import { readText, parseJson, readJsonl, looksLikeJsonl } from '../io/read.js';
+import { readText, parseJson, readJsonlBatches, parseJsonlLine, looksLikeJsonl } from '../io/read.js';
 
 /**
  * Reading `mlloop/fields@1` files (predictions and ground truth): one JSON document with `images`,
@@ -10,8 +10,8 @@ import { readText, parseJson, readJsonl, looksLikeJsonl } from '../io/read.js';
 
 export interface Field {
   label: string;
-  /** x1, y1, x2, y2 in absolute pixels. */
-  bbox: Float64Array;
+  /** x1, y1, x2, y2 in absolute pixels (checked: four finite numbers, x1 ≤ x2, y1 ≤ y2). */
+  bbox: readonly number[];
   value: string;
   /** Predictions only; 1 when a prediction carries none. */
   confidence: number;
@@ -89,7 +89,7 @@ export function parseImage(v: unknown, w: Where): Image {
       if (typeof c !== 'number' || !(c >= 0 && c <= 1)) fail(w, id, ['fields', i, 'confidence'], `confidence must be a number in [0, 1], not ${describe(c)}`, 'write the model\'s score as a probability between 0 and 1');
       confidence = c;
     }
-    fields[i] = { label, bbox: Float64Array.of(b[0], b[1], b[2], b[3]), value, confidence };
+    fields[i] = { label, bbox: b as number[], value, confidence };
   }
   return { id, latency, fields };
 }
@@ -100,14 +100,21 @@ function describe(v: unknown): string {
   return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}…` : s;
 }
 
-/** A fields file opened for reading: images one at a time, in file order. */
+/**
+ * A fields file opened for reading: images in file order, a batch at a time (one read of a JSONL
+ * file); each batch parses and checks its images only as they are taken, so one image is alive at a time.
+ */
 export interface FieldsSource {
   file: string;
   side: Side;
   jsonl: boolean;
   bytes: number;
   meta: FileMeta;
-  images(): AsyncGenerator<Image>;
+  batches(): AsyncGenerator<Iterable<Image>>;
+}
+
+export async function* imagesOf(src: FieldsSource): AsyncGenerator<Image> {
+  for await (const batch of src.batches()) yield* batch;
 }
 
 function metaOf(o: Record<string, unknown>, meta: FileMeta): void {
@@ -164,8 +171,10 @@ export async function openFields(file: string, side: Side): Promise<FieldsSource
     jsonl: false,
     bytes,
     meta,
-    async *images() {
-      for (let i = 0; i < list.length; i++) yield parseImage(list[i], { file, side, index: i });
+    async *batches() {
+      yield (function* () {
+        for (let i = 0; i < list.length; i++) yield parseImage(list[i], { file, side, index: i });
+      })();
     },
   };
 }
@@ -177,11 +186,16 @@ function jsonlSource(file: string, side: Side, bytes: number, meta: FileMeta): F
     jsonl: true,
     bytes,
     meta,
-    async *images() {
-      for await (const { value, line } of readJsonl(file)) {
-        const img = parseImage(value, { file, side, line });
-        metaOf(value as Record<string, unknown>, meta);
-        yield img;
+    async *batches() {
+      for await (const lines of readJsonlBatches(file)) {
+        yield (function* () {
+          for (const l of lines) {
+            const value = parseJsonlLine(file, l);
+            const img = parseImage(value, { file, side, line: l.line });
+            if (meta.dataset === undefined || meta.model_version === undefined) metaOf(value as Record<string, unknown>, meta);
+            yield img;
+          }
+        })();
       }
     },
   };

@@ -4,7 +4,7 @@
  */
 
 /** A box as [x1, y1, x2, y2] in absolute pixels. */
-export type Box = readonly [number, number, number, number] | Float64Array | number[];
+export type Box = ArrayLike<number>;
 
 /** Intersection over union; 0 when the boxes do not overlap or both are empty (as pycocotools). */
 export function iou(a: Box, b: Box): number {
@@ -27,8 +27,9 @@ const ASSIGNMENT_LIMIT = 300;
  * smaller side; larger groups — never seen in practice — keep maximum cardinality and prefer higher
  * IoU edges greedily). Returns, for every GT row, the matched prediction column or -1.
  */
-export function maximumMatching(nG: number, nP: number, w: Float64Array): Int32Array {
-  const gtMatch = new Int32Array(nG).fill(-1);
+export function maximumMatching(nG: number, nP: number, w: Float64Array, out?: Int32Array): Int32Array {
+  const gtMatch = out && out.length >= nG ? out : new Int32Array(nG);
+  gtMatch.fill(-1, 0, nG);
   if (nG === 0 || nP === 0) return gtMatch;
   // The common case: one GT and one prediction of a label in an image.
   if (nG === 1 && nP === 1) {

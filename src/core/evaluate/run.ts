@@ -3,7 +3,7 @@ import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { Evaluator, type EvaluateConfig, type MetricsDoc, type SampleLine } from './evaluate.js';
-import { openFields, type FieldsSource, type Image, type FileMeta } from './fields.js';
+import { openFields, imagesOf, type FieldsSource, type Image, type FileMeta } from './fields.js';
 
 /**
  * Reads ground truth and predictions and runs the Evaluator over every image id.
@@ -100,19 +100,26 @@ function duplicate(src: FieldsSource, id: string): ConfigurationError {
 
 /** Pulls images from a source, checking they come in strictly increasing image_id order. */
 function sortedReader(src: FieldsSource) {
-  const it = src.images();
+  const it = src.batches();
   let last: string | undefined;
+  let batch: Iterator<Image> | undefined;
   return {
     async next(): Promise<Image | undefined> {
-      const r = await it.next();
-      if (r.done) return undefined;
-      const id = r.value.id;
+      let r = batch?.next();
+      while (!r || r.done) {
+        const b = await it.next();
+        if (b.done) return undefined;
+        batch = b.value[Symbol.iterator]();
+        r = batch.next();
+      }
+      const img = r.value;
+      const id = img.id;
       if (last !== undefined) {
         if (id === last) throw duplicate(src, id);
         if (id < last) throw new Unsorted(`${src.file} is not sorted by image_id ("${id}" after "${last}")`);
       }
       last = id;
-      return r.value;
+      return img;
     },
     close: () => it.return(undefined),
   };
@@ -146,12 +153,12 @@ async function mergeJoin(gtSrc: FieldsSource, predSrc: FieldsSource, ev: Evaluat
 /** Predictions held by image_id; ground truth streamed in its order (samples come out in GT order). */
 async function joinIndexedPred(gtSrc: FieldsSource, predSrc: FieldsSource, ev: Evaluator, sink: Sink | undefined, log: Logger): Promise<void> {
   const preds = new Map<string, Image>();
-  for await (const img of predSrc.images()) {
+  for await (const img of imagesOf(predSrc)) {
     if (preds.has(img.id)) throw duplicate(predSrc, img.id);
     preds.set(img.id, img);
   }
   const seen = new Set<string>();
-  for await (const g of gtSrc.images()) {
+  for await (const g of imagesOf(gtSrc)) {
     if (seen.has(g.id)) throw duplicate(gtSrc, g.id);
     seen.add(g.id);
     const p = preds.get(g.id) ?? null;
@@ -170,13 +177,13 @@ async function joinIndexedPred(gtSrc: FieldsSource, predSrc: FieldsSource, ev: E
  */
 async function joinIndexedGt(gtSrc: FieldsSource, predSrc: FieldsSource, ev: Evaluator, sink: Sink | undefined, log: Logger): Promise<void> {
   const slots = new Map<string, Image | SampleLine | null>();
-  for await (const img of gtSrc.images()) {
+  for await (const img of imagesOf(gtSrc)) {
     if (slots.has(img.id)) throw duplicate(gtSrc, img.id);
     slots.set(img.id, img);
   }
   const done = new Set<string>();
   const predOnly: SampleLine[] = [];
-  for await (const p of predSrc.images()) {
+  for await (const p of imagesOf(predSrc)) {
     if (done.has(p.id)) throw duplicate(predSrc, p.id);
     done.add(p.id);
     const g = slots.get(p.id);

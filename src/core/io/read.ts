@@ -1,5 +1,4 @@
 import { promises as fs, createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { ConfigurationError, jsonPath } from '../errors.js';
 
 /** Reads a file the user named; a missing or unreadable file is their mistake (exit 2). */
@@ -121,29 +120,79 @@ export function looksLikeJsonl(file: string): boolean {
 
 /**
  * Streams a JSONL file one parsed line at a time (memory bounded by the longest line). Blank lines are
- * skipped; a bad line is reported with its line number.
+ * skipped; a bad line is reported with its line number. Lines end at \n, \r\n or a lone \r (as
+ * readline splits them).
  */
 export async function* readJsonl(file: string): AsyncGenerator<{ value: unknown; line: number }> {
+  for await (const batch of readJsonlBatches(file)) {
+    for (const l of batch) yield { value: parseJsonlLine(file, l), line: l.line };
+  }
+}
+
+export interface JsonlLine {
+  text: string;
+  /** 1-based line number. */
+  line: number;
+}
+
+/** Parses one line read by readJsonlBatches, with the file and line number in the error. */
+export function parseJsonlLine(file: string, l: JsonlLine): unknown {
+  try {
+    return JSON.parse(l.text);
+  } catch (e) {
+    throw new ConfigurationError(`line ${l.line} is not valid JSON: ${(e as Error).message}`, { file, hint: 'each line of a JSONL file must be one complete JSON value' });
+  }
+}
+
+/**
+ * The non-blank lines of a JSONL file, unparsed, a batch per 1 MiB read: bytes are decoded up to the
+ * last newline of each read (no decoder state, no readline). Callers parse each line when they reach
+ * it (parseJsonlLine), so only one parsed line need be alive at a time.
+ */
+export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlLine[]> {
   let stream;
   try {
     await fs.access(file);
-    stream = createReadStream(file, { encoding: 'utf8' });
+    stream = createReadStream(file, { highWaterMark: 1 << 20 });
   } catch {
     throw new ConfigurationError('file not found', { file, hint: 'check the path' });
   }
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let n = 0;
-  for await (const raw of lines) {
-    n++;
-    const text = raw.trim();
-    if (!text) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigurationError(`line ${n} is not valid JSON: ${(e as Error).message}`, { file, hint: 'each line of a JSONL file must be one complete JSON value' });
+  const split = (text: string, out: JsonlLine[]): void => {
+    for (const raw of text.split('\n')) {
+      if (!raw.includes('\r')) {
+        n++;
+        // JSON.parse ignores surrounding whitespace; only a blank line needs trimming to be seen.
+        if (raw.length > 0 && (raw.charCodeAt(0) > 32 || raw.trim())) out.push({ text: raw, line: n });
+        continue;
+      }
+      // A lone \r also ends a line; \r before \n is trimmed away with the rest of the whitespace.
+      for (const part of raw.replace(/\r$/, '').split('\r')) {
+        n++;
+        const t = part.trim();
+        if (t) out.push({ text: t, line: n });
+      }
     }
-    yield { value, line: n };
+  };
+  let rest: Buffer | undefined;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const first = chunk.indexOf(10);
+    if (first === -1) {
+      rest = rest ? Buffer.concat([rest, chunk]) : chunk;
+      continue;
+    }
+    const batch: JsonlLine[] = [];
+    // The line that straddles the previous read ends at this read's first newline.
+    split((rest ? Buffer.concat([rest, chunk.subarray(0, first)]) : chunk.subarray(0, first)).toString('utf8'), batch);
+    const last = chunk.lastIndexOf(10);
+    if (last > first) split(chunk.toString('utf8', first + 1, last), batch);
+    rest = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
+    if (batch.length) yield batch;
+  }
+  if (rest && rest.length) {
+    const batch: JsonlLine[] = [];
+    split(rest.toString('utf8'), batch);
+    if (batch.length) yield batch;
   }
 }
 
