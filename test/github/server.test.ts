@@ -28,10 +28,12 @@ describe('GitHub API test server', () => {
   });
 
   it('validates bodies against the OpenAPI schema (422) and knows only real routes (404)', async () => {
-    await expect(rw.request('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, text: 'no body field' })).rejects.toMatchObject({ status: 422 });
+    // Deliberately wrong requests, as a buggy client would send them (typed loosely on purpose).
+    const raw = rw.request as (route: string, params: Record<string, unknown>) => Promise<unknown>;
+    await expect(raw('POST /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, text: 'no body field' })).rejects.toMatchObject({ status: 422 });
     await expect(rw.request('POST /repos/{owner}/{repo}/dispatches', { owner: 'acme', repo: 'ocr', event_type: '' })).rejects.toMatchObject({ status: 422 });
-    await expect(rw.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, per_page: 'many' })).rejects.toMatchObject({ status: 422 });
-    await expect(rw.request('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, perpage: 100 })).rejects.toMatchObject({ status: 422 });
+    await expect(raw('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, per_page: 'many' })).rejects.toMatchObject({ status: 422 });
+    await expect(raw('GET /repos/{owner}/{repo}/issues/{issue_number}/comments', { owner: 'acme', repo: 'ocr', issue_number: 1, perpage: 100 })).rejects.toMatchObject({ status: 422 });
     await expect(rw.request('GET /repos/{owner}/{repo}/no-such-thing', { owner: 'acme', repo: 'ocr' })).rejects.toMatchObject({ status: 404 });
   });
 
