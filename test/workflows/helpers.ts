@@ -72,3 +72,35 @@ export async function runStep(s: Step, env: Record<string, string>): Promise<Scr
   }
   return { ...ran, outputs };
 }
+
+const cell = (s: unknown) => String(s ?? '').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ').trim();
+
+export const DOC_START = (file: string) => `<!-- workflow-io:start ${file} (generated from the workflow by test/workflows/docs.test.ts; do not edit) -->`;
+export const DOC_END = '<!-- workflow-io:end -->';
+
+interface CallSpec {
+  inputs?: Record<string, { description?: string; type?: string; required?: boolean; default?: unknown }>;
+  secrets?: Record<string, { description?: string; required?: boolean }>;
+  outputs?: Record<string, { description?: string }>;
+}
+
+/** The inputs, secrets and outputs tables of a reusable workflow, from its `on.workflow_call`. */
+export function workflowTables(rel: string): string {
+  const call = ((readWorkflow(rel).on as Record<string, CallSpec>).workflow_call ?? {}) as CallSpec;
+  const lines = [DOC_START(rel), ''];
+  lines.push('| input | type | required | default | description |', '| :-- | :-- | :-: | :-- | :-- |');
+  for (const [k, v] of Object.entries(call.inputs ?? {})) {
+    const def = v.default === undefined || v.default === '' ? '' : `\`${cell(v.default)}\``;
+    lines.push(`| \`${k}\` | ${v.type ?? 'string'} | ${v.required ? 'yes' : 'no'} | ${def} | ${cell(v.description)} |`);
+  }
+  if (Object.keys(call.secrets ?? {}).length) {
+    lines.push('', '| secret | required | description |', '| :-- | :-: | :-- |');
+    for (const [k, v] of Object.entries(call.secrets ?? {})) lines.push(`| \`${k}\` | ${v.required ? 'yes' : 'no'} | ${cell(v.description)} |`);
+  }
+  if (Object.keys(call.outputs ?? {}).length) {
+    lines.push('', '| output | description |', '| :-- | :-- |');
+    for (const [k, v] of Object.entries(call.outputs ?? {})) lines.push(`| \`${k}\` | ${cell(v.description)} |`);
+  }
+  lines.push('', DOC_END);
+  return lines.join('\n');
+}
