@@ -150,21 +150,24 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     if (m === undefined) matchCache.set(t, (m = gpuMatches(req, t)));
     return m;
   };
-  const seenTypes = new Map<string, number>();
   let typed = 0;
   let notReady = 0;
   let cordoned = 0;
   const taintCounts = new Map<string, number>();
   const candidates: Candidate[] = [];
-  for (const node of state.nodes) {
+  // Only nodes with a pool of a matching type are read (the state indexes nodes by GPU type).
+  const matchingTypes = [...state.byType.keys()].filter(matches);
+  let scanNodes: Iterable<NodeState> = matchingTypes.length === 1 ? state.byType.get(matchingTypes[0]!)! : [];
+  if (matchingTypes.length > 1) {
+    const set = new Set<NodeState>();
+    for (const t of matchingTypes) for (const n of state.byType.get(t)!) set.add(n);
+    scanNodes = set;
+  }
+  for (const node of scanNodes) {
     let free = 0;
     let total = 0;
     let resource = '';
     for (const pool of node.pools) {
-      if (seenTypes.size < 12 || seenTypes.has(formatGpuType(pool.type))) {
-        const k = formatGpuType(pool.type);
-        seenTypes.set(k, (seenTypes.get(k) ?? 0) + pool.allocatable);
-      }
       if (!matches(pool.type)) continue;
       free += Math.max(0, pool.allocatable - pool.used);
       total += pool.allocatable;
@@ -193,7 +196,9 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     candidates.push({ node, resource, free, total, fits });
   }
   if (typed === 0) {
-    const have = [...seenTypes.entries()].map(([k, n]) => `${n}× ${k}`).join(', ');
+    const byName = new Map<string, number>();
+    for (const [t, n] of state.gpuTotals) byName.set(formatGpuType(t), (byName.get(formatGpuType(t)) ?? 0) + n);
+    const have = [...byName.entries()].slice(0, 12).map(([k, n]) => `${n}× ${k}`).join(', ');
     fail('gpu_type', `no ${wanted} nodes (cluster has ${have || 'no GPUs'})`);
     return finish(out);
   }

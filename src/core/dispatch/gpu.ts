@@ -138,6 +138,7 @@ export const PRODUCT_LABELS = [
   'karpenter.k8s.aws/instance-gpu-name',
 ] as const;
 
+const withMemory = new Map<string, GpuType>();
 const MEMORY_LABELS = ['nvidia.com/gpu.memory', 'eks.amazonaws.com/instance-gpu-memory', 'karpenter.k8s.aws/instance-gpu-memory'] as const;
 
 /**
@@ -156,7 +157,14 @@ export function nodeGpuType(labels: Record<string, string> | undefined): { type:
       for (const ml of MEMORY_LABELS) {
         const mib = Number(labels[ml]);
         if (Number.isFinite(mib) && mib > 0) {
-          type = { ...base, memoryGb: Math.round(mib / 1024) };
+          // One object per product and memory, so 100,000 identical nodes share one type.
+          const key = `${value}|${mib}`;
+          let t = withMemory.get(key);
+          if (!t) {
+            t = { ...base, memoryGb: Math.round(mib / 1024) };
+            if (withMemory.size < 10_000) withMemory.set(key, t);
+          }
+          type = t;
           break;
         }
       }

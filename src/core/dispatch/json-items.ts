@@ -5,8 +5,76 @@ import { ConfigurationError } from '../errors.js';
 /**
  * Streams the elements of the top-level `items` array of a `kubectl get -o json` List (or of a
  * top-level array) one parsed object at a time, so a 10 GB pods.json needs memory for one pod.
- * Only the structure outside the items is scanned; each item is handed to JSON.parse whole.
+ * A tight scanner finds each item's bounds (depth and string state only); JSON.parse does the rest.
  */
+interface ScanState {
+  depth: number;
+  inString: boolean;
+  escape: boolean;
+  sawRoot: boolean;
+  inItems: boolean;
+  itemsDepth: number;
+  /** The last string at depth 1 outside the items (the key before `[`). */
+  lastKey: string;
+  keyStart: number;
+  keyHead: string;
+  /** Start of the current item in this chunk (0 when it began in an earlier chunk), -1 outside items. */
+  itemStart: number;
+}
+
+/** Scans one chunk; returns the [start, end) bounds of items that end in it. Pure and monomorphic, so V8 optimises it. */
+function scan(text: string, s: ScanState, ends: number[]): void {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (s.inString) {
+      if (s.escape) s.escape = false;
+      else if (c === 92) s.escape = true;
+      else if (c === 34) {
+        s.inString = false;
+        if (s.keyStart >= 0) {
+          s.lastKey = s.keyHead + text.slice(s.keyStart, i);
+          s.keyHead = '';
+          s.keyStart = -1;
+        }
+      }
+      continue;
+    }
+    if (c === 34) {
+      s.inString = true;
+      if (!s.inItems && s.depth === 1) s.keyStart = i + 1;
+    } else if (c === 123 || c === 91) {
+      if (!s.sawRoot) {
+        s.sawRoot = true;
+        if (c === 91) {
+          s.inItems = true;
+          s.itemsDepth = 1;
+        }
+      } else if (!s.inItems && s.depth === 1 && c === 91 && s.lastKey === 'items') {
+        s.inItems = true;
+        s.itemsDepth = 2;
+      } else if (s.inItems && s.depth === s.itemsDepth && s.itemStart < 0) {
+        s.itemStart = i;
+        ends.push(i);
+      }
+      s.depth++;
+    } else if (c === 125 || c === 93) {
+      s.depth--;
+      if (s.inItems && s.depth === s.itemsDepth && s.itemStart >= 0) {
+        ends.push(-(i + 1));
+        s.itemStart = -1;
+      } else if (s.inItems && s.depth === s.itemsDepth - 1) {
+        s.inItems = false;
+        s.itemsDepth = -1;
+      }
+    }
+  }
+  if (s.keyStart >= 0) {
+    s.keyHead += text.slice(s.keyStart);
+    s.keyStart = 0;
+  }
+}
+
 export async function* listItems(source: string | Readable, file = typeof source === 'string' ? source : 'stream'): AsyncGenerator<unknown> {
   const stream = typeof source === 'string' ? createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 }) : source;
   if (typeof source === 'string') {
@@ -17,84 +85,38 @@ export async function* listItems(source: string | Readable, file = typeof source
       );
     });
   }
-  // States: looking for the items array (tracking depth and the last key at depth 1), inside it.
-  let depth = 0;
-  let inString = false;
-  let escape = false;
-  let lastKey = '';
-  let keyStart = -1;
-  let keyHead = '';
-  let inItems = false;
-  let itemsDepth = -1;
-  let item: string[] = [];
-  let itemStart = -1;
-  let sawRoot = false;
+  const s: ScanState = { depth: 0, inString: false, escape: false, sawRoot: false, inItems: false, itemsDepth: -1, lastKey: '', keyStart: -1, keyHead: '', itemStart: -1 };
+  let carry: string[] = [];
   let index = 0;
+  const bounds: number[] = [];
   for await (const chunk of stream as AsyncIterable<string | Buffer>) {
     const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
-    if (itemStart >= 0) itemStart = 0;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (inString) {
-        if (escape) escape = false;
-        else if (c === 92 /* \ */) escape = true;
-        else if (c === 34 /* " */) {
-          inString = false;
-          if (keyStart >= 0) {
-            lastKey = keyHead + text.slice(keyStart, i);
-            keyHead = '';
-            keyStart = -1;
-          }
-        }
+    const open = s.itemStart >= 0;
+    if (open) s.itemStart = 0;
+    bounds.length = 0;
+    scan(text, s, bounds);
+    // bounds: a start (>= 0) for each item opened here, the negated end for each item closed here.
+    let start = open ? 0 : -1;
+    for (const b of bounds) {
+      if (b >= 0) {
+        start = b;
         continue;
       }
-      if (c === 34) {
-        inString = true;
-        if (!inItems && depth === 1 && itemStart < 0) keyStart = i + 1;
-        continue;
+      const end = -b;
+      const piece = text.slice(start, end);
+      const raw = carry.length ? carry.join('') + piece : piece;
+      carry = [];
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw);
+      } catch (e) {
+        throw new ConfigurationError(`items[${index}] is not valid JSON: ${(e as Error).message}`, { file });
       }
-      if (c === 123 /* { */ || c === 91 /* [ */) {
-        if (!sawRoot) {
-          sawRoot = true;
-          if (c === 91) {
-            inItems = true;
-            itemsDepth = 1;
-          }
-        } else if (!inItems && depth === 1 && c === 91 && lastKey === 'items') {
-          inItems = true;
-          itemsDepth = depth + 1;
-        } else if (inItems && depth === itemsDepth && itemStart < 0) {
-          itemStart = i;
-          item = [];
-        }
-        depth++;
-        continue;
-      }
-      if (c === 125 /* } */ || c === 93 /* ] */) {
-        depth--;
-        if (inItems && depth === itemsDepth && itemStart >= 0) {
-          item.push(text.slice(itemStart, i + 1));
-          itemStart = -1;
-          const raw = item.join('');
-          item = [];
-          try {
-            yield JSON.parse(raw);
-          } catch (e) {
-            throw new ConfigurationError(`items[${index}] is not valid JSON: ${(e as Error).message}`, { file });
-          }
-          index++;
-        } else if (inItems && depth === itemsDepth - 1) {
-          inItems = false;
-          itemsDepth = -1;
-        }
-        continue;
-      }
+      index++;
+      yield parsed;
+      start = -1;
     }
-    if (itemStart >= 0) item.push(text.slice(itemStart));
-    else if (keyStart >= 0) {
-      keyHead += text.slice(keyStart);
-      keyStart = 0;
-    }
+    if (start >= 0) carry.push(text.slice(start));
   }
-  if (!sawRoot || depth !== 0 || inString) throw new ConfigurationError('not a complete JSON document', { file, hint: 'write it with kubectl get nodes -o json (or pods), or mlloop dispatch snapshot' });
+  if (!s.sawRoot || s.depth !== 0 || s.inString) throw new ConfigurationError('not a complete JSON document', { file, hint: 'write it with kubectl get nodes -o json (or pods), or mlloop dispatch snapshot' });
 }

@@ -43,6 +43,10 @@ export interface ClusterState {
   pendingPods: number;
   /** Pods counted (non-terminal). */
   podCount: number;
+  /** Nodes by GPU type of their pools (types are shared objects), so a decision reads only matching nodes. */
+  byType: Map<GpuType, NodeState[]>;
+  /** Allocatable devices per GPU type, for the explain text. */
+  gpuTotals: Map<GpuType, number>;
   /** Whether the tenant may create the Job kind in the namespace; undefined when not checked. */
   access?: { allowed: boolean; reason: string };
 }
@@ -202,7 +206,7 @@ export class ClusterStateBuilder {
   private unknownNodePods = 0;
 
   constructor(name: string, private readonly image?: string) {
-    this.state = { name, nodes: [], pendingGpu: new Map(), pendingPods: 0, podCount: 0 };
+    this.state = { name, nodes: [], byType: new Map(), gpuTotals: new Map(), pendingGpu: new Map(), pendingPods: 0, podCount: 0 };
   }
 
   addNode(node: K8sNode): void {
@@ -210,6 +214,16 @@ export class ClusterStateBuilder {
     if (!s || this.byName.has(s.name)) return;
     this.byName.set(s.name, s);
     this.state.nodes.push(s);
+    let last: GpuType | undefined;
+    for (const pool of s.pools) {
+      this.state.gpuTotals.set(pool.type, (this.state.gpuTotals.get(pool.type) ?? 0) + pool.allocatable);
+      if (pool.type === last) continue;
+      last = pool.type;
+      const list = this.state.byType.get(pool.type);
+      if (list) {
+        if (list[list.length - 1] !== s) list.push(s);
+      } else this.state.byType.set(pool.type, [s]);
+    }
   }
 
   /** Folds one pod into its node's usage (or the pending demand); terminal pods are ignored. */
