@@ -33,7 +33,7 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { postComment } = await import('../core/github/post-comment.js');
-    const { runUrl } = await import('../core/gate/run.js');
+    const { runUrl } = await import('../core/github/client.js');
     const r = await postComment(o, ctx, { summaryUrl: runUrl(ctx.env) });
     return {
       exitCode: 0,

@@ -578,26 +578,24 @@ export function zipFiles(files: Record<string, string | Buffer>): Buffer {
     const packed = deflateRawSync(data);
     const crc = zlibCrc32(data);
     const n = Buffer.from(name);
+    // The fields a local header (at 4) and a central-directory entry (at 6) share.
+    const common = (b: Buffer, at: number) => {
+      b.writeUInt16LE(20, at);
+      b.writeUInt16LE(0x0800, at + 2);
+      b.writeUInt16LE(8, at + 4);
+      b.writeUInt32LE(crc, at + 10);
+      b.writeUInt32LE(packed.length, at + 14);
+      b.writeUInt32LE(data.length, at + 18);
+      b.writeUInt16LE(n.length, at + 22);
+    };
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(packed.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(n.length, 26);
+    common(local, 4);
     locals.push(local, n, packed);
     const c = Buffer.alloc(46);
     c.writeUInt32LE(0x02014b50, 0);
     c.writeUInt16LE(20, 4);
-    c.writeUInt16LE(20, 6);
-    c.writeUInt16LE(0x0800, 8);
-    c.writeUInt16LE(8, 10);
-    c.writeUInt32LE(crc, 16);
-    c.writeUInt32LE(packed.length, 20);
-    c.writeUInt32LE(data.length, 24);
-    c.writeUInt16LE(n.length, 28);
+    common(c, 6);
     c.writeUInt32LE(offset, 42);
     central.push(c, n);
     offset += 30 + n.length + packed.length;

@@ -8,7 +8,7 @@ import { runGate, type Verdict } from './gate.js';
 import { baselineFromFile, baselineFromGitops, type ResolvedBaseline } from './baseline.js';
 import { verdictMarkdown } from './render.js';
 import { commentBody, pullRequestFromEvent, upsertComment, type UpsertResult } from '../github/comments.js';
-import { createGitHub, parseRepository } from '../github/client.js';
+import { createGitHub, parseRepository, resolveToken, runUrl } from '../github/client.js';
 
 export interface GateOptions {
   candidate: string;
@@ -54,17 +54,12 @@ async function eventPayload(ctx: Context): Promise<unknown> {
   }
 }
 
-/** The URL of this run's job summary (where the full report always is). */
-export function runUrl(env: Context['env']): string | undefined {
-  if (!env.GITHUB_REPOSITORY || !env.GITHUB_RUN_ID) return undefined;
-  return `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : ''}`;
+/** The token from `--token` or GITHUB_TOKEN, registered as a secret. */
+export function githubToken(o: { token?: string }, ctx: Context): string | undefined {
+  return resolveToken(o.token, ctx.env, (v) => ctx.secret(v));
 }
 
-export function githubToken(o: { token?: string }, ctx: Context): string | undefined {
-  const token = o.token || ctx.env.GITHUB_TOKEN || undefined;
-  ctx.secret(token);
-  return token;
-}
+export { runUrl };
 
 async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolean, event: unknown): Promise<ResolvedBaseline> {
   const sources = [o.baseline && '--baseline', o.baselineGitops && '--baseline-gitops', o.baselineArtifact && '--baseline-artifact'].filter(Boolean);

@@ -47,3 +47,16 @@ export function parseRepository(full: string, what = 'repository'): { owner: str
   if (!m) throw new ConfigurationError(`${what} must be "owner/name", not "${full}"`);
   return { owner: m[1]!, repo: m[2]! };
 }
+
+/** The token from an option, else GITHUB_TOKEN, registered as a secret before anything can print it. */
+export function resolveToken(option: string | undefined, env: Readonly<Record<string, string | undefined>>, secret: (v: string | undefined) => void): string | undefined {
+  const token = option || env.GITHUB_TOKEN || undefined;
+  secret(token);
+  return token;
+}
+
+/** The URL of the current workflow run (its job summary holds the full report), when on a runner. */
+export function runUrl(env: Readonly<Record<string, string | undefined>>): string | undefined {
+  if (!env.GITHUB_REPOSITORY || !env.GITHUB_RUN_ID) return undefined;
+  return `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : ''}`;
+}

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError, ExternalError } from '../errors.js';
 import { readText } from '../io/read.js';
-import { createGitHub, parseRepository } from './client.js';
+import { createGitHub, parseRepository, resolveToken } from './client.js';
 import { commentBody, upsertComment, type UpsertResult } from './comments.js';
 
 export interface CommentOptions {
@@ -38,8 +38,7 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   if (!pr) throw new ConfigurationError('no pull request number', { file: o.body, hint: 'pass --pr N (in a workflow_run workflow, from the artifact the gate job uploaded)' });
   const repository = o.repository ?? ctx.env.GITHUB_REPOSITORY;
   if (!repository) throw new ConfigurationError('no repository', { hint: 'pass --repository owner/name (GITHUB_REPOSITORY in a workflow)' });
-  const token = o.token || ctx.env.GITHUB_TOKEN || undefined;
-  ctx.secret(token);
+  const token = resolveToken(o.token, ctx.env, (v) => ctx.secret(v));
   if (!token) throw new ConfigurationError('a GitHub token is required', { hint: 'pass --token or set GITHUB_TOKEN (pull-requests: write)' });
   const { owner, repo } = parseRepository(repository, '--repository');
   const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.env.GITHUB_API_URL, log: ctx.log });

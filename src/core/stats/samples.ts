@@ -8,14 +8,10 @@ export interface Counts {
   fn: Int32Array;
 }
 
-/** One `mlloop/samples@1` line's field outcome (for the sample-diff report). */
-export interface FieldOutcome {
-  label: string;
-  status: 'tp' | 'fp' | 'fn';
-  gt: string | null;
-  pred: string | null;
-  iou: number | null;
-}
+import type { FieldOutcome } from '../evaluate/evaluate.js';
+
+// The contract `evaluate --samples` writes; the sample-diff report reads its `fields`.
+export type { FieldOutcome };
 
 /** A samples file (`mlloop/samples@1`, what `evaluate --samples` writes), as typed arrays. */
 export interface SampleSet {
