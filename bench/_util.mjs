@@ -33,3 +33,15 @@ export async function medianMs(n, fn) {
 }
 
 export const round = (x, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** A small deterministic PRNG (mulberry32): the same generated data in every run, benchmark or test. */
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -8,22 +8,11 @@ import { createWriteStream, mkdtempSync, rmSync, readFileSync, existsSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DIST, ROOT, round } from './_util.mjs';
+import { DIST, ROOT, round, rng } from './_util.mjs';
 
 const IMAGES = Number(process.env.MLLOOP_BENCH_EVAL_IMAGES ?? 100_000);
 const FIELDS_PER_IMAGE = 10;
 const PYTHON = existsSync(join(ROOT, '.venv/bin/python')) ? join(ROOT, '.venv/bin/python') : 'python3';
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LABELS = ['name', 'id_number', 'effective_date', 'amount', 'policy_no', 'insurer', 'product', 'premium', 'address', 'phone'];
 const HAN = '张王李赵刘陈杨黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛';

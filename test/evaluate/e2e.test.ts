@@ -108,11 +108,11 @@ describe('actions/evaluate (dist/evaluate.cjs as the runner runs it)', () => {
     expect(Number(a.outputs.recall)).toBe(m.overall.recall);
     expect(Number(a.outputs.map50)).toBe(m.overall.map50);
     expect(Number(a.outputs.bleu)).toBe(m.bleu);
-    expect(Number(a.outputs['latency-p95'])).toBe(m.latency_ms.p95);
+    expect(Number(a.outputs["latency-p95"])).toBe(m.latency_ms.p95);
     expect(a.outputs['metrics-path']).toBe(join(work, 'metrics.json'));
     expect(a.outputs['samples-path']).toBe(join(work, 'samples.jsonl'));
-    expect(JSON.parse(a.outputs.metrics)).toMatchObject({ f1: m.overall.f1, bleu: m.bleu });
-    expect(JSON.parse(a.outputs.result).overall).toEqual(m.overall);
+    expect(JSON.parse(a.outputs.metrics!)).toMatchObject({ f1: m.overall.f1, bleu: m.bleu });
+    expect(JSON.parse(a.outputs.result!).overall).toEqual(m.overall);
     expect(m.config.tokenize).toBe('zh');
     expect(a.summary).toContain('### mlloop evaluate: F1');
     expect(a.summary).toMatch(/\| field \| support \| tp \| fp \| fn \| precision \| recall \| f1 \| ap50 \|/);

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Evaluator, type EvaluateConfig, type MetricsDoc, type SampleLine } from '../../src/core/evaluate/evaluate.js';
 import type { Image } from '../../src/core/evaluate/fields.js';
+// @ts-expect-error plain ESM module without types
+import { rng as benchRng } from '../../bench/_util.mjs';
 
 export interface RawField {
   label: string;
@@ -45,17 +47,8 @@ export function writeFields(dir: string, name: string, images: RawImage[], extra
   return file;
 }
 
-/** A small deterministic PRNG (mulberry32) for generated sets. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (mulberry32) for generated sets, shared with the benchmarks. */
+export const rng = benchRng as (seed: number) => () => number;
 
 const LABELS = ['name', 'id_number', 'effective_date', 'amount'];
 const VALUES: Record<string, string[]> = {
