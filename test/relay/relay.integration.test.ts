@@ -97,8 +97,10 @@ describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
     expect(wrong.status).toBe(401);
     const big = await fetch(`${relay.url}/v1/notifications`, { method: 'POST', body: 'x'.repeat(300_000), headers: { authorization: `Bearer ${BEARER}` } });
     expect(big.status).toBe(413);
+    // The relay's log reaches this process a moment after the answers.
+    await eventually(() => (/413 for 127\.0\.0\.1 POST \/v1\/notifications/.test(relay.stderr()) ? true : undefined), 10_000, 'the 413 log line');
     expect(relay.stderr()).toMatch(/401 for 127\.0\.0\.1 POST \/v1\/notifications: no credentials/);
-    expect(relay.stderr()).toMatch(/413 for 127\.0\.0\.1 POST \/v1\/notifications/);
+    expect(relay.stderr()).toMatch(/401 for 127\.0\.0\.1 POST \/v1\/notifications: wrong bearer token/);
     expect(relay.stderr()).not.toContain(BEARER);
   });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPrometheus, eventually, type PrometheusService } from '../support/services.js';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
-import { cli } from '../support/run.js';
+import { cli, runAction } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { parseAllDocuments } from 'yaml';
 import { parseExposition, bucketsOf, histogramQuantile, bucketBounds, type Sample } from '../../src/core/rollout/exposition.js';
@@ -222,6 +222,16 @@ describe('--scrape computes what Prometheus computes', () => {
     const fromPrometheus = Number(p.result[0]!.value[1]);
     expect(bucketBounds(Number(m![1]) / 1000, BOUNDS)).toEqual(bucketBounds(fromPrometheus / 1000, BOUNDS));
     expect(JSON.parse(r.stdout).source).toEqual({ scrape: `${slow.url}/metrics` });
+  });
+
+  it('runs as a GitHub Action: outputs, job summary and the failure message', async () => {
+    const r = await runAction('analyze', { scrape: `${slow.url}/metrics`, load: '10', request: REQUEST, duration: '2s', interval: '2s' }, { timeoutMs: 60_000 });
+    expect(r.code).toBe(1);
+    expect(r.outputs.phase).toBe('Failed');
+    expect(r.outputs.pass).toBe('false');
+    expect(r.outputs.message).toMatch(/^canary analysis failed: latency_ms\.p95=\d+ > 200$/);
+    expect(r.stdout).toContain(`::error::${r.outputs.message}`);
+    expect(r.summary).toContain('### mlloop analyze: Failed');
   });
 
   it('passes the healthy canary from /metrics alone', async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE } from './paths.js';
@@ -14,7 +15,10 @@ import { run } from './run.js';
 const PY = process.env.MLLOOP_EXAMPLE_PYTHON ?? 'python3';
 
 export async function trainedModel(epochs = 2): Promise<string> {
-  const dir = join(tmpdir(), `mlloop-test-ocr-model-e${epochs}`);
+  // Keyed by the example's code, so a changed model format never reuses a stale model.
+  const code = createHash('sha256');
+  for (const f of readdirSync(EXAMPLE).filter((n) => n.endsWith('.py')).sort()) code.update(f).update(readFileSync(join(EXAMPLE, f)));
+  const dir = join(tmpdir(), `mlloop-test-ocr-model-e${epochs}-${code.digest('hex').slice(0, 12)}`);
   if (existsSync(join(dir, 'model.json'))) return dir;
   const tmp = mkdtempSync(join(tmpdir(), 'mlloop-train-'));
   const r = await run(PY, ['train.py', '--epochs', String(epochs), '--data', 'sample_data', '--out', join(tmp, 'out')], { cwd: EXAMPLE, timeoutMs: 120_000 });

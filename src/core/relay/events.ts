@@ -61,6 +61,11 @@ function matches(route: Route, get: (key: string) => unknown): boolean {
   return true;
 }
 
+/** Where a route sends its events. */
+function target(route: Route): Pick<Dispatch, 'route' | 'owner' | 'repo' | 'token' | 'eventType'> {
+  return { route: route.name, owner: route.owner, repo: route.repo, token: route.token, eventType: route.eventType };
+}
+
 function digest(parts: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
 }
@@ -112,11 +117,7 @@ export function alertmanagerDispatches(p: AmPayload, routes: readonly Route[]): 
     const common = p.commonLabels ?? {};
     const first = alerts[0]!;
     out.push({
-      route: route.name,
-      owner: route.owner,
-      repo: route.repo,
-      token: route.token,
-      eventType: route.eventType,
+      ...target(route),
       // GitHub allows 10 top-level keys; app, env and reason are what the rollback workflow reads.
       clientPayload: {
         source: 'alertmanager',
@@ -156,11 +157,7 @@ export function notificationDispatches(n: { eventType: string; clientPayload: Re
     if (!matches(route, (k) => (k === 'event_type' ? n.eventType : n.clientPayload[k]))) continue;
     const identity = IDENTITY.filter((k) => n.clientPayload[k] !== undefined && n.clientPayload[k] !== null).map((k) => [k, n.clientPayload[k]]);
     out.push({
-      route: route.name,
-      owner: route.owner,
-      repo: route.repo,
-      token: route.token,
-      eventType: route.eventType,
+      ...target(route),
       clientPayload: n.clientPayload,
       dedupKey: digest(['n', route.name, n.eventType, identity.length ? identity : n.clientPayload]),
     });
