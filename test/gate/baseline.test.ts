@@ -109,6 +109,17 @@ describe('baseline from the latest successful run on the base branch (action)', 
     expect(r.stdout.replace(/^::add-mask::.*$/gm, '')).not.toContain(TOKEN);
   });
 
+  it('an expired artifact is an outside failure (exit 3), not a crash', async () => {
+    const p = writePair(V30, V25);
+    writeFileSync(join(p.dir, 'gate.yaml'), 'metrics:\n  overall.f1: {direction: higher, max_regression: 0}\n');
+    const run = gh.addRun('acme', 'ocr-fields', { head_branch: 'release-2' });
+    gh.addArtifact('acme', 'ocr-fields', { run_id: run.id, name: 'mlloop-eval', files: { 'metrics.json': '{}' }, expired: true });
+    const r = await runAction('gate', { candidate: 'candidate.metrics.json', policy: 'gate.yaml', 'baseline-artifact': 'mlloop-eval', token: TOKEN, 'base-branch': 'release-2' }, { cwd: p.dir, env: { GITHUB_API_URL: gh.url } });
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/::error::cannot download artifact mlloop-eval \(\d+\) of run \d+/);
+    expect(r.stdout).not.toMatch(/internal error/);
+  });
+
   it('says which artifact it looked for when no successful run has it', async () => {
     const p = writePair(V30, V25);
     writeFileSync(join(p.dir, 'gate.yaml'), POLICY);

@@ -34,15 +34,19 @@ export async function baselineFromArtifact(req: {
   const { DefaultArtifactClient } = await import('@actions/artifact');
   const client = new DefaultArtifactClient();
   const findBy = (runId: number) => ({ token: req.token, repositoryOwner: req.owner, repositoryName: req.repo, workflowRunId: runId });
+  const outside = (what: string) => (e: unknown): never => {
+    if (e instanceof ConfigurationError || e instanceof ExternalError) throw e;
+    throw new ExternalError(`${what}: ${(e as Error).message.split('\n')[0]}`, { hint: 'the token needs actions: read; rerun the job if GitHub was degraded' });
+  };
   for (const run of runs) {
-    const { artifacts } = await client.listArtifacts({ findBy: findBy(run.id) });
+    const { artifacts } = await client.listArtifacts({ findBy: findBy(run.id) }).catch(outside(`cannot list the artifacts of run ${run.id}`));
     const art = artifacts.filter((a) => a.name === req.name).sort((a, b) => b.id - a.id)[0];
     if (!art) continue;
     const dir = await fs.mkdtemp(path.join(tmpdir(), 'mlloop-baseline-artifact-'));
     const cleanup = () => fs.rm(dir, { recursive: true, force: true });
     try {
       req.log.progress(`baseline: artifact ${req.name} (${art.id}) of run ${run.id} on ${req.branch} @ ${run.head_sha.slice(0, 7)}`);
-      await client.downloadArtifact(art.id, { path: dir, findBy: findBy(run.id) });
+      await client.downloadArtifact(art.id, { path: dir, findBy: findBy(run.id) }).catch(outside(`cannot download artifact ${req.name} (${art.id}) of run ${run.id}`));
       const safe = (p: string, field: string) => {
         const full = path.resolve(dir, p);
         if (!full.startsWith(dir + path.sep)) throw new ConfigurationError(`${field} "${p}" points outside the artifact`, { hint: 'give a path inside the artifact, e.g. outputs/metrics.json' });
