@@ -58,7 +58,7 @@ describe.each(templates)('starter workflow %s', (name) => {
 
   it('passes every required secret of the reusable workflow', () => {
     const called = readWorkflow(REUSABLE.exec(job.uses!)![1]!);
-    const declared = ((called.on as Record<string, { secrets?: Record<string, { required?: boolean }> }>).workflow_call.secrets ?? {});
+    const declared = (called.on as Record<string, { secrets?: Record<string, { required?: boolean }> } | undefined>).workflow_call?.secrets ?? {};
     const passed = job.secrets === 'inherit' ? Object.keys(declared) : Object.keys(job.secrets ?? {});
     for (const [k, v] of Object.entries(declared)) if (v.required) expect(passed, `secret ${k}`).toContain(k);
   });
