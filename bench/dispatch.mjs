@@ -130,31 +130,22 @@ export default async function* dispatchBench() {
     const halfNodes = runChild(harness, 20, 2500, 8);
     const quarterPods = runChild(harness, 20, 5000, 1);
     const perNodeKb = (r) => (r.heap_after_load_mb * 1024) / r.nodes;
-    yield {
+    const memoryLine = (name, r, expected) => ({
       bench: 'dispatch',
-      case: 'memory follows nodes: half the nodes, same pods',
-      nodes: halfNodes.nodes,
-      pods: halfNodes.pods,
-      heap_after_load_mb: round(halfNodes.heap_after_load_mb, 1),
+      case: name,
+      nodes: r.nodes,
+      pods: r.pods,
+      heap_after_load_mb: round(r.heap_after_load_mb, 1),
       baseline: `${base.nodes} nodes, ${base.pods} pods`,
       baseline_heap_mb: round(base.heap_after_load_mb, 1),
-      ratio: round(halfNodes.heap_after_load_mb / base.heap_after_load_mb, 3),
-      expected_if_nodes: 0.5,
-      heap_kb_per_node: round(perNodeKb(halfNodes), 3),
-    };
-    yield {
-      bench: 'dispatch',
-      case: 'memory does not follow pods: same nodes, a quarter of the pods',
-      nodes: quarterPods.nodes,
-      pods: quarterPods.pods,
-      heap_after_load_mb: round(quarterPods.heap_after_load_mb, 1),
-      baseline: `${base.nodes} nodes, ${base.pods} pods`,
-      baseline_heap_mb: round(base.heap_after_load_mb, 1),
-      ratio: round(quarterPods.heap_after_load_mb / base.heap_after_load_mb, 3),
-      expected_if_nodes: 1,
-      load_ms: round(quarterPods.load_ms, 0),
+      ratio: round(r.heap_after_load_mb / base.heap_after_load_mb, 3),
+      expected_if_memory_follows_nodes: expected,
+      heap_kb_per_node: round(perNodeKb(r), 3),
+      load_ms: round(r.load_ms, 0),
       baseline_load_ms: round(base.load_ms, 0),
-    };
+    });
+    yield memoryLine('memory follows nodes: half the nodes, same pods', halfNodes, 0.5);
+    yield memoryLine('memory does not follow pods: same nodes, a quarter of the pods', quarterPods, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

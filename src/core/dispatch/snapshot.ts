@@ -33,6 +33,19 @@ export function accessDetail(a: { allowed: boolean; reason?: string; namespace: 
   return a.allowed ? `may ${what}` : `may not ${what}${a.reason ? ` (${a.reason})` : ''}`;
 }
 
+/** Streams the items of a kubectl List file, refusing items of another kind. */
+async function eachObject(file: string, kind: string, command: string, fn: (item: object) => void): Promise<void> {
+  let i = 0;
+  for await (const item of listItems(file)) {
+    const k = (item as { kind?: unknown } | null)?.kind;
+    if (!item || typeof item !== 'object' || (k !== undefined && k !== kind)) {
+      throw new ConfigurationError(`items[${i}] is not a ${kind}`, { file, path: `$.items[${i}].kind`, hint: `${path.basename(file)} holds the output of ${command}` });
+    }
+    fn(item);
+    i++;
+  }
+}
+
 /** Reads one cluster's folder, streaming pods into per-node usage. */
 export async function loadClusterSnapshot(
   dir: string,
@@ -42,28 +55,9 @@ export async function loadClusterSnapshot(
   const folder = path.join(dir, name);
   if (!existsSync(folder)) return { name, error: `no snapshot folder ${path.join(path.basename(dir), name)}` };
   const builder = new ClusterStateBuilder(name, opts.image);
-  const nodesFile = path.join(folder, 'nodes.json');
-  let i = 0;
-  for await (const n of listItems(nodesFile)) {
-    const node = n as K8sNode & { kind?: string };
-    if (!node || typeof node !== 'object' || (node.kind !== undefined && node.kind !== 'Node')) {
-      throw new ConfigurationError(`items[${i}] is not a Node`, { file: nodesFile, path: `$.items[${i}].kind`, hint: 'nodes.json holds the output of kubectl get nodes -o json' });
-    }
-    builder.addNode(node);
-    i++;
-  }
+  await eachObject(path.join(folder, 'nodes.json'), 'Node', 'kubectl get nodes -o json', (n) => builder.addNode(n as K8sNode));
   const podsFile = path.join(folder, 'pods.json');
-  if (existsSync(podsFile)) {
-    i = 0;
-    for await (const p of listItems(podsFile)) {
-      const pod = p as K8sPod & { kind?: string };
-      if (!pod || typeof pod !== 'object' || (pod.kind !== undefined && pod.kind !== 'Pod')) {
-        throw new ConfigurationError(`items[${i}] is not a Pod`, { file: podsFile, path: `$.items[${i}].kind`, hint: 'pods.json holds the output of kubectl get pods -A -o json' });
-      }
-      builder.addPod(pod);
-      i++;
-    }
-  }
+  if (existsSync(podsFile)) await eachObject(podsFile, 'Pod', 'kubectl get pods -A -o json', (p) => builder.addPod(p as K8sPod));
   const accessFile = path.join(folder, 'access.json');
   if (opts.access && existsSync(accessFile)) {
     const records = (await readJson(accessFile, 'access record')) as AccessRecord[];
