@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { defineCommand } from './define.js';
 import { mdTable, textTable, formatNumber } from '../core/format/markdown.js';
@@ -50,36 +51,52 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { train, formatDuration } = await import('../core/train/train.js');
+    const { uploadFolders, RUNNER_CREDENTIALS } = await import('../core/artifact/upload.js');
     const repo = path.resolve(ctx.cwd, o.repo);
-    const outcome = await train({
-      repo,
-      command: o.command,
-      install: o.install,
-      test: o.test,
-      timeoutMs: o.timeout,
-      outputs: o.outputs,
-      logs: o.logs,
-      checkpoints: o.checkpoints,
-      resume: o.resume,
-      resumeArgs: o.resumeArgs,
-      data: o.data,
-      env: { ...ctx.env },
-      signal: ctx.signal,
-      now: () => ctx.now(),
-      onLine: (l) => ctx.log.info(l),
-    });
-    const r = outcome.record;
-    let artifactId: number | undefined;
-    if (ctx.mode === 'action' && o.upload) {
-      const { uploadFolders } = await import('../core/artifact/upload.js');
-      artifactId = await uploadFolders({
-        name: o.artifactName,
-        root: repo,
-        folders: [path.join(repo, o.outputs), path.dirname(outcome.logPath)],
-        retentionDays: o.retentionDays,
-        log: ctx.log,
+    // The runner masks its own token; mlloop masks it too, and never hands it to the user's commands.
+    ctx.masker.add(ctx.env.ACTIONS_RUNTIME_TOKEN);
+    const env = { ...ctx.env };
+    for (const k of RUNNER_CREDENTIALS) delete env[k];
+    const upload =
+      ctx.mode === 'action' && o.upload
+        ? () =>
+            uploadFolders({
+              name: o.artifactName,
+              root: repo,
+              folders: [path.resolve(repo, o.outputs), path.resolve(repo, o.logs)],
+              retentionDays: o.retentionDays,
+              env: ctx.env,
+              log: ctx.log,
+            })
+        : undefined;
+    const startedAt = Date.now();
+    let outcome: Awaited<ReturnType<typeof train>>;
+    try {
+      outcome = await train({
+        repo,
+        command: o.command,
+        install: o.install,
+        test: o.test,
+        timeoutMs: o.timeout,
+        outputs: o.outputs,
+        logs: o.logs,
+        checkpoints: o.checkpoints,
+        resume: o.resume,
+        resumeArgs: o.resumeArgs,
+        data: o.data,
+        env,
+        signal: ctx.signal,
+        now: () => ctx.now(),
+        onLine: (l) => ctx.log.info(l),
       });
+    } catch (e) {
+      // A run that timed out or wrote bad metrics still keeps its logs and run.json: that is when people need them.
+      const ran = await fs.stat(path.resolve(repo, o.logs, 'train.log')).then((s) => s.mtimeMs >= startedAt - 1000, () => false);
+      if (upload && ran) await upload().catch((u: Error) => ctx.log.warn(u.message));
+      throw e;
     }
+    const r = outcome.record;
+    const artifactId = upload ? await upload() : undefined;
     const rows = Object.entries(r.metrics).map(([k, v]) => [k, formatNumber(v)]);
     const resumed = r.resumed_from_epoch !== null ? `, resumed from epoch ${r.resumed_from_epoch}` : '';
     const head = `training ${r.status} in ${formatDuration(r.duration_s * 1000)} (exit code ${r.exit_code ?? 'none'}${resumed})`;

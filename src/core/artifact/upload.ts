@@ -3,6 +3,9 @@ import * as path from 'node:path';
 import { ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 
+/** Runner variables that grant access to the job's services; commands mlloop runs for the user never get them. */
+export const RUNNER_CREDENTIALS = ['ACTIONS_RUNTIME_TOKEN', 'ACTIONS_RUNTIME_URL', 'ACTIONS_RESULTS_URL', 'ACTIONS_CACHE_URL', 'ACTIONS_ID_TOKEN_REQUEST_TOKEN', 'ACTIONS_ID_TOKEN_REQUEST_URL'] as const;
+
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   let entries;
@@ -19,20 +22,52 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Uploads folders as one workflow artifact through the runner's artifact service. */
-export async function uploadFolders(req: { name: string; root: string; folders: string[]; retentionDays?: number; log: Logger }): Promise<number | undefined> {
-  const files = (await Promise.all(req.folders.map(filesUnder))).flat().sort();
+/** The deepest folder holding all the given paths (the artifact's root, so entries keep their relative paths). */
+export function commonRoot(paths: readonly string[]): string {
+  const split = paths.map((p) => path.resolve(p).split(path.sep));
+  const first = split[0] ?? [path.sep];
+  let n = 0;
+  while (n < first.length && split.every((s) => s[n] === first[n])) n++;
+  return first.slice(0, n).join(path.sep) || path.sep;
+}
+
+export interface UploadRequest {
+  name: string;
+  /** Entries are named relative to this folder (widened when a folder lies outside it). */
+  root: string;
+  folders: string[];
+  retentionDays?: number;
+  /** The runner's environment (ACTIONS_RUNTIME_TOKEN, ACTIONS_RESULTS_URL, GITHUB_*), read by the artifact client. */
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+}
+
+/**
+ * Uploads folders as one workflow artifact (a zip) through the runner's artifact service with
+ * `@actions/artifact`: CreateArtifact, the blob upload to the signed URL, FinalizeArtifact with size and sha256.
+ * Returns the artifact id, or undefined when there was nothing to upload.
+ */
+export async function uploadFolders(req: UploadRequest): Promise<number | undefined> {
+  const files = [...new Set((await Promise.all(req.folders.map(filesUnder))).flat())].sort();
   if (files.length === 0) {
     req.log.warn(`artifact ${req.name}: nothing to upload`);
     return undefined;
   }
+  const hint = 'artifact uploads work inside a workflow run, which provides ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL; rerun the job, or set `upload: false`';
+  if (!req.env.ACTIONS_RUNTIME_TOKEN || !req.env.ACTIONS_RESULTS_URL) {
+    throw new ExternalError(`artifact upload failed: the runner did not provide ${!req.env.ACTIONS_RUNTIME_TOKEN ? 'ACTIONS_RUNTIME_TOKEN' : 'ACTIONS_RESULTS_URL'}`, { hint });
+  }
+  const root = commonRoot([req.root, ...req.folders]);
   const { DefaultArtifactClient } = await import('@actions/artifact');
-  const client = new DefaultArtifactClient();
   try {
-    const res = await client.uploadArtifact(req.name, files, req.root, req.retentionDays ? { retentionDays: req.retentionDays } : {});
-    req.log.info(`artifact ${req.name}: uploaded ${files.length} files (${res.size ?? '?'} bytes), id ${res.id}`);
+    const res = await new DefaultArtifactClient().uploadArtifact(req.name, files, root, req.retentionDays ? { retentionDays: req.retentionDays } : {});
+    req.log.info(`artifact ${req.name}: uploaded ${files.length} files (${res.size ?? '?'} bytes zipped, ${res.digest ? `sha256 ${res.digest}` : 'no digest'}), id ${res.id}`);
     return res.id;
   } catch (e) {
-    throw new ExternalError(`artifact upload failed: ${(e as Error).message}`, { hint: 'artifact uploads work inside a workflow run (they need the runner\'s ACTIONS_RUNTIME_TOKEN and ACTIONS_RESULTS_URL); rerun the job' });
+    const message = (e as Error).message;
+    const conflict = /already exists/i.test(message);
+    throw new ExternalError(`artifact upload of ${req.name} failed: ${message}`, {
+      hint: conflict ? 'artifact names are unique within a workflow run: give each job its own artifact-name, e.g. mlloop-train-${{ matrix.name }}' : hint,
+    });
   }
 }

@@ -135,7 +135,9 @@ export async function train(req: TrainRequest): Promise<TrainOutcome> {
     await fs.rm(metricsPath, { force: true });
   }
 
-  const logStream = createWriteStream(logPath, { flags: req.resume ? 'a' : 'w' });
+  // Append mode (O_APPEND): a training script that also writes this file interleaves with us instead of being overwritten.
+  if (!req.resume) await fs.writeFile(logPath, '');
+  const logStream = createWriteStream(logPath, { flags: 'a' });
   const log = timestamped(logStream, req.now);
   const env = {
     ...req.env,
