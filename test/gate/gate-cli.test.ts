@@ -132,8 +132,7 @@ describe('mlloop gate', () => {
 
   it('refuses samples files that cover different images', async () => {
     const p = setup();
-    const lines = readFileSync(p.baseline.samples, 'utf8').trim().split('\n');
-    writeFileSync(p.baseline.samples, lines.slice(1).join('\n'));
+    writeFileSync(p.baseline.samples, readFileSync(p.baseline.samples, 'utf8').replace('"policy-test-00000"', '"policy-test-99999"'));
     const r = await cli(args(p));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cover different images \(1 only in .*candidate\.samples\.jsonl.*"policy-test-00000"/s);
@@ -151,6 +150,14 @@ describe('mlloop gate', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toMatch(/at .*\.cjs/);
+  });
+
+  it('refuses samples that do not belong to the metrics (another evaluation run)', async () => {
+    const p = setup();
+    const other = writePair(V30, V25, { images: 300 });
+    const r = await cli(args(p).map((a) => (a === p.baseline.samples ? other.baseline.samples : a)));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the baseline's samples do not belong to its metrics: they sum to tp=\d+, .*baseline\.metrics\.json says overall\.tp=\d+/);
   });
 
   it('asks for samples when the policy has a significance test', async () => {

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js';
-import { readJson } from '../io/read.js';
+import { getByDottedPath, readJson } from '../io/read.js';
 import type { Logger } from '../log.js';
 import { adjust } from '../stats/multiple.js';
 import { pairSamples, readSamples } from '../stats/samples.js';
@@ -91,6 +91,21 @@ export async function runGate(input: GateInput): Promise<Verdict> {
   if (policy.significance) {
     const s = policy.significance;
     const [cs, bs] = await Promise.all([readSamples(input.candidateSamples!), readSamples(input.baselineSamples!)]);
+    // Samples from another run than the metrics would make the test say nothing about these models.
+    for (const [side, set, metrics, file] of [['candidate', cs, candidate, input.candidateFile], ['baseline', bs, baseline, input.baselineFile]] as const) {
+      for (const k of ['tp', 'fp', 'fn'] as const) {
+        const want = getByDottedPath(metrics, `overall.${k}`);
+        if (typeof want !== 'number') continue;
+        let got = 0;
+        for (const v of set.overall[k]) got += v;
+        if (got !== want) {
+          throw new ConfigurationError(`the ${side}'s samples do not belong to its metrics: they sum to ${k}=${got}, ${file} says overall.${k}=${want}`, {
+            file: set.file,
+            hint: 'pass the samples.jsonl written by the same `mlloop evaluate` run as the metrics.json',
+          });
+        }
+      }
+    }
     const paired = pairSamples(cs, bs, input.allowIncomparable);
     const unpaired = paired.unpaired.candidateOnly.length + paired.unpaired.baselineOnly.length;
     if (unpaired) input.log.warn(`significance: ${unpaired} images are not in both samples files and are left out`);
