@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'node:http';
 import { run as runProcess, runAction, type ActionRun } from '../support/run.js';
 import { DIST, EXAMPLE, PYTHON, ROOT } from '../support/paths.js';
 import { startArtifactService, unzip, type ArtifactService } from '../support/artifact-server.js';
@@ -264,5 +265,105 @@ describe('train action on a small training script', () => {
     expect(skipped.code, skipped.stdout).toBe(0);
     expect(skipped.outputs['artifact-id']).toBeUndefined();
     expect(JSON.parse(skipped.outputs.result!).artifact_id).toBeNull();
+  });
+});
+
+/** One raw HTTP request, with exactly the headers given (no client library in between). */
+function http(url: string, method: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    if (body !== undefined && headers['transfer-encoding'] !== 'chunked') req.setHeader('content-length', Buffer.byteLength(body));
+    req.end(body);
+  });
+}
+
+describe('artifact service stand-in checks requests as the real services do', () => {
+  const ids = (s: ArtifactService) => ({ workflow_run_backend_id: s.workflowRunBackendId, workflow_job_run_backend_id: s.workflowJobRunBackendId });
+  const rpc = (s: ArtifactService, method: string, body: unknown, headers: Record<string, string> = {}) =>
+    http(`${s.resultsUrl}/twirp/github.actions.results.api.v1.ArtifactService/${method}`, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${s.token}`, ...headers }, JSON.stringify(body));
+  const blockId = (n: number) => Buffer.from(`block-${String(n).padStart(6, '0')}`).toString('base64');
+
+  it('Twirp: auth, routing, content type, JSON and required fields', async () => {
+    const s = await service();
+    const other = await service();
+    const create = { ...ids(s), name: 'a', version: 7 };
+    const cases: [string, Promise<{ status: number; body: string }>, number, string][] = [
+      ['no token', rpc(s, 'CreateArtifact', create, { authorization: '' }), 401, 'unauthenticated'],
+      ['a token of another issuer', rpc(s, 'CreateArtifact', create, { authorization: `Bearer ${other.token}` }), 401, 'unauthenticated'],
+      ['GET', http(`${s.resultsUrl}/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`, 'GET'), 404, 'bad_route'],
+      ['an unknown method', rpc(s, 'UploadArtifact', create), 404, 'bad_route'],
+      ['protobuf content type', rpc(s, 'CreateArtifact', create, { 'content-type': 'application/protobuf' }), 404, 'bad_route'],
+      ['a body that is not JSON', http(`${s.resultsUrl}/twirp/github.actions.results.api.v1.ArtifactService/CreateArtifact`, 'POST', { 'content-type': 'application/json', authorization: `Bearer ${s.token}` }, '{"name":'), 400, 'malformed'],
+      ['ids of another job', rpc(s, 'CreateArtifact', { ...ids(other), name: 'a', version: 7 }), 403, 'permission_denied'],
+      ['no name', rpc(s, 'CreateArtifact', { ...ids(s), version: 7 }), 400, 'invalid_argument'],
+      ['a name with a slash', rpc(s, 'CreateArtifact', { ...ids(s), name: 'a/b', version: 7 }), 400, 'invalid_argument'],
+      ['version 3', rpc(s, 'CreateArtifact', { ...ids(s), name: 'a', version: 3 }), 400, 'invalid_argument'],
+      ['an expiry in the past', rpc(s, 'CreateArtifact', { ...create, expires_at: '2020-01-01T00:00:00Z' }), 400, 'invalid_argument'],
+      ['finalizing what was never created', rpc(s, 'FinalizeArtifact', { ...ids(s), name: 'nope', size: '1' }), 404, 'not_found'],
+    ];
+    for (const [what, call, status, code] of cases) {
+      const res = await call;
+      expect([what, res.status, JSON.parse(res.body).code]).toEqual([what, status, code]);
+    }
+    expect(s.artifacts).toHaveLength(0);
+  });
+
+  it('blob storage: SAS, block ids, Content-Length and block lists; finalize checks size and hash', async () => {
+    const s = await service();
+    const created = JSON.parse((await rpc(s, 'CreateArtifact', { ...ids(s), name: 'model', version: 7, mime_type: 'application/zip' })).body);
+    expect(created.ok).toBe(true);
+    const url = new URL(created.signed_upload_url);
+    expect(url.searchParams.get('sp')).toBe('cw');
+    const at = (params: Record<string, string>, drop: string[] = []) => {
+      const u = new URL(url);
+      for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+      for (const k of drop) u.searchParams.delete(k);
+      return u.toString();
+    };
+    expect(JSON.parse((await rpc(s, 'FinalizeArtifact', { ...ids(s), name: 'model', size: '0' })).body).code).toBe('failed_precondition');
+    const bad: [string, Promise<{ status: number; headers: Record<string, unknown> }>, number, string][] = [
+      ['no signature', http(at({ comp: 'block', blockid: blockId(1) }, ['sig']), 'PUT', {}, 'x'), 401, 'NoAuthenticationInformation'],
+      ['a tampered signature', http(at({ comp: 'block', blockid: blockId(1), sp: 'rcw' }), 'PUT', {}, 'x'), 403, 'AuthenticationFailed'],
+      ['a bearer token sent to storage', http(at({ comp: 'block', blockid: blockId(1) }), 'PUT', { authorization: `Bearer ${s.token}` }, 'x'), 400, 'InvalidAuthenticationInfo'],
+      ['a block id that is not Base64', http(at({ comp: 'block', blockid: 'not base64!' }), 'PUT', {}, 'x'), 400, 'InvalidQueryParameterValue'],
+      ['no Content-Length', http(at({ comp: 'block', blockid: blockId(1) }), 'PUT', { 'transfer-encoding': 'chunked' }, 'x'), 411, 'MissingContentLengthHeader'],
+      ['Put Blob without x-ms-blob-type', http(url.toString(), 'PUT', {}, 'x'), 400, 'MissingRequiredHeader'],
+    ];
+    for (const [what, call, status, code] of bad) {
+      const res = await call;
+      expect([what, res.status, res.headers['x-ms-error-code']]).toEqual([what, status, code]);
+    }
+    // Two blocks, committed in the order of the list (not of upload).
+    expect((await http(at({ comp: 'block', blockid: blockId(2) }), 'PUT', {}, 'world')).status).toBe(201);
+    expect((await http(at({ comp: 'block', blockid: blockId(1) }), 'PUT', {}, 'hello ')).status).toBe(201);
+    const mixed = await http(at({ comp: 'block', blockid: Buffer.from('short').toString('base64') }), 'PUT', {}, 'x');
+    expect([mixed.status, mixed.headers['x-ms-error-code']]).toEqual([400, 'InvalidBlobOrBlock']);
+    const unknown = await http(at({ comp: 'blocklist' }), 'PUT', { 'content-type': 'application/xml' }, `<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>${blockId(9)}</Latest></BlockList>`);
+    expect([unknown.status, unknown.headers['x-ms-error-code']]).toEqual([400, 'InvalidBlockList']);
+    const commit = await http(at({ comp: 'blocklist' }), 'PUT', { 'x-ms-blob-content-type': 'application/zip' }, `<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>${blockId(1)}</Latest><Latest>${blockId(2)}</Latest></BlockList>`);
+    expect(commit.status).toBe(201);
+    expect(commit.headers.etag).toMatch(/^"0x[0-9A-F]+"$/);
+    const sha = createHash('sha256').update('hello world').digest('hex');
+    expect(JSON.parse((await rpc(s, 'FinalizeArtifact', { ...ids(s), name: 'model', size: '12', hash: `sha256:${sha}` })).body).code).toBe('invalid_argument');
+    expect(JSON.parse((await rpc(s, 'FinalizeArtifact', { ...ids(s), name: 'model', size: '11', hash: `sha256:${'0'.repeat(64)}` })).body).code).toBe('invalid_argument');
+    const done = JSON.parse((await rpc(s, 'FinalizeArtifact', { ...ids(s), name: 'model', size: '11', hash: `sha256:${sha}` })).body);
+    expect(done).toEqual({ ok: true, artifact_id: String(s.artifacts[0]!.id) });
+    // Download side: listed with size and digest; a read-only URL that serves the bytes and cannot write.
+    const listed = JSON.parse((await rpc(s, 'ListArtifacts', { ...ids(s), name_filter: 'model' })).body);
+    expect(listed.artifacts).toEqual([expect.objectContaining({ name: 'model', database_id: done.artifact_id, size: '11', digest: `sha256:${sha}` })]);
+    const signed = JSON.parse((await rpc(s, 'GetSignedArtifactURL', { ...ids(s), name: 'model' })).body).signed_url as string;
+    const got = await http(signed, 'GET');
+    expect([got.status, got.body, got.headers['content-type']]).toEqual([200, 'hello world', 'application/zip']);
+    for (const write of [http(`${signed}&comp=block&blockid=${encodeURIComponent(blockId(3))}`, 'PUT', {}, 'x'), http(signed, 'PUT', { 'x-ms-blob-type': 'BlockBlob' }, 'x')]) {
+      const res = await write;
+      expect([res.status, res.headers['x-ms-error-code']]).toEqual([403, 'AuthorizationPermissionMismatch']);
+    }
+    expect(JSON.parse((await rpc(s, 'CreateArtifact', { ...ids(s), name: 'model', version: 7 })).body).code).toBe('already_exists');
   });
 });
