@@ -1,5 +1,6 @@
 import { defineCommand } from './define.js';
 import { mdTable, textTable } from '../core/format/markdown.js';
+import { checkSource } from '../core/rollout/check.js';
 
 export const command = defineCommand({
   name: 'analyze',
@@ -57,6 +58,7 @@ export const command = defineCommand({
     },
   ],
   async run(o, ctx) {
+    checkSource(o);
     const { analyze } = await import('../core/rollout/analyze.js');
     const { formatValue } = await import('../core/rollout/analysis.js');
     ctx.secret(o.prometheusToken);

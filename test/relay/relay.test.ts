@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { connect, type Socket } from 'node:net';
 import { GitHubServer } from '../support/github-server.js';
 import { ROOT } from '../support/paths.js';
 import { Relay, githubDeliver, type Deliver } from '../../src/core/relay/server.js';
@@ -105,6 +106,28 @@ describe('relay: authentication and limits', () => {
     const r = await fetch(`${relay.url}/v1/alertmanager`, { method: 'POST', headers: { authorization: `Bearer ${BEARER}` }, body: stream, duplex: 'half' } as RequestInit);
     expect(r.status).toBe(413);
     expect(relay.snapshot().accepted).toBe(0);
+  });
+
+  it('closes connections beyond max_connections, so slow senders cannot pile up request bodies', async () => {
+    const relay = await start({ limits: { max_connections: 2 } });
+    const { port } = new URL(relay.url);
+    const open = (): Promise<Socket> => new Promise((resolve) => {
+      const s = connect(Number(port), '127.0.0.1', () => resolve(s));
+    });
+    // Two senders that started a request and stall in the middle of the body.
+    const slow = await Promise.all([open(), open()]);
+    for (const s of slow) s.write(`POST /v1/alertmanager HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${BEARER}\r\nContent-Length: 1000\r\n\r\n{"version":`);
+    await new Promise((r) => setTimeout(r, 100));
+    const third = await open();
+    const closed = await new Promise<boolean>((resolve) => {
+      third.on('close', () => resolve(true));
+      third.on('data', () => resolve(false));
+      third.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    expect(closed).toBe(true);
+    for (const s of slow) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
   });
 
   it('answers 503 when the delivery queue is full and accepts again once it drains', async () => {

@@ -26,6 +26,7 @@ export interface RelayConfig {
   apiUrl: string;
   routes: Route[];
   maxBodyBytes: number;
+  maxConnections: number;
   maxQueue: number;
   dedupWindowMs: number;
   dedupMaxKeys: number;
@@ -39,7 +40,7 @@ interface RawConfig {
   listen?: { host?: string; port?: number };
   auth: { bearer_token_env?: string; hmac_secret_env?: string };
   github: { api_url?: string; token_env: string };
-  limits?: { max_body_bytes?: number; max_queue?: number; dedup_window?: string; dedup_max_keys?: number; retries?: number; retry_backoff?: string; concurrency?: number; shutdown_grace?: string };
+  limits?: { max_body_bytes?: number; max_connections?: number; max_queue?: number; dedup_window?: string; dedup_max_keys?: number; retries?: number; retry_backoff?: string; concurrency?: number; shutdown_grace?: string };
   routes: { name: string; source: 'alertmanager' | 'notification'; match?: Record<string, string | string[]>; event_type: string; repository: string; send_resolved?: boolean; token_env?: string; app?: string; env?: string }[];
 }
 
@@ -94,6 +95,7 @@ export async function loadRelayConfig(file: string, env: Readonly<Record<string,
     apiUrl: raw.github.api_url ?? 'https://api.github.com',
     routes,
     maxBodyBytes: l.max_body_bytes ?? 256 * 1024,
+    maxConnections: l.max_connections ?? 256,
     maxQueue: l.max_queue ?? 1000,
     dedupWindowMs: dur(l.dedup_window, '1h', 'dedup_window'),
     dedupMaxKeys: l.dedup_max_keys ?? 100_000,

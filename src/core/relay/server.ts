@@ -73,6 +73,8 @@ export class Relay {
       });
     });
     server.maxHeadersCount = 100;
+    // Bounds the memory of bodies being read: at most maxConnections × maxBodyBytes.
+    server.maxConnections = this.cfg.maxConnections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

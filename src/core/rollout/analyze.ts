@@ -8,6 +8,7 @@ import { Prometheus } from './prometheus.js';
 import { prometheusSource, scrapeSource } from './sources.js';
 import { builtinMetrics, loadTemplate, parseArgOptions } from './template.js';
 import { startLoad, type LoadReport } from './load.js';
+import { checkSource } from './check.js';
 
 export interface AnalyzeOptions {
   prometheus?: string;
@@ -58,11 +59,7 @@ async function requestBody(file: string): Promise<string> {
 }
 
 export async function analyze(o: AnalyzeOptions): Promise<AnalyzeOutcome> {
-  if (Boolean(o.prometheus) === Boolean(o.scrape)) {
-    throw new ConfigurationError(o.prometheus ? 'give either --prometheus or --scrape, not both' : 'nothing to measure: give --prometheus URL or --scrape URL', {
-      hint: 'with a Prometheus: --prometheus http://prometheus:9090; without one: --scrape http://canary:8080/metrics',
-    });
-  }
+  checkSource(o);
   if (o.intervalMs <= 0) throw new ConfigurationError('--interval must be longer than 0');
   let matchers;
   try {
