@@ -41,6 +41,19 @@ function actionInputs(ref: string): Record<string, { required?: boolean; default
   return meta.inputs ?? {};
 }
 
+function actionOutputs(ref: string): Record<string, unknown> {
+  const path = ref === '' ? 'action.yml' : `${ref}/action.yml`;
+  return (parse(readFileSync(join(ROOT, path), 'utf8')) as { outputs?: Record<string, unknown> }).outputs ?? {};
+}
+
+/** Outputs of the third-party actions the workflows read (from their action.yml at the pinned versions). */
+const THIRD_PARTY_OUTPUTS: Record<string, Set<string>> = {
+  'docker/build-push-action': new Set(['imageid', 'digest', 'metadata']),
+  'actions/download-artifact': new Set(['download-path']),
+  'actions/upload-artifact': new Set(['artifact-id', 'artifact-url', 'artifact-digest']),
+  'actions/cache': new Set(['cache-hit']),
+};
+
 function callInputs(file: string): { inputs: Record<string, { required?: boolean; default?: unknown }>; secrets: Record<string, { required?: boolean }> } {
   const wf = parse(readFileSync(join(ROOT, file), 'utf8')) as Workflow;
   const call = (wf.on as Record<string, { inputs?: never; secrets?: never }>).workflow_call ?? {};
@@ -101,6 +114,27 @@ describe.each(files.map((f) => [relative(ROOT, f), f]))('%s', (_name, file) => {
       for (const s of job.steps ?? []) {
         const m = new RegExp(`^${OWN}(?:/(actions/[\\w-]+))?@`).exec(s.uses ?? '') ?? /^\.\/(actions\/[\w-]+)$/.exec(s.uses ?? '');
         if (m) check(`job ${id} step ${s.uses}`, s.with ?? {}, actionInputs(m[1] ?? ''));
+      }
+    }
+  });
+
+  // actionlint cannot see the outputs of actions referenced by a remote ref: check every steps.<id>.outputs.<name>
+  // against what that step can set (an mlloop action's action.yml, a run step's `name=` lines, known actions).
+  it('reads only outputs that the referenced step sets', () => {
+    for (const [id, job] of Object.entries(wf.jobs)) {
+      const produced = new Map<string, Set<string> | null>();
+      for (const s of (job.steps ?? []) as (Step & { id?: string })[]) {
+        if (!s.id) continue;
+        const m = new RegExp(`^${OWN}(?:/(actions/[\\w-]+))?@`).exec(s.uses ?? '');
+        if (m) produced.set(s.id, new Set([...Object.keys(actionOutputs(m[1] ?? '')), 'result']));
+        else if (s.run) produced.set(s.id, new Set([...s.run.matchAll(/echo\s+"([\w-]+)=/g)].map((x) => x[1]!)));
+        else produced.set(s.id, THIRD_PARTY_OUTPUTS[(s.uses ?? '').split('@')[0]!] ?? null);
+      }
+      const jobText = JSON.stringify(job);
+      for (const [, step, output] of jobText.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
+        expect(produced.has(step!), `job ${id}: steps.${step} is not a step with an id in this job`).toBe(true);
+        const outs = produced.get(step!);
+        if (outs) expect([...outs], `job ${id}: steps.${step}.outputs.${output}`).toContain(output);
       }
     }
   });
