@@ -127,3 +127,26 @@ describe('bad input is exit 2 naming the file, the image and the JSON path', () 
     await expect(evaluateFiles({ gt: '/nonexistent/gt.json', pred: '/nonexistent/pred.json' })).rejects.toThrow(/\/nonexistent\/gt\.json: ground truth file not found/);
   });
 });
+
+describe('reading JSONL in 1 MiB batches', () => {
+  it('line numbers count blank lines, CRLF and lone CR as readline does', async () => {
+    const { readJsonl } = await import('../../src/core/io/read.js');
+    const f = join(tempDir(), 'x.jsonl');
+    writeFileSync(f, '\n{"a":1}\r\n\n{"b":"张三"}\r{"c":3}\n  \n{"d":4}');
+    const out = [];
+    for await (const x of readJsonl(f)) out.push(x);
+    expect(out).toEqual([{ value: { a: 1 }, line: 2 }, { value: { b: '张三' }, line: 4 }, { value: { c: 3 }, line: 5 }, { value: { d: 4 }, line: 7 }]);
+  });
+
+  it('multi-byte characters split across reads and lines longer than one read arrive intact', async () => {
+    const { readJsonl } = await import('../../src/core/io/read.js');
+    const f = join(tempDir(), 'big.jsonl');
+    const lines = Array.from({ length: 3000 }, (_, i) => ({ i, v: '张三李四王五保险有限公司'.repeat(1 + (i % 40)) }));
+    lines.push({ i: 3000, v: '长'.repeat(800_000) }); // one line of 2.4 MB
+    lines.push({ i: 3001, v: 'end' });
+    writeFileSync(f, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const got = [];
+    for await (const x of readJsonl(f)) got.push(x.value);
+    expect(got).toEqual(lines);
+  });
+});

@@ -134,13 +134,23 @@ class Scratch {
 }
 const scratch = new Scratch();
 
-function byLabel(fields: readonly Field[]): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  for (let i = 0; i < fields.length; i++) {
-    const l = fields[i]!.label;
-    const list = m.get(l);
-    if (list) list.push(i);
-    else m.set(l, [i]);
+const NONE: number[] = [];
+
+/** Field positions of one image grouped by label: GT labels in order of appearance, then labels only predicted. */
+function byLabel(gf: readonly Field[], pf: readonly Field[]): Map<string, { g: number[]; p: number[] }> {
+  const m = new Map<string, { g: number[]; p: number[] }>();
+  for (let i = 0; i < gf.length; i++) {
+    const l = gf[i]!.label;
+    const e = m.get(l);
+    if (e) e.g.push(i);
+    else m.set(l, { g: [i], p: NONE });
+  }
+  for (let i = 0; i < pf.length; i++) {
+    const l = pf[i]!.label;
+    const e = m.get(l);
+    if (!e) m.set(l, { g: NONE, p: [i] });
+    else if (e.p === NONE) e.p = [i];
+    else e.p.push(i);
   }
   return m;
 }
@@ -192,9 +202,8 @@ export class Evaluator {
     const lenient = normalize === 'lenient';
     // Per-field outcomes, in file positions (work buffers, valid for this call only).
     let cells = 0;
-    const gl = byLabel(gf);
-    const pl = byLabel(pf);
-    for (const [label, gi] of gl) cells = Math.max(cells, gi.length * (pl.get(label)?.length ?? 1));
+    const groups = byLabel(gf, pf);
+    for (const { g, p } of groups.values()) cells = Math.max(cells, g.length * (p.length || 1));
     scratch.ensure(Math.max(gf.length, pf.length, cells, 1));
     const { i32a: gtPred, f64a: gtIou, u8: predMatched, f64b: predBest, f64c: ious, f64d: w, i32b: matchBuf } = scratch;
     gtPred.fill(-1, 0, gf.length);
@@ -212,9 +221,14 @@ export class Evaluator {
     let fnInImage = 0;
     const sample: SampleLine | undefined = withSample ? { image_id: id, tp: 0, fp: 0, fn: 0, per_field: {}, fields: [] } : undefined;
 
-    for (const [label, gi] of gl) {
+    for (const [label, { g: gi, p: pi }] of groups) {
       const t = this.tally(label);
-      const pi = pl.get(label) ?? [];
+      if (gi.length === 0) {
+        t.fp += pi.length;
+        if (sample) sample.per_field[label] = { tp: 0, fp: pi.length, fn: 0 };
+        for (const b of rankByConfidence(pi, pf)) t.ap.add(pf[pi[b]!]!.confidence, false, imageNo);
+        continue;
+      }
       const nG = gi.length;
       const nP = pi.length;
       t.ap.gtCount += nG;
@@ -265,13 +279,6 @@ export class Evaluator {
         const flags = cocoGreedy(nG, order, nP, ious, byValue ? (a, b) => sameText(gi[a]!, pi[b]!) : () => true, AP_IOU);
         for (let k = 0; k < order.length; k++) t.ap.add(pf[pi[order[k]!]!]!.confidence, flags[k] === 1, imageNo);
       }
-    }
-    for (const [label, pi] of pl) {
-      if (gl.has(label)) continue;
-      const t = this.tally(label);
-      t.fp += pi.length;
-      if (sample) sample.per_field[label] = { tp: 0, fp: pi.length, fn: 0 };
-      for (const b of rankByConfidence(pi, pf)) t.ap.add(pf[pi[b]!]!.confidence, false, imageNo);
     }
     if (fnInImage > 0) this.missedImages++;
     if (sample) {

@@ -189,9 +189,10 @@ function jsonlSource(file: string, side: Side, bytes: number, meta: FileMeta): F
     async *batches() {
       for await (const lines of readJsonlBatches(file)) {
         yield (function* () {
-          for (const l of lines) {
-            const value = parseJsonlLine(file, l);
-            const img = parseImage(value, { file, side, line: l.line });
+          for (let i = 0; i < lines.texts.length; i++) {
+            const line = lines.lines[i]!;
+            const value = parseJsonlLine(file, lines.texts[i]!, line);
+            const img = parseImage(value, { file, side, line });
             if (meta.dataset === undefined || meta.model_version === undefined) metaOf(value as Record<string, unknown>, meta);
             yield img;
           }

@@ -84,10 +84,11 @@ function progress(evaluator: Evaluator, log: Logger): void {
   if (n % 20000 === 0) log.progress(`evaluated ${n} images`);
 }
 
-async function emit(evaluator: Evaluator, gt: Image | null, pred: Image | null, sink: Sink | undefined, log: Logger): Promise<void> {
+/** Evaluates one image; returns the pending write of its samples line, if any (no promise per image otherwise). */
+function emit(evaluator: Evaluator, gt: Image | null, pred: Image | null, sink: Sink | undefined, log: Logger): Promise<void> | undefined {
   const line = evaluator.addImage(gt, pred, sink !== undefined);
-  if (sink && line) await sink(line);
   progress(evaluator, log);
+  return sink && line ? sink(line) : undefined;
 }
 
 function duplicate(src: FieldsSource, id: string): ConfigurationError {

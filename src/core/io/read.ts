@@ -125,22 +125,22 @@ export function looksLikeJsonl(file: string): boolean {
  */
 export async function* readJsonl(file: string): AsyncGenerator<{ value: unknown; line: number }> {
   for await (const batch of readJsonlBatches(file)) {
-    for (const l of batch) yield { value: parseJsonlLine(file, l), line: l.line };
+    for (let i = 0; i < batch.texts.length; i++) yield { value: parseJsonlLine(file, batch.texts[i]!, batch.lines[i]!), line: batch.lines[i]! };
   }
 }
 
-export interface JsonlLine {
-  text: string;
-  /** 1-based line number. */
-  line: number;
+/** Non-blank lines of a JSONL file and their 1-based line numbers. */
+export interface JsonlBatch {
+  texts: string[];
+  lines: number[];
 }
 
 /** Parses one line read by readJsonlBatches, with the file and line number in the error. */
-export function parseJsonlLine(file: string, l: JsonlLine): unknown {
+export function parseJsonlLine(file: string, text: string, line: number): unknown {
   try {
-    return JSON.parse(l.text);
+    return JSON.parse(text);
   } catch (e) {
-    throw new ConfigurationError(`line ${l.line} is not valid JSON: ${(e as Error).message}`, { file, hint: 'each line of a JSONL file must be one complete JSON value' });
+    throw new ConfigurationError(`line ${line} is not valid JSON: ${(e as Error).message}`, { file, hint: 'each line of a JSONL file must be one complete JSON value' });
   }
 }
 
@@ -149,7 +149,7 @@ export function parseJsonlLine(file: string, l: JsonlLine): unknown {
  * last newline of each read (no decoder state, no readline). Callers parse each line when they reach
  * it (parseJsonlLine), so only one parsed line need be alive at a time.
  */
-export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlLine[]> {
+export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlBatch> {
   let stream;
   try {
     await fs.access(file);
@@ -158,19 +158,25 @@ export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlLine[
     throw new ConfigurationError('file not found', { file, hint: 'check the path' });
   }
   let n = 0;
-  const split = (text: string, out: JsonlLine[]): void => {
+  const split = (text: string, out: JsonlBatch): void => {
     for (const raw of text.split('\n')) {
       if (!raw.includes('\r')) {
         n++;
         // JSON.parse ignores surrounding whitespace; only a blank line needs trimming to be seen.
-        if (raw.length > 0 && (raw.charCodeAt(0) > 32 || raw.trim())) out.push({ text: raw, line: n });
+        if (raw.length > 0 && (raw.charCodeAt(0) > 32 || raw.trim())) {
+          out.texts.push(raw);
+          out.lines.push(n);
+        }
         continue;
       }
       // A lone \r also ends a line; \r before \n is trimmed away with the rest of the whitespace.
       for (const part of raw.replace(/\r$/, '').split('\r')) {
         n++;
         const t = part.trim();
-        if (t) out.push({ text: t, line: n });
+        if (t) {
+          out.texts.push(t);
+          out.lines.push(n);
+        }
       }
     }
   };
@@ -181,18 +187,18 @@ export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlLine[
       rest = rest ? Buffer.concat([rest, chunk]) : chunk;
       continue;
     }
-    const batch: JsonlLine[] = [];
+    const batch: JsonlBatch = { texts: [], lines: [] };
     // The line that straddles the previous read ends at this read's first newline.
     split((rest ? Buffer.concat([rest, chunk.subarray(0, first)]) : chunk.subarray(0, first)).toString('utf8'), batch);
     const last = chunk.lastIndexOf(10);
     if (last > first) split(chunk.toString('utf8', first + 1, last), batch);
     rest = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
-    if (batch.length) yield batch;
+    if (batch.texts.length) yield batch;
   }
   if (rest && rest.length) {
-    const batch: JsonlLine[] = [];
+    const batch: JsonlBatch = { texts: [], lines: [] };
     split(rest.toString('utf8'), batch);
-    if (batch.length) yield batch;
+    if (batch.texts.length) yield batch;
   }
 }
 
