@@ -55,6 +55,11 @@ function train(repo: string, inputs: Record<string, string>, svc: ArtifactServic
   });
 }
 
+/** A fresh artifact service and a copy of the small training script's repository. */
+async function tinySetup(): Promise<{ svc: ArtifactService; repo: string }> {
+  return { svc: await service(), repo: repoFrom(TINY) };
+}
+
 /** The `::error::` line the action reports its failure with. */
 const errorLine = (r: ActionRun) => r.stdout.split('\n').find((l) => l.startsWith('::error::')) ?? '';
 
@@ -149,8 +154,7 @@ describe('train action (node dist/train.cjs) on examples/ocr-fields', () => {
 
 describe('train action on a small training script', () => {
   it('on a push event: custom artifact name and retention; runner credentials never reach the training command', async () => {
-    const svc = await service();
-    const repo = repoFrom(TINY);
+    const { svc, repo } = await tinySetup();
     const probe = `python3 -c "import os; print('runner-env:', os.environ.get('ACTIONS_RUNTIME_TOKEN'), os.environ.get('ACTIONS_RESULTS_URL'))"`;
     const r = await train(repo, { command: `python3 train.py --epochs 2 --data data --out outputs && ${probe} && env`, 'artifact-name': `ocr-train-${PUSH.after.slice(0, 7)}`, 'retention-days': '5' }, svc, {
       event: PUSH,
@@ -178,8 +182,7 @@ describe('train action on a small training script', () => {
     ['NaN', 'python3 train.py --epochs 1 --data data --out outputs --fault nan', /outputs\/metrics\.json: not valid JSON at line 1, column \d+ near "NaN/],
     ['a string metric', 'python3 train.py --epochs 1 --data data --out outputs --fault string', /outputs\/metrics\.json: \$\.overall\.recall: metric is not a number: "0\.8"/],
   ])('metrics %s: exit 2 naming the file (and field), logs and run.json still uploaded', async (_, command, message) => {
-    const svc = await service();
-    const repo = repoFrom(TINY);
+    const { svc, repo } = await tinySetup();
     const r = await train(repo, { command }, svc);
     expect(r.code, r.stdout + r.stderr).toBe(2);
     expect(errorLine(r)).toMatch(message);
@@ -192,8 +195,7 @@ describe('train action on a small training script', () => {
   });
 
   it('a failing training command is a failed run: exit 1, status output "failed", logs uploaded', async () => {
-    const svc = await service();
-    const repo = repoFrom(TINY);
+    const { svc, repo } = await tinySetup();
     const r = await train(repo, { command: 'python3 train.py --epochs 1 --data data --fault fail' }, svc);
     expect(r.code).toBe(1);
     expect(errorLine(r)).toMatch(/training failed: train exited with code 3 \(see logs\/train\.log\)/);
@@ -204,8 +206,7 @@ describe('train action on a small training script', () => {
   });
 
   it('a time-out exits 3, kills the whole process tree (a backgrounded grandchild too) and still uploads the log', async () => {
-    const svc = await service();
-    const repo = repoFrom(TINY);
+    const { svc, repo } = await tinySetup();
     const r = await train(repo, { command: 'sleep 299 & echo "grandchild $!"; python3 train.py --data data --fault hang', timeout: '3s' }, svc);
     expect(r.code, r.stdout + r.stderr).toBe(3);
     expect(errorLine(r)).toMatch(/train timed out after 3s; its whole process tree was killed/);
@@ -245,8 +246,7 @@ describe('train action on a small training script', () => {
   });
 
   it('a second upload under the same name in one run is refused (409) with a fix naming artifact-name', async () => {
-    const svc = await service();
-    const repo = repoFrom(TINY);
+    const { svc, repo } = await tinySetup();
     const first = await train(repo, { command: 'python3 train.py --epochs 1 --data data --out outputs' }, svc);
     expect(first.code).toBe(0);
     const second = await train(repo, { command: 'python3 train.py --epochs 1 --data data --out outputs' }, svc);
