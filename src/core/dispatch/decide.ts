@@ -72,6 +72,7 @@ export function tolerates(tolerations: readonly Toleration[], taint: Taint): boo
 }
 
 function untolerated(node: NodeState, tolerations: readonly Toleration[]): Taint | undefined {
+  if (node.taints.length === 0) return undefined;
   for (const taint of node.taints) {
     if (taint.effect === 'PreferNoSchedule') continue;
     if (!tolerates(tolerations, taint)) return taint;
@@ -144,19 +145,14 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   // GPU type, then which of those nodes the job may use, then which have room.
   const req = request.gpu;
   const wanted = formatGpuRequest(req);
-  const matchCache = new Map<GpuType, boolean>();
-  const matches = (t: GpuType) => {
-    let m = matchCache.get(t);
-    if (m === undefined) matchCache.set(t, (m = gpuMatches(req, t)));
-    return m;
-  };
+  const matchingTypes = [...state.byType.keys()].filter((t) => gpuMatches(req, t));
+  const matchingSet = new Set(matchingTypes);
   let typed = 0;
   let notReady = 0;
   let cordoned = 0;
   const taintCounts = new Map<string, number>();
   const candidates: Candidate[] = [];
   // Only nodes with a pool of a matching type are read (the state indexes nodes by GPU type).
-  const matchingTypes = [...state.byType.keys()].filter(matches);
   let scanNodes: Iterable<NodeState> = matchingTypes.length === 1 ? state.byType.get(matchingTypes[0]!)! : [];
   if (matchingTypes.length > 1) {
     const set = new Set<NodeState>();
@@ -168,7 +164,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     let total = 0;
     let resource = '';
     for (const pool of node.pools) {
-      if (!matches(pool.type)) continue;
+      if (!matchingSet.has(pool.type)) continue;
       free += Math.max(0, pool.allocatable - pool.used);
       total += pool.allocatable;
       resource ||= pool.resource;
@@ -241,13 +237,19 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     fail('capacity', detail);
     return finish(out);
   }
-  // Feasibility witness: pack fills the fullest nodes first, spread the emptiest.
+  // Feasibility witness: pack fills the fullest nodes first, spread the emptiest (ties by name). Only the
+  // nodes used are selected, by linear scans: no sort of 100,000 candidates per decision.
   const ordered = candidates.filter((cand) => cand.fits > 0);
-  ordered.sort((a, b) => (input.config.policy.placement === 'pack' ? a.free - b.free : b.free - a.free) || a.node.name.localeCompare(b.node.name));
+  const pack = input.config.policy.placement === 'pack';
+  const better = (a: Candidate, b: Candidate) => (a.free !== b.free ? (pack ? a.free < b.free : a.free > b.free) : a.node.name < b.node.name);
+  const used = new Set<Candidate>();
   let left = replicas;
-  for (const cand of ordered) {
-    for (let k = 0; k < cand.fits && left > 0; k++, left--) out.placement.push(cand.node.name);
-    if (left === 0) break;
+  while (left > 0) {
+    let best: Candidate | undefined;
+    for (const cand of ordered) if (!used.has(cand) && (!best || better(cand, best))) best = cand;
+    if (!best) break;
+    used.add(best);
+    for (let k = 0; k < best.fits && left > 0; k++, left--) out.placement.push(best.node.name);
   }
   checks.capacity = { pass: true, detail: `${free} free ${wanted} of ${total}; room for ${placeable} replica${placeable === 1 ? '' : 's'} of ${perReplica}` };
   const values = new Set<string>();
@@ -260,7 +262,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     }
   }
   out.product = label ? { label, values: [...values].sort() } : null;
-  out.gpu_resource = ordered[0]?.resource ?? null;
+  out.gpu_resource = [...used][0]?.resource ?? null;
 
   if (out.reasons.length) return finish(out);
 
