@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { GitHubServer } from '../support/github-server.js';
-import { startAlertmanager, startPrometheus, eventually, type PrometheusService, type Service } from '../support/services.js';
+import { startAlertmanager, startPrometheus, eventually, type AlertmanagerService, type PrometheusService } from '../support/services.js';
 import { startExampleApp, type ExampleApp } from '../support/example-app.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { startLoad, type Load } from '../../src/core/rollout/load.js';
@@ -21,7 +21,7 @@ let gh: GitHubServer;
 let relay: RelayProcess;
 let app: ExampleApp;
 let prom: PrometheusService;
-let am: Service;
+let am: AlertmanagerService;
 let load: Load;
 
 beforeAll(async () => {
@@ -87,6 +87,13 @@ describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
     expect(abort[0]!.client_payload).toMatchObject({ app: 'ocr', env: 'prod' });
     expect((abort[0]!.client_payload as { reason: string }).reason).toMatch(/^ocr-v3\.4: \d+(\.\d+)?% of predictions fail \(SLA 5%\)$/);
     expect(gh.requests.filter((r) => r.operationId === 'repos/create-dispatch-event').every((r) => r.status === 204 && r.token === TOKEN)).toBe(true);
+  });
+
+  it('routes a drift alert to ct-retrain for the model repo', async () => {
+    await am.postAlerts([{ labels: { alertname: 'LowConfidenceSpike', mlloop_route: 'retrain', service: 'ocr', model_version: 'ocr-v9.9', severity: 'warning' }, annotations: { summary: 'ocr-v9.9: 31% of extracted fields are low-confidence' } }]);
+    const d = await eventually(() => gh.state.repositoryDispatches.find((x) => x.event_type === 'ct-retrain' && (x.client_payload as { labels: Record<string, string> }).labels.model_version === 'ocr-v9.9'), 30_000, 'the ct-retrain dispatch');
+    expect(d.client_payload).toMatchObject({ route: 'retrain', alertname: 'LowConfidenceSpike', reason: 'ocr-v9.9: 31% of extracted fields are low-confidence', app: null, env: null });
+    expect((await am.alerts()).some((a) => a.labels.model_version === 'ocr-v9.9')).toBe(true);
   });
 
   it('refuses unauthenticated and oversized requests', async () => {

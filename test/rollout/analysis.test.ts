@@ -77,6 +77,7 @@ describe('judging measurements (Argo semantics, failing closed)', () => {
     expect(judge(explicit, [Number.NaN])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=NaN (no data)' });
     expect(judge(explicit, [412])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=412 > 200' });
     expect(judge(metric({ successCondition: parseCondition('!isNaN(result[0]) && !(result[0] > 200)') }), [300])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=300 > 200' });
+    expect(judge(metric({ successCondition: parseCondition('max(result) <= 200') }), [120, 250.4, 90])).toEqual({ phase: 'Failed', message: 'max(latency_ms.p95)=250 > 200' });
     expect(judge(metric({ successCondition: parseCondition('result[0] * 2 < 5') }), [3])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=3 (successCondition "result[0] * 2 < 5" is false)' });
     expect(judge(explicit, [199]).phase).toBe('Successful');
   });

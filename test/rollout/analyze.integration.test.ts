@@ -144,6 +144,25 @@ describe('mlloop analyze against a real Prometheus', () => {
     expect(none.stderr).toMatch(/canary analysis failed: latency_ms\.p95=NaN \(no data\)/);
   });
 
+  it('judges range queries over every point with data', async () => {
+    const file = join(tmp, 'range.yaml');
+    writeFileSync(file, [
+      'metrics:',
+      '  - name: latency_ms.p95_over_time',
+      '    query: histogram_quantile(0.95, sum by (le) (rate(ocr_request_duration_seconds_bucket{model_version="{{args.version}}"}[3s]))) * 1000',
+      '    range: {duration: 6s, step: 1s}',
+      '    successCondition: max(result) <= {{args.max-p95-ms}}',
+      '    interval: 4s',
+      '    count: 1',
+      '',
+    ].join('\n'));
+    const r = await analyze(['--template', file, '--arg', 'version=ocr-v3.3', '--load', '10', '--target', `${slow.url}/predict`]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/canary analysis failed: max\(latency_ms\.p95_over_time\)=\d+ > 200/);
+    const v = JSON.parse(r.stdout);
+    expect(v.metrics[0].measurements[0].value.length).toBeGreaterThan(1);
+  });
+
   it('refuses a query Prometheus rejects before measuring (exit 2), and an unreachable Prometheus (exit 3)', async () => {
     const file = join(tmp, 'bad.yaml');
     writeFileSync(file, 'metrics:\n  - name: broken\n    query: sum(rate(x[5m])\n    successCondition: result[0] < 1\n');

@@ -124,6 +124,8 @@ export interface PrometheusOptions {
 export interface PrometheusService extends Service {
   /** Instant query; returns the API's `data` (resultType, result). */
   query(promql: string, time?: number): Promise<{ resultType: string; result: unknown }>;
+  /** Active alerts (GET /api/v1/alerts): name, labels, state (pending | firing). */
+  alerts(): Promise<{ labels: Record<string, string>; annotations: Record<string, string>; state: string; value: string }[]>;
   /** Waits until every scrape target is up and has been scraped at least `scrapes` times. */
   waitForTargets(scrapes?: number, timeoutMs?: number): Promise<void>;
 }
@@ -154,6 +156,10 @@ export async function startPrometheus(o: PrometheusOptions = {}): Promise<Promet
   return {
     ...svc,
     query,
+    async alerts() {
+      const body = (await (await fetch(`${svc.url}/api/v1/alerts`)).json()) as { data: { alerts: Awaited<ReturnType<PrometheusService['alerts']>> } };
+      return body.data.alerts;
+    },
     async waitForTargets(scrapes = 2, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       const expected = scrapeConfigs.length;
@@ -173,9 +179,16 @@ export interface AlertmanagerOptions {
   config: string | Record<string, unknown>;
 }
 
-export async function startAlertmanager(o: AlertmanagerOptions): Promise<Service> {
+export interface AlertmanagerService extends Service {
+  /** Sends alerts as Prometheus does (POST /api/v2/alerts), e.g. to test a receiver without rule evaluation. */
+  postAlerts(alerts: { labels: Record<string, string>; annotations?: Record<string, string>; startsAt?: string; endsAt?: string }[]): Promise<void>;
+  /** The alerts Alertmanager holds (GET /api/v2/alerts). */
+  alerts(): Promise<{ labels: Record<string, string>; fingerprint: string; status: { state: string } }[]>;
+}
+
+export async function startAlertmanager(o: AlertmanagerOptions): Promise<AlertmanagerService> {
   const text = typeof o.config === 'string' ? o.config : JSON.stringify(o.config, null, 2);
-  return startService({
+  const svc = await startService({
     name: 'alertmanager',
     command: ALERTMANAGER_BIN,
     // An empty cluster address turns off clustering (which would otherwise bind 0.0.0.0:9094).
@@ -183,6 +196,16 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Service
     readyPath: '/-/ready',
     files: { 'alertmanager.yml': text },
   });
+  return {
+    ...svc,
+    async postAlerts(alerts) {
+      const res = await fetch(`${svc.url}/api/v2/alerts`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(alerts) });
+      if (!res.ok) throw new Error(`POST /api/v2/alerts: HTTP ${res.status} ${await res.text()}`);
+    },
+    async alerts() {
+      return (await (await fetch(`${svc.url}/api/v2/alerts`)).json()) as Awaited<ReturnType<AlertmanagerService['alerts']>>;
+    },
+  };
 }
 
 /** Polls `check` until it returns a value (not undefined) or the time runs out. */

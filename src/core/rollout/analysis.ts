@@ -1,5 +1,7 @@
 import type { LoadReport } from './load.js';
-import { evaluateCondition, describeOutcome, MissingValue, type Condition, type Value } from './condition.js';
+import { evaluateCondition, describeOutcome, formatValue, MissingValue, type Condition, type Value } from './condition.js';
+
+export { formatValue };
 
 /**
  * Metric analysis with Argo Rollouts' semantics: each metric is measured `count` times, `interval`
@@ -75,17 +77,6 @@ export interface MeasurementSource {
 
 /** Thrown by a source when the query itself is wrong: stops the analysis as bad input. */
 export class BadQuery extends Error {}
-
-/** Numbers in messages: 412, 3.14, 0.0123 — enough digits to see why, not more. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
-  const a = Math.abs(v);
-  if (a >= 100) return String(Math.round(v));
-  if (a >= 1) return String(Number(v.toFixed(2)));
-  if (a === 0) return '0';
-  return String(Number(v.toPrecision(3)));
-}
 
 function shown(value: Value): string {
   if (typeof value === 'boolean') return String(value);

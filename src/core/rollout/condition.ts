@@ -11,6 +11,18 @@
 
 export type Value = number | boolean | readonly number[];
 
+/** Numbers in messages: 412, 3.14, 0.0123 — enough digits to see why, not more. */
+export function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : '-Inf';
+  const a = Math.abs(v);
+  if (a >= 100) return String(Math.round(v));
+  if (a >= 1) return String(Number(v.toFixed(2)));
+  if (a === 0) return '0';
+  return String(Number(v.toPrecision(3)));
+}
+
+
 type Node =
   | { k: 'num'; v: number }
   | { k: 'bool'; v: boolean }
@@ -280,6 +292,20 @@ function explain(n: Node, result: Value, held: boolean, name: string, value: str
   if (n.k === 'not') return explain(n.of, result, !held, name, value);
   if (n.k === 'call' && n.fn === 'isNaN') return held ? `${name}=NaN (no data)` : undefined;
   const simple = simpleBound({ text: '', ast: n, handlesNaN: false });
-  if (simple) return `${name}=${value} ${held ? simple.op : NEGATE[simple.op]!} ${simple.bound}`;
+  if (simple && n.k === 'bin') {
+    // A reduced list reads as `max(latency_ms.p95)=490 > 200`; a single value as `latency_ms.p95=490 > 200`.
+    const side = n.a.k === 'num' ? n.b : n.a;
+    let shownValue = value;
+    let shownName = name;
+    if (side.k === 'call') {
+      shownName = `${side.fn}(${name})`;
+      try {
+        shownValue = formatValue(evalNode(side, result) as number);
+      } catch {
+        /* keep the raw value */
+      }
+    }
+    return `${shownName}=${shownValue} ${held ? simple.op : NEGATE[simple.op]!} ${simple.bound}`;
+  }
   return undefined;
 }

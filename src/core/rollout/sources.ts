@@ -10,7 +10,8 @@ export function prometheusSource(prom: Prometheus, url: string): MeasurementSour
     try {
       if (metric.range) {
         const r = await prom.queryRange(metric.query, new Date(now.getTime() - metric.range.durationMs), now, metric.range.stepMs);
-        return r.values;
+        // Points without traffic are NaN; judge the points that have data (none at all → empty → inconclusive).
+        return r.values.filter((v) => !Number.isNaN(v));
       }
       const r = await prom.query(metric.query, now);
       return r.scalar ? r.values[0]! : r.values;
