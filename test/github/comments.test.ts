@@ -74,6 +74,15 @@ describe('comment body', () => {
     expect(commentBody('short', 'g')).toBe(`${markerTag('g')}\nshort`);
   });
 
+  it('neutralises markers inside the report text, so a report cannot take over another gate\'s comment', async () => {
+    const body = commentBody(`model <!-- mlloop:gate-b --> v3`, 'gate-a');
+    expect(body).toBe(`${markerTag('gate-a')}\nmodel &lt;!-- mlloop:gate-b --> v3`);
+    await upsertComment(bot, { ...req(11, 'B'), marker: 'gate-b', body: commentBody('B', 'gate-b') });
+    await upsertComment(bot, { ...req(11, 'A'), marker: 'gate-a', body });
+    await upsertComment(bot, { ...req(11, 'B2'), marker: 'gate-b', body: commentBody('B2', 'gate-b') });
+    expect(gh.comments('acme', 'ocr-fields', 11).map((c) => c.body.split('\n')[0])).toEqual([markerTag('gate-b'), markerTag('gate-a')]);
+  });
+
   it('refuses a marker that could break out of the HTML comment', () => {
     expect(() => markerTag('a --> <script>')).toThrow(/marker/);
   });

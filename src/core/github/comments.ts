@@ -23,7 +23,8 @@ export function markerTag(marker: string): string {
  */
 export function commentBody(report: string, marker: string, fullReportUrl?: string): string {
   const tag = markerTag(marker);
-  const whole = `${tag}\n${report}`;
+  // Text from metrics files must not carry a marker of its own (it could hijack another gate's comment).
+  const whole = `${tag}\n${report.replace(/<!--/g, '&lt;!--')}`;
   if (whole.length <= MAX_COMMENT_CHARS) return whole;
   const where = fullReportUrl ? `[the job summary](${fullReportUrl})` : 'the job summary';
   const note = `\n\n> ✂️ This report was cut to fit GitHub's ${MAX_COMMENT_CHARS.toLocaleString('en-US')}-character comment limit (${whole.length.toLocaleString('en-US')} characters). The full report is in ${where}.\n`;
@@ -62,7 +63,8 @@ async function ownLogin(gh: GitHub, fallback: string): Promise<string> {
 
 /**
  * Creates or updates the one comment of a gate on a pull request. All comments are paged (100 per page)
- * and filtered by marker and author, so a comment by someone else quoting the marker is never touched.
+ * and filtered by author and by the marker on the first line, so a comment by someone else quoting the
+ * marker is never touched.
  * A 403 (a fork's read-only token) is returned as `forbidden`, never thrown: the caller decides.
  */
 export async function upsertComment(
@@ -73,7 +75,7 @@ export async function upsertComment(
   try {
     const me = req.author ?? (await ownLogin(gh, 'github-actions[bot]'));
     const all = await gh.paginate(gh.rest.issues.listComments, { owner: req.owner, repo: req.repo, issue_number: req.issue, per_page: 100 });
-    const mine = all.filter((c) => c.user?.login === me && (c.body ?? '').includes(tag));
+    const mine = all.filter((c) => c.user?.login === me && (c.body ?? '').startsWith(tag));
     req.log.debug(`sticky comment ${tag}: ${all.length} comments scanned, ${mine.length} by ${me} with the marker`);
     if (mine.length === 0) {
       const { data } = await gh.rest.issues.createComment({ owner: req.owner, repo: req.repo, issue_number: req.issue, body: req.body });
