@@ -92,6 +92,11 @@ describe('mlloop dispatch against live clusters', () => {
     // Pods were listed without terminal ones, page by page.
     expect(a.requests.find((q) => q.path === '/api/v1/pods')!.query).toMatchObject({ fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', limit: '500' });
     expect(ledgerEvents(s)).toEqual(['decided a', 'submitted a', 'scheduled a']);
+    // It waited with a watch on the dispatch's pods, from the resourceVersion of its list.
+    const watch = a.requests.find((q) => q.query.watch === 'true')!;
+    expect(watch.path).toBe('/api/v1/namespaces/team-ocr/pods');
+    expect(watch.query.labelSelector).toBe(`mlloop.io/dispatch-id=${r.data.dispatch_id}`);
+    expect(Number(watch.query.resourceVersion)).toBeGreaterThan(0);
     expect([...a.invalid, ...b.invalid]).toEqual([]);
   });
 

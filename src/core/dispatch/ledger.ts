@@ -65,9 +65,13 @@ export class Ledger {
   /** Appends one entry as a single write of one complete line. */
   async append(entry: Omit<LedgerEntry, 'schema' | 'dispatch_id'>): Promise<void> {
     const file = this.fileFor();
-    await fs.mkdir(path.dirname(file), { recursive: true });
     const line = `${JSON.stringify({ schema: LEDGER_SCHEMA, dispatch_id: this.dispatchId, ...entry })}\n`;
-    await fs.appendFile(file, line, { encoding: 'utf8', flag: 'a' });
+    try {
+      await fs.mkdir(path.dirname(file), { recursive: true });
+      await fs.appendFile(file, line, { encoding: 'utf8', flag: 'a' });
+    } catch (e) {
+      throw new ConfigurationError(`cannot append to the ledger: ${(e as Error).message}`, { file, hint: 'give --ledger (or policy.ledger) a writable .jsonl file or folder' });
+    }
   }
 }
 
