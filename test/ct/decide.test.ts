@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide, emptyState, type CtState } from '../../src/core/ct/decide.js';
 import { checkPolicy, type RetrainPolicy } from '../../src/core/ct/policy.js';
-import { parseHistoryLine, type HistoryPeriod } from '../../src/core/ct/history.js';
+import { parseHistoryLine, parseTime, type HistoryPeriod } from '../../src/core/ct/history.js';
 import { parseInferenceLine, type InferenceRecord } from '../../src/core/ct/inference-log.js';
 import { labelsFingerprint, parseAlertDocuments } from '../../src/core/ct/alerts.js';
 import { ConfigurationError } from '../../src/core/errors.js';
@@ -274,5 +274,22 @@ describe('retrain policy schema', () => {
       'retrain_policy.yaml',
     );
     expect(durations.cooldownMs).toBe(86_400_000);
+  });
+});
+
+describe('times in logs', () => {
+  it.each([
+    ['2025-06-12T16:22:10', Date.UTC(2025, 5, 12, 16, 22, 10)],
+    ['2025-06-12', Date.UTC(2025, 5, 12)],
+    ['2025-06-12T16:22:10Z', Date.UTC(2025, 5, 12, 16, 22, 10)],
+    ['2025-06-12T16:22:10+08:00', Date.UTC(2025, 5, 12, 8, 22, 10)],
+    ['2024-02-29T00:00:00', Date.UTC(2024, 1, 29)],
+    ['2025-02-29T00:00:00', NaN],
+    ['2025-13-01T00:00:00', NaN],
+    ['2025-06-12T24:00:00', NaN],
+    ['2025-06-1xT16:22:10', NaN],
+  ])('%s', (text, t) => {
+    expect(parseTime(text)).toBe(t);
+    if (Number.isFinite(t) && text.length === 19) expect(parseTime(text)).toBe(Date.parse(`${text}Z`));
   });
 });

@@ -100,11 +100,14 @@ export function checkFormat(kind: FormatKind, value: string): FormatProblem | nu
  * private-use characters, mojibake (Ã©, å¼ ), box drawing.
  */
 export function garbledRatio(value: string): number {
-  const chars = [...value].filter((c) => !/\s/.test(c));
-  if (!chars.length) return 0;
+  let total = 0;
   let bad = 0;
-  for (const c of chars) {
-    const cp = c.codePointAt(0)!;
+  for (let i = 0; i < value.length; i++) {
+    const cp = value.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    // White space does not count either way.
+    if (cp === 0x20 || (cp >= 0x09 && cp <= 0x0d) || cp === 0xa0 || cp === 0x3000 || cp === 0x2028 || cp === 0x2029 || cp === 0xfeff || (cp >= 0x2000 && cp <= 0x200a)) continue;
+    total++;
     const ok =
       (cp >= 0x21 && cp <= 0x7e) ||
       (cp >= 0x4e00 && cp <= 0x9fff) ||
@@ -117,5 +120,5 @@ export function garbledRatio(value: string): number {
       (cp >= 0x2018 && cp <= 0x201d);
     if (!ok) bad++;
   }
-  return bad / chars.length;
+  return total ? bad / total : 0;
 }

@@ -11,8 +11,31 @@ export interface HistoryPeriod {
   line: number;
 }
 
+const digits = (t: string, from: number, to: number): number => {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const d = t.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+};
+
 /** Dates are ISO 8601 days or times; a time without zone is UTC. */
 export function parseTime(text: string): number {
+  // Fast path for the form logs use millions of times: 2025-06-12T16:22:10 (UTC).
+  if (text.length === 19 && text[4] === '-' && text[7] === '-' && text[10] === 'T' && text[13] === ':' && text[16] === ':') {
+    const y = digits(text, 0, 4);
+    const mo = digits(text, 5, 7);
+    const d = digits(text, 8, 10);
+    const h = digits(text, 11, 13);
+    const mi = digits(text, 14, 16);
+    const s = digits(text, 17, 19);
+    // A day that does not exist (2025-02-30) is not a time (Date.UTC would roll it over).
+    const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+    const days = mo === 2 ? (leap ? 29 : 28) : mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= days && h <= 23 && mi <= 59 && s <= 59 ? Date.UTC(y, mo - 1, d, h, mi, s) : NaN;
+  }
   const t = /^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : /[zZ]|[+-]\d{2}:?\d{2}$/.test(text) ? text : `${text}Z`;
   return Date.parse(t);
 }

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../errors.js';
-import { readJsonl } from '../io/read.js';
+import { parseJsonlLine, readJsonlBatches } from '../io/read.js';
 import { parseTime } from './history.js';
 import type { LowConfidenceTrigger } from './policy.js';
 
@@ -19,41 +19,51 @@ export interface InferenceRecord {
 
 /** Parses one log line; a request the service could not tie to a file (`"file_id": null`) gives null. */
 export function parseInferenceLine(value: unknown, line: number, file: string): InferenceRecord | null {
-  const at = (p: string) => ({ file, path: `line ${line}: $.${p}` });
+  // Called once per log line (millions): no closures or spreads on the happy path.
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigurationError('each line must be an object {"file_id", "confidence_score", "timestamp", …}', { file, path: `line ${line}` });
   }
   const v = value as Record<string, unknown>;
-  if (v.file_id === null) return null;
-  if (typeof v.file_id !== 'string' || !v.file_id) throw new ConfigurationError('"file_id" must be a non-empty string', at('file_id'));
+  const id = v.file_id;
+  if (id === null) return null;
+  if (typeof id !== 'string' || !id) throw bad(file, line, 'file_id', '"file_id" must be a non-empty string');
   const c = v.confidence_score;
-  if (c !== undefined && c !== null && (typeof c !== 'number' || !Number.isFinite(c))) {
-    throw new ConfigurationError(`"confidence_score" must be a number or null, not ${JSON.stringify(c)}`, at('confidence_score'));
-  }
-  if (typeof v.timestamp !== 'string' || !Number.isFinite(parseTime(v.timestamp))) {
-    throw new ConfigurationError(`"timestamp" must be an ISO 8601 time, not ${JSON.stringify(v.timestamp)}`, { ...at('timestamp'), hint: 'e.g. "2025-06-12T16:22:10" (UTC when no zone is given)' });
-  }
+  if (c !== undefined && c !== null && (typeof c !== 'number' || !Number.isFinite(c))) throw bad(file, line, 'confidence_score', `"confidence_score" must be a number or null, not ${JSON.stringify(c)}`);
+  const ts = v.timestamp;
+  const time = typeof ts === 'string' ? parseTime(ts) : NaN;
+  if (!Number.isFinite(time)) throw bad(file, line, 'timestamp', `"timestamp" must be an ISO 8601 time, not ${JSON.stringify(ts)}`, 'e.g. "2025-06-12T16:22:10" (UTC when no zone is given)');
   let fields: Record<string, string | null> | undefined;
-  if (v.fields !== undefined && v.fields !== null) {
-    if (typeof v.fields !== 'object' || Array.isArray(v.fields)) throw new ConfigurationError('"fields" must be an object of values by label', at('fields'));
-    fields = {};
-    for (const [k, x] of Object.entries(v.fields as Record<string, unknown>)) {
-      if (x !== null && typeof x !== 'string' && typeof x !== 'number') throw new ConfigurationError('field values must be strings or null', at(`fields.${k}`));
-      fields[k] = x === null ? null : String(x);
+  const raw = v.fields;
+  if (raw !== undefined && raw !== null) {
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw bad(file, line, 'fields', '"fields" must be an object of values by label');
+    const r = raw as Record<string, unknown>;
+    let numbers = false;
+    for (const k in r) {
+      const x = r[k];
+      if (typeof x === 'number') numbers = true;
+      else if (x !== null && typeof x !== 'string') throw bad(file, line, `fields.${k}`, 'field values must be strings or null');
     }
+    // Values are kept as parsed unless a number has to become text (most logs: no copy at all).
+    fields = numbers ? Object.fromEntries(Object.entries(r).map(([k, x]) => [k, x === null ? null : String(x)])) : (r as Record<string, string | null>);
   }
-  const str = (x: unknown) => (typeof x === 'string' && x !== '' ? x : null);
+  const e = v.error;
+  const st = v.status;
+  const mv = v.model_version;
   return {
-    file_id: v.file_id,
+    file_id: id,
     confidence_score: typeof c === 'number' ? c : null,
-    error: str(v.error),
-    status: str(v.status),
-    model_version: str(v.model_version),
-    timestamp: v.timestamp,
-    time: parseTime(v.timestamp),
-    ...(fields ? { fields } : {}),
+    error: typeof e === 'string' && e !== '' ? e : null,
+    status: typeof st === 'string' && st !== '' ? st : null,
+    model_version: typeof mv === 'string' && mv !== '' ? mv : null,
+    timestamp: ts as string,
+    time,
+    fields,
     line,
   };
+}
+
+function bad(file: string, line: number, field: string, message: string, hint?: string): ConfigurationError {
+  return new ConfigurationError(message, { file, path: `line ${line}: $.${field}`, ...(hint ? { hint } : {}) });
 }
 
 /**
@@ -64,16 +74,19 @@ export async function readInferenceLog(file: string, since?: number): Promise<{ 
   const latest = new Map<string, InferenceRecord>();
   let lines = 0;
   let unidentified = 0;
-  for await (const { value, line } of readJsonl(file)) {
-    lines++;
-    const r = parseInferenceLine(value, line, file);
-    if (r === null) {
-      unidentified++;
-      continue;
+  for await (const batch of readJsonlBatches(file)) {
+    for (let i = 0; i < batch.texts.length; i++) {
+      lines++;
+      const line = batch.lines[i]!;
+      const r = parseInferenceLine(parseJsonlLine(file, batch.texts[i]!, line), line, file);
+      if (r === null) {
+        unidentified++;
+        continue;
+      }
+      if (since !== undefined && r.time < since) continue;
+      const prev = latest.get(r.file_id);
+      if (!prev || prev.time <= r.time) latest.set(r.file_id, r);
     }
-    if (since !== undefined && r.time < since) continue;
-    const prev = latest.get(r.file_id);
-    if (!prev || prev.time <= r.time) latest.set(r.file_id, r);
   }
   return { records: [...latest.values()], lines, unidentified };
 }

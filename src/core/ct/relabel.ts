@@ -6,24 +6,25 @@ import { readInferenceLog } from './inference-log.js';
 import { buildTasks, labelConfig, postTasks, type LabelStudioNames, type LabelStudioTask, type PostOutcome } from './label-studio.js';
 import { selectForRelabel, type Candidate, type PredictedImage, type SelectionRules } from './select.js';
 
-async function readObjects(file: string, what: string): Promise<{ value: unknown; where: (string | number)[] }[]> {
+/** The image objects of a JSON document ({"images": [...]} or a bare array) or of a JSONL file, with where each is. */
+async function readObjects(file: string, what: string): Promise<{ items: { value: unknown; where: (string | number)[] }[]; top: Record<string, unknown> }> {
   if (looksLikeJsonl(file)) {
-    const out: { value: unknown; where: (string | number)[] }[] = [];
-    for await (const { value, line } of readJsonl(file)) out.push({ value, where: [`line ${line}`] });
-    return out;
+    const items: { value: unknown; where: (string | number)[] }[] = [];
+    for await (const { value, line } of readJsonl(file)) items.push({ value, where: [`line ${line}`] });
+    return { items, top: {} };
   }
   const doc = await readJson(file, what);
   const images = Array.isArray(doc) ? doc : (doc as { images?: unknown })?.images;
   if (!Array.isArray(images)) throw new ConfigurationError(`${what} must hold {"images": [...]} or be JSONL with one image per line`, { file, path: '$' });
-  return images.map((value, i) => ({ value, where: [Array.isArray(doc) ? i : 'images', ...(Array.isArray(doc) ? [] : [i])] }));
+  return { items: images.map((value, i) => ({ value, where: Array.isArray(doc) ? [i] : ['images', i] })), top: Array.isArray(doc) ? {} : (doc as Record<string, unknown>) };
 }
 
 /** Reads predictions in mlloop/fields@1 (JSON or JSONL), keyed by image id. */
 export async function readPredictions(file: string): Promise<Map<string, PredictedImage>> {
   const out = new Map<string, PredictedImage>();
-  const raw = looksLikeJsonl(file) ? undefined : await readJson(file, 'predictions');
-  const topVersion = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { model_version?: unknown }).model_version : undefined;
-  for (const { value, where } of await readObjects(file, 'predictions')) {
+  const { items, top } = await readObjects(file, 'predictions');
+  const topVersion = top.model_version;
+  for (const { value, where } of items) {
     const at = (p: (string | number)[]) => ({ file, path: where[0]?.toString().startsWith('line') ? `${where[0]}: ${jsonPath(p)}` : jsonPath([...where, ...p]) });
     const im = value as Record<string, unknown>;
     if (!im || typeof im !== 'object' || typeof im.image_id !== 'string') throw new ConfigurationError('each image needs an "image_id" string', at(['image_id']));
@@ -46,7 +47,7 @@ export async function readPredictions(file: string): Promise<Map<string, Predict
 /** Reads image sizes from any JSON/JSONL of {"image_id", "width", "height"} (the example's docs.jsonl). */
 export async function readSizes(file: string): Promise<Map<string, { width: number; height: number }>> {
   const out = new Map<string, { width: number; height: number }>();
-  for (const { value } of await readObjects(file, 'image sizes')) {
+  for (const { value } of (await readObjects(file, 'image sizes')).items) {
     const v = value as Record<string, unknown>;
     if (v && typeof v.image_id === 'string' && typeof v.width === 'number' && typeof v.height === 'number' && v.width > 0 && v.height > 0) out.set(v.image_id, { width: v.width, height: v.height });
   }
