@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { corpusBleu, computeBleu, type BleuOptions } from '../../src/core/bleu/bleu.js';
-import { tokenize13a, tokenizeZh, tokenizeChar, TOKENIZERS, type TokenizerName } from '../../src/core/bleu/tokenize.js';
+import { tokenize13a, tokens13a, count13a, tokenizeZh, tokenizeChar, TOKENIZERS, type TokenizerName } from '../../src/core/bleu/tokenize.js';
 import { python } from './python.js';
 
 // sacrebleu's published test cases (mjpost/sacrebleu test/test_bleu.py, test/test_sentence_bleu.py).
@@ -117,5 +117,17 @@ print(json.dumps(out))
     const chars = [0x2000, 0x2001, 0x2013, 0x201c, 0x20ac, 0x2a6d, 0x2a6e, 0x2f80, 0x2f81, 0x2fa1, 0x2fa2, 0x3400, 0x4db5, 0x4db6, 0x4e00, 0x9fbb, 0x9fbc, 0xff0c, 0x20000, 0x2a6d6, 0x3001, 0x33ff, 0x3400].map((c) => `a${String.fromCodePoint(c)}b`);
     const e = await python<string[]>('import sys, json\nfrom sacrebleu.tokenizers.tokenizer_zh import TokenizerZh\nt = TokenizerZh()\nprint(json.dumps([t(s) for s in json.load(sys.stdin)]))', chars);
     expect(chars.map(tokenizeZh)).toEqual(e);
+  });
+});
+
+describe('13a token counts without building tokens', () => {
+  it('count13a equals the number of tokens 13a makes, on random OCR-like text', () => {
+    const dense = fc.array(fc.constantFrom(...PIECES, '1', '2', '.', ',', '-', '5.', ',0', '-7', 'a.b', '1,000.5-', '𠀀.', '.𠀀'), { maxLength: 30 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(fc.oneof(ocrString, dense, fc.string(), fc.string({ unit: 'binary' })), (line) => {
+        expect(count13a(line)).toBe(tokens13a(line).length);
+      }),
+      { numRuns: 5000, seed: 7 },
+    );
   });
 });

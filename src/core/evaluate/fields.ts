@@ -13,7 +13,7 @@ export interface Field {
   /** x1, y1, x2, y2 in absolute pixels (checked: four finite numbers, x1 ≤ x2, y1 ≤ y2). */
   bbox: readonly number[];
   value: string;
-  /** Predictions only; 1 when a prediction carries none. */
+  /** Read on predictions only (1 when a prediction carries none); whatever a GT field holds is ignored. */
   confidence: number;
 }
 
@@ -67,7 +67,8 @@ export function parseImage(v: unknown, w: Where): Image {
   }
   const rawFields = o.fields ?? [];
   if (!Array.isArray(rawFields)) fail(w, id, ['fields'], `fields must be a list, not ${describe(rawFields)}`, 'write "fields": [] for an image without fields');
-  const fields: Field[] = new Array(rawFields.length);
+  // The parsed objects themselves become the evaluator's fields once checked: no copy per field.
+  const fields = rawFields as Field[];
   const pred = w.side === 'pred';
   for (let i = 0; i < rawFields.length; i++) {
     const f = rawFields[i] as Record<string, unknown>;
@@ -83,13 +84,11 @@ export function parseImage(v: unknown, w: Where): Image {
     }
     const value = f.value;
     if (typeof value !== 'string') fail(w, id, ['fields', i, 'value'], value === undefined ? 'value is missing' : `value must be a string, not ${describe(value)}`, 'write the text as a JSON string, e.g. "value": "120000" ("" for no text)');
-    let confidence = 1;
-    if (pred && f.confidence !== undefined && f.confidence !== null) {
+    if (pred) {
       const c = f.confidence;
-      if (typeof c !== 'number' || !(c >= 0 && c <= 1)) fail(w, id, ['fields', i, 'confidence'], `confidence must be a number in [0, 1], not ${describe(c)}`, 'write the model\'s score as a probability between 0 and 1');
-      confidence = c;
+      if (c === undefined || c === null) f.confidence = 1;
+      else if (typeof c !== 'number' || !(c >= 0 && c <= 1)) fail(w, id, ['fields', i, 'confidence'], `confidence must be a number in [0, 1], not ${describe(c)}`, 'write the model\'s score as a probability between 0 and 1');
     }
-    fields[i] = { label, bbox: b as number[], value, confidence };
   }
   return { id, latency, fields };
 }
