@@ -215,6 +215,25 @@ export class ArtifactService {
     return blob.bytes;
   }
 
+  /**
+   * Stores a finalized artifact directly, as an earlier job of this run would have left it (e.g. a baseline
+   * for a later step to download with the real client).
+   */
+  seed(name: string, bytes: Buffer, mimeType = 'application/zip'): StoredArtifact {
+    const created = this.createArtifact({ workflow_run_backend_id: this.workflowRunBackendId, workflow_job_run_backend_id: this.workflowJobRunBackendId, name, version: 7, mime_type: mimeType }) as { signed_upload_url: string };
+    const blobPath = new URL(created.signed_upload_url).pathname;
+    this.commit(this.blobs.get(blobPath)!, bytes, { 'x-ms-blob-content-type': mimeType }, new Map());
+    this.finalizeArtifact({ name, size: String(bytes.length), hash: `sha256:${createHash('sha256').update(bytes).digest('hex')}` });
+    return this.artifacts.find((a) => a.name === name)!;
+  }
+
+  /** A read-only signed URL of a finalized artifact's content (what GitHub's REST download redirects to). */
+  downloadUrl(name: string): string {
+    const a = this.artifacts.find((x) => x.name === name && x.finalized);
+    if (!a) throw new Error(`no finalized artifact named ${name}`);
+    return this.sign(a.blobPath, 'r');
+  }
+
   close(): Promise<void> {
     return Promise.all(this.servers.map((s) => new Promise<void>((r) => (s.closeAllConnections(), s.close(() => r()))))).then(() => undefined);
   }

@@ -3,7 +3,7 @@
  * GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH holding a real event payload, and the artifact service the real
  * `@actions/artifact` client talks to (test/support/artifact-server.ts).
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -19,10 +19,6 @@ const TINY = join(ROOT, 'test/fixtures/tiny-train');
 const PULL_REQUEST = JSON.parse(readFileSync(join(FIXTURES, 'pull_request.opened.json'), 'utf8'));
 const PUSH = JSON.parse(readFileSync(join(FIXTURES, 'push.main.json'), 'utf8'));
 
-const services: ArtifactService[] = [];
-afterEach(async () => {
-  await Promise.all(services.splice(0).map((s) => s.close()));
-});
 
 beforeAll(() => {
   expect(existsSync(join(DIST, 'train.cjs')), 'build dist/ first: npm run build').toBe(true);
@@ -30,7 +26,7 @@ beforeAll(() => {
 
 async function service(): Promise<ArtifactService> {
   const s = await startArtifactService();
-  services.push(s);
+  onTestFinished(() => s.close());
   return s;
 }
 
@@ -58,6 +54,18 @@ function train(repo: string, inputs: Record<string, string>, svc: ArtifactServic
 /** A fresh artifact service and a copy of the small training script's repository. */
 async function tinySetup(): Promise<{ svc: ArtifactService; repo: string }> {
   return { svc: await service(), repo: repoFrom(TINY) };
+}
+
+/**
+ * Runs `expression` (a promise; `c` is a DefaultArtifactClient, `argv` the args) in a separate Node process with
+ * the bundled client, as a later step would, and prints its result as JSON. Asynchronous: the services answer
+ * from this process.
+ */
+function withClient(svc: ArtifactService, expression: string, args: string[]) {
+  const script = `const { DefaultArtifactClient } = require(${JSON.stringify(join(DIST, 'vendor/actions-artifact.cjs'))});
+    const c = new DefaultArtifactClient(); const argv = process.argv.slice(1);
+    (${expression}).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.message); process.exit(1); });`;
+  return runProcess(process.execPath, ['-e', script, ...args], { env: { ...svc.env(), GITHUB_WORKSPACE: tmpdir() }, timeoutMs: 60_000 });
 }
 
 /** The `::error::` line the action reports its failure with. */
@@ -140,10 +148,7 @@ describe('train action (node dist/train.cjs) on examples/ocr-fields', () => {
 
     // The artifact comes back with the real client's download path (ListArtifacts → GetSignedArtifactURL → blob GET).
     const downloaded = mkdtempSync(join(tmpdir(), 'mlloop-download-'));
-    const script = `const { DefaultArtifactClient } = require(${JSON.stringify(join(DIST, 'vendor/actions-artifact.cjs'))});
-      new DefaultArtifactClient().downloadArtifact(Number(process.argv[1]), { path: process.argv[2] }).then((r) => console.log(JSON.stringify(r)), (e) => { console.error(e.message); process.exit(1); });`;
-    // (asynchronously: the services answer from this process)
-    const dl = await runProcess(process.execPath, ['-e', script, String(artifact!.id), downloaded], { env: { ...svc.env(), GITHUB_WORKSPACE: repo }, timeoutMs: 60_000 });
+    const dl = await withClient(svc, 'c.downloadArtifact(Number(argv[0]), { path: argv[1] })', [String(artifact!.id), downloaded]);
     expect(dl.code, dl.stderr).toBe(0);
     expect(dl.stdout).toContain('"digestMismatch":false');
     expect(readFileSync(join(downloaded, 'outputs/metrics.json')).equals(readFileSync(metricsFile))).toBe(true);
@@ -152,7 +157,8 @@ describe('train action (node dist/train.cjs) on examples/ocr-fields', () => {
   });
 });
 
-describe('train action on a small training script', () => {
+// Concurrent: most of the time here is the artifact client's retry back-off (3 s, 4.5 s, … per attempt) and Python start-up.
+describe.concurrent('train action on a small training script', () => {
   it('on a push event: custom artifact name and retention; runner credentials never reach the training command', async () => {
     const { svc, repo } = await tinySetup();
     const probe = `python3 -c "import os; print('runner-env:', os.environ.get('ACTIONS_RUNTIME_TOKEN'), os.environ.get('ACTIONS_RESULTS_URL'))"`;
@@ -365,5 +371,23 @@ describe('artifact service stand-in checks requests as the real services do', ()
       expect([res.status, res.headers['x-ms-error-code']]).toEqual([403, 'AuthorizationPermissionMismatch']);
     }
     expect(JSON.parse((await rpc(s, 'CreateArtifact', { ...ids(s), name: 'model', version: 7 })).body).code).toBe('already_exists');
+  });
+});
+
+describe('artifact service stand-in for later steps', () => {
+  it('a seeded artifact (an earlier job\'s zip) downloads and unpacks with the real client', async () => {
+    const s = await service();
+    // A zip made by Python's zipfile, as another tool would have uploaded it.
+    const zip = execFileSync(PYTHON, ['-c', 'import sys,zipfile,io; b=io.BytesIO(); z=zipfile.ZipFile(b,"w",zipfile.ZIP_DEFLATED); z.writestr("outputs/metrics.json", "{\\"overall\\": {\\"f1\\": 0.91}}"); z.writestr("logs/train.log", "ok\\n"); z.close(); sys.stdout.buffer.write(b.getvalue())']);
+    const seeded = s.seed('baseline', zip);
+    expect([...unzip(zip).keys()].sort()).toEqual(['logs/train.log', 'outputs/metrics.json']);
+    const dir = mkdtempSync(join(tmpdir(), 'mlloop-baseline-'));
+    const dl = await withClient(s, 'c.getArtifact(argv[0]).then(({ artifact }) => c.downloadArtifact(artifact.id, { path: argv[1], expectedHash: artifact.digest }))', ['baseline', dir]);
+    expect(dl.code, dl.stderr).toBe(0);
+    expect(dl.stdout).toContain('"digestMismatch":false');
+    expect(JSON.parse(readFileSync(join(dir, 'outputs/metrics.json'), 'utf8'))).toEqual({ overall: { f1: 0.91 } });
+    expect(s.requests.map((q) => q.operation)).toEqual(['ListArtifacts', 'ListArtifacts', 'GetSignedArtifactURL', 'GetBlob']);
+    const res = await http(s.downloadUrl('baseline'), 'GET');
+    expect([res.status, res.headers['content-length']]).toEqual([200, String(seeded.size)]);
   });
 });
