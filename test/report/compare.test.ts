@@ -130,6 +130,18 @@ describe('mlloop compare, other cases', () => {
     expect(res.files.some((f: string) => f.endsWith('report.pdf'))).toBe(false);
   });
 
+  it('draws the trend of a CT-style history over its own metric when it has none of the headline ones', async () => {
+    const { p, args } = makeReport(['--no-pdf']);
+    writeFileSync(join(p.dir, 'history.jsonl'), ['{"date": "2025-06-10", "model_version": "ocr-v3.2", "metrics": {"accuracy": 0.93}}', '{"date": "2025-06-11", "model_version": "ocr-v3.2.1", "metrics": {"accuracy": 0.91}}'].join('\n'));
+    const r = await cli([...args, '--json'], { cwd: p.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const { page, problems } = await open(join(JSON.parse(r.stdout).report_dir, 'summary_metrics.html'));
+    expect(problems).toEqual([]);
+    expect(await page.$$eval('svg.trend polyline.series', (l) => l.length)).toBe(1);
+    expect(await page.$$eval('svg.trend text', (t) => t.map((x) => x.textContent))).toEqual(expect.arrayContaining(['accuracy', 'ocr-v3.2', 'ocr-v3.2.1']));
+    await page.close();
+  });
+
   it('refuses different datasets (exit 2) and writes nothing', async () => {
     const { p, args } = makeReport(['--no-pdf']);
     const m = JSON.parse(readFileSync(join(p.dir, 'candidate.metrics.json'), 'utf8'));

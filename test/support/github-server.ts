@@ -452,7 +452,7 @@ const strip = (x: object) => {
 const HANDLERS: Record<string, Handler> = {
   'users/get-authenticated': ({ s, login }) => ({ status: 200, body: { ...(s as any).user(login), name: login } }),
   'issues/list-comments': ({ s, p, q, url }) => {
-    const items = s.comments(p.owner!, p.repo!, Number(p.issue_number)).map(strip);
+    const items = s.comments(p.owner!, p.repo!, Number(p.issue_number)).filter((c) => !q.since || c.updated_at >= q.since).map(strip);
     const pg = s.page(items, q, url);
     return { status: 200, body: pg.body, headers: pg.headers };
   },

@@ -92,7 +92,11 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
   const rows = metricRows(candidate, baseline);
   const fields = fieldRows(candidate, baseline);
   const history = o.history ? await readHistory(abs(o.history)) : [];
-  const trendMetrics = rows.filter((r) => r.percent).map((r) => r.path).slice(0, 4);
+  // The headline ratios the history also has; for a history of other metrics (CT's {"accuracy": …}), its own.
+  let trendMetrics = rows.filter((r) => r.percent).map((r) => r.path).filter((p) => history.some((h) => p in flatNumbers(h.values, [p]))).slice(0, 4);
+  if (history.length && trendMetrics.length === 0) {
+    trendMetrics = [...new Set(history.flatMap((h) => Object.keys(h.values).filter((k) => typeof h.values[k] === 'number')))].slice(0, 4);
+  }
   const points = [...history.map((h) => ({ label: h.label, values: flatNumbers(h.values, trendMetrics) }))];
   if (history.length) {
     if (!points.some((p) => p.label === bName)) points.push({ label: bName, values: flatNumbers(baseline, trendMetrics) });
