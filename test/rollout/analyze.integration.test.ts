@@ -114,9 +114,11 @@ describe('mlloop analyze against a real Prometheus', () => {
   });
 
   it('is inconclusive without traffic and fails closed', async () => {
-    const r = await analyze(['--selector', 'model_version="ocr-v3.5"']);
+    const out = join(tmp, 'verdicts', 'idle.json');
+    const r = await analyze(['--selector', 'model_version="ocr-v3.5"', '--out', out]);
     expect(r.code).toBe(1);
     const v = JSON.parse(r.stdout);
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(v);
     expect(v.phase).toBe('Inconclusive');
     expect(v.pass).toBe(false);
     expect(r.stderr).toMatch(/canary analysis inconclusive \(failing closed\): latency_ms\.p95=NaN/);
