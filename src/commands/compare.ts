@@ -23,7 +23,7 @@ export const command = defineCommand({
     'job-id': { type: 'string', help: 'job id for the footer and metadata [default: GITHUB_RUN_ID]', placeholder: 'ID' },
     'max-samples': { type: 'integer', min: 0, default: 200, help: 'most differing images listed in samples_diff.html', placeholder: 'N' },
     pdf: { type: 'boolean', default: true, help: 'print report.pdf with headless Chromium (--no-pdf to skip)' },
-    chromium: { type: 'path', default: '/usr/bin/chromium', help: 'the Chromium executable that prints the PDF', placeholder: 'PATH' },
+    chromium: { type: 'path', default: '/usr/bin/chromium', help: 'the Chromium executable that prints the PDF (when the default is absent: CHROME_PATH, chromium-browser, google-chrome)', placeholder: 'PATH' },
     'allow-incomparable': { type: 'boolean', help: 'compare evaluations of different datasets or settings (recorded in metadata.json)' },
   },
   outputs: {

@@ -1,4 +1,14 @@
+import { existsSync } from 'node:fs';
 import { ConfigurationError, ExternalError } from '../errors.js';
+
+export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
+
+/** The default path, else where Debian/Ubuntu images and GitHub's runners keep Chromium or Chrome. */
+export function findChromium(wanted: string, env: Readonly<Record<string, string | undefined>>): string {
+  if (wanted !== DEFAULT_CHROMIUM || existsSync(wanted)) return wanted;
+  const others = [env.CHROME_PATH, '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'].filter((p): p is string => Boolean(p));
+  return others.find((p) => existsSync(p)) ?? wanted;
+}
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -6,7 +16,7 @@ export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-backgr
  * Prints an HTML page to PDF with headless Chromium (playwright-core). The page may load nothing: every
  * request is aborted, so no image or report data leaves the machine.
  */
-export async function printPdf(html: string, opts: { chromium: string; footer: string; signal?: AbortSignal }): Promise<Uint8Array> {
+export async function printPdf(html: string, opts: { chromium: string; footer: string }): Promise<Uint8Array> {
   const { chromium } = await import('playwright-core');
   let browser;
   try {

@@ -156,8 +156,8 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
   files.push({ path: path.join(dir, 'metadata.json'), data: `${JSON.stringify(metadata, null, 2)}\n` });
   if (o.pdf) {
     ctx.log.progress('printing report.pdf with headless Chromium');
-    const { printPdf } = await import('./pdf.js');
-    files.push({ path: path.join(dir, 'report.pdf'), data: await printPdf(pdfHtml(model), { chromium: o.chromium, footer: pdfFooter(model), signal: ctx.signal }) });
+    const { printPdf, findChromium } = await import('./pdf.js');
+    files.push({ path: path.join(dir, 'report.pdf'), data: await printPdf(pdfHtml(model), { chromium: findChromium(o.chromium, ctx.env), footer: pdfFooter(model) }) });
   }
   await writeFilesAtomic(files);
   return { dir, files: names.map((n) => path.join(dir, n)), model };
