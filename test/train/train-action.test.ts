@@ -251,6 +251,14 @@ describe.concurrent('train action on a small training script', () => {
     expectNoToken(svc, r);
   });
 
+  it('a file name the artifact service refuses (a colon) exits 2 naming the file, before anything is uploaded', async () => {
+    const { svc, repo } = await tinySetup();
+    const r = await train(repo, { command: 'python3 train.py --epochs 1 --data data --out outputs && touch "outputs/checkpoints/ckpt-10:15:00.pt"' }, svc);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(errorLine(r)).toMatch(/outputs\/checkpoints\/ckpt-10:15:00\.pt: cannot be uploaded as part of artifact mlloop-train: its name contains ":".*fix: rename the file/);
+    expect(svc.requests).toEqual([]);
+  });
+
   it('a second upload under the same name in one run is refused (409) with a fix naming artifact-name', async () => {
     const { svc, repo } = await tinySetup();
     const first = await train(repo, { command: 'python3 train.py --epochs 1 --data data --out outputs' }, svc);

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ExternalError } from '../errors.js';
+import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Runner variables that grant access to the job's services; commands mlloop runs for the user never get them. */
@@ -58,6 +58,11 @@ export async function uploadFolders(req: UploadRequest): Promise<number | undefi
     throw new ExternalError(`artifact upload failed: the runner did not provide ${!req.env.ACTIONS_RUNTIME_TOKEN ? 'ACTIONS_RUNTIME_TOKEN' : 'ACTIONS_RESULTS_URL'}`, { hint });
   }
   const root = commonRoot([req.root, ...req.folders]);
+  // The artifact service refuses these characters in paths (NTFS cannot hold them): say which file, before any upload.
+  for (const f of files) {
+    const bad = [...path.relative(root, f)].find((c) => '":<>|*?\r\n'.includes(c));
+    if (bad) throw new ConfigurationError(`cannot be uploaded as part of artifact ${req.name}: its name contains ${JSON.stringify(bad)}`, { file: path.relative(req.root, f), hint: 'rename the file (artifact paths may not contain " : < > | * ? or line breaks), e.g. use 2025-06-12T101500 rather than 10:15:00 in checkpoint names' });
+  }
   const { DefaultArtifactClient } = await import('@actions/artifact');
   try {
     const res = await new DefaultArtifactClient().uploadArtifact(req.name, files, root, req.retentionDays ? { retentionDays: req.retentionDays } : {});
