@@ -35,6 +35,8 @@ export const command = defineCommand({
     token: { type: 'string', secret: true, env: 'LABEL_STUDIO_API_KEY', help: 'Label Studio access token [default: $LABEL_STUDIO_API_KEY]', placeholder: 'TOKEN' },
     'auth-scheme': { type: 'enum', choices: ['Token', 'Bearer'], default: 'Token', help: 'Authorization scheme: Token (legacy token) or Bearer (personal access token)' },
     'batch-size': { type: 'integer', default: 1000, min: 1, max: 250000, help: 'tasks per import request (Label Studio accepts at most 250,000 tasks and 200 MB per request)' },
+    'lineage-repo': { type: 'string', help: 'GitOps repository (URL or path) to record the relabel step in (lineage/; token from $GITOPS_TOKEN)', placeholder: 'URL|PATH' },
+    'lineage-branch': { type: 'string', default: 'main', help: 'branch of --lineage-repo' },
   },
   outputs: {
     'tasks-path': 'path of the Label Studio tasks JSON',
@@ -88,11 +90,30 @@ export const command = defineCommand({
       log: ctx.log,
       signal: ctx.signal,
     });
+    let lineage: { record: string; commit: string; changed: boolean } | null = null;
+    if (o.lineageRepo && r.selected.length) {
+      const { buildRecord } = await import('../core/lineage/record.js');
+      const { appendLineage } = await import('../core/lineage/store.js');
+      ctx.secret(ctx.env.GITOPS_TOKEN);
+      const versions = [...new Set(r.selected.map((c) => c.model_version).filter((v): v is string => v !== null))];
+      const record = await buildRecord({
+        kind: 'relabel',
+        model: versions.length === 1 ? versions[0] : undefined,
+        tasks: abs(o.out)!,
+        data: [],
+        gt: [],
+        actor: ctx.env.GITHUB_ACTOR ?? ctx.env.USER ?? 'mlloop',
+        time: ctx.now(),
+        cwd: ctx.cwd,
+      });
+      const w = await appendLineage({ remote: { url: o.lineageRepo, branch: o.lineageBranch, token: ctx.env.GITOPS_TOKEN }, records: [record], env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal });
+      lineage = { record: record.id, commit: w.commit, changed: w.changed };
+    }
     const counts = new Map<string, number>();
     for (const c of r.selected) for (const code of new Set(c.reasons.map((x) => x.code))) counts.set(code, (counts.get(code) ?? 0) + 1);
     const top = r.selected.slice(0, 10).map((c) => [c.file_id, c.uncertainty.toFixed(3), c.reasons.map((x) => x.detail).join('; ')]);
     const posted = r.posted ? `; posted ${r.posted.task_count} task(s) to project ${o.project} in ${r.posted.batches} batch(es)` : '';
-    const head = `selected ${r.selected.length} of ${r.considered} file(s) for relabelling → ${o.out}${posted}`;
+    const head = `selected ${r.selected.length} of ${r.considered} file(s) for relabelling → ${o.out}${posted}${lineage ? `; lineage record ${lineage.record}` : ''}`;
     const text = [head, counts.size ? textTable(['reason', 'files'], [...counts].map(([k, v]) => [k, v])) : '', top.length ? textTable(['file_id', 'uncertainty', 'why'], top) : ''].filter(Boolean).join('\n\n');
     const summary = [`### mlloop ct relabel: ${r.selected.length} file(s) selected`, '', head, '', counts.size ? mdTable(['reason', 'files'], [...counts], ['l', 'r']) : '', '', top.length ? mdTable(['file_id', 'uncertainty', 'why'], top) : '', ''].join('\n');
     return {
@@ -105,6 +126,7 @@ export const command = defineCommand({
         reasons: Object.fromEntries(counts),
         label_config: r.label_config,
         posted: r.posted,
+        lineage,
       },
       text,
       summary,

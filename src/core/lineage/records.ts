@@ -168,5 +168,6 @@ export function fileLineage(records: readonly LineageRecord[], audit: readonly A
     const usedIndex = used === null ? -1 : versions.findIndex((v) => v.label_version === used);
     models.push({ model_id: r.model_id, time: r.time, label_version: used, newer_label_version: used !== null && usedIndex < versions.length - 1, dataset: r.dataset?.id ?? null });
   }
-  return { file, models, label_versions: versions, latest_label_version: latest, audit: audit.filter((a) => a.file_id === file) };
+  const trail = audit.filter((a) => a.file_id === file).sort((a, b) => a.timestamp.localeCompare(b.timestamp));
+  return { file, models, label_versions: versions, latest_label_version: latest, audit: trail };
 }
