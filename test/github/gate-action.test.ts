@@ -105,6 +105,20 @@ describe('gate action', () => {
     noToken(posted.stdout + posted.stderr + wrong.stderr + again.stdout, PAT);
   });
 
+  it('actions/comment posts a prepared body in a workflow_run job (outputs, masked token)', async () => {
+    const p = workspace();
+    const dir = join(p.dir, 'report');
+    const r1 = await runAction('gate', { ...inputs(p, RO), 'comment-file': 'report/mlloop-comment.md' }, { cwd: p.dir, event: pullRequestEvent({ number: 23, fork: true }) });
+    expect(r1.code).toBe(0);
+    const r = await runAction('comment', { body: join(dir, 'mlloop-comment.md'), token: PAT, 'api-url': gh.url }, { cwd: p.dir, eventName: 'workflow_run', event: { action: 'completed', workflow_run: { id: 99, head_sha: 'f'.repeat(40), event: 'pull_request', pull_requests: [] } } });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.outputs.action).toBe('created');
+    expect(r.outputs['comment-url']).toMatch(/\/pull\/23#issuecomment-/);
+    expect(r.masked).toContain(PAT);
+    noToken(r.stdout + JSON.stringify(r.outputs), PAT);
+    expect(gh.comments('acme', 'ocr-fields', 23)[0]!.body).toBe(readFileSync(join(dir, 'mlloop-comment.md'), 'utf8'));
+  });
+
   it('the comment command with a read-only token fails with a fix, and never prints the token', async () => {
     const p = workspace();
     writeFileSync(join(p.dir, 'body.md'), 'hello');
