@@ -48,7 +48,8 @@ function setup(byName: Record<string, K8sTestServer>, policy: Obj = {}, job: Obj
   return {
     dir,
     env,
-    clusters: writeConfig(dir, specs, { request_timeout: '3s', pending_timeout: '3s', ...policy }),
+    // Generous defaults: a busy CI machine must not turn a slow answer into an exclusion or a failover.
+    clusters: writeConfig(dir, specs, { request_timeout: '20s', pending_timeout: '60s', ...policy }),
     job: writeJob(dir, { resources: { gpu: 1, gpu_type: 'T4', cpu: '2', memory: '8Gi' }, ...job }),
     ledger: join(dir, 'ledger.jsonl'),
   };
@@ -74,7 +75,8 @@ const ledgerEvents = (s: Setup) =>
 
 describe('mlloop dispatch against live clusters', () => {
   it('submits to the best cluster, waits until scheduled, and records it in the ledger', async () => {
-    const a = await cluster({ nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')] });
+    // Pods are scheduled 2 s after the Job is created, so the wait has to go through the watch.
+    const a = await cluster({ nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')], schedule: { afterMs: 2000 } });
     const b = await cluster({ nodes: [cloneNode(t4(), 'b0')] });
     const s = setup({ a, b });
     const r = await dispatch(s);
@@ -136,7 +138,7 @@ describe('mlloop dispatch against live clusters', () => {
   it('fails over when the pods stay pending: suspend, delete, confirm gone, then submit elsewhere', async () => {
     const a = await cluster({ schedule: 'never', deleteDelayMs: 300, nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')] });
     const b = await cluster({ nodes: [cloneNode(t4(), 'b0')] });
-    const s = setup({ a, b });
+    const s = setup({ a, b }, { pending_timeout: '5s' });
     const r = await dispatch(s);
     expect(r.code, r.stderr).toBe(0);
     expect(r.data.status).toBe('scheduled');
@@ -185,11 +187,12 @@ describe('mlloop dispatch against live clusters', () => {
     const first = await dispatch(s, ['--no-wait']);
     expect(first.code, first.stderr).toBe(0);
     expect(first.data.status).toBe('submitted');
+    expect(first.data.cluster).toBe('a');
     // Meanwhile b became the better cluster; the retry must still not create a second Job there.
     b.nodes.push(cloneNode(t4(), 'b1'), cloneNode(t4(), 'b2'));
     const again = await dispatch(s);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.data.cluster).toBe('a');
+    expect(again.data.cluster, JSON.stringify({ attempts: again.data.attempts, ledger: ledgerEvents(s), first: first.data.attempts })).toBe('a');
     expect(again.data.attempts.map((x: any) => x.outcome)).toEqual(['scheduled']);
     expect(again.data.dispatch_id).toBe(first.data.dispatch_id);
     expect(a.creates).toHaveLength(2);
