@@ -173,4 +173,21 @@ describe('ct check and ct relabel on the inference log of the example app.py', (
     expect(u).toEqual([...u].sort((a, b) => b - a));
     expect(tasks[0].data.image).toMatch(/^s3:\/\/scans\/policy-test-\d+\.png$/);
   });
+
+  it('as an action: inputs, outputs, job summary, the token masked', async () => {
+    const before = ls.projects.get(3)!.tasks.length;
+    const a = await runAction(
+      'ct-relabel',
+      { 'inference-log': log, docs: join(EXAMPLE, 'sample_data/test/docs.jsonl'), limit: '10', 'key-fields': 'name\nid_number,amount', format: 'effective_date=date', out: join(dir, 'action-tasks.json'), 'label-studio': ls.url, project: '3', token: ls.token },
+      { cwd: dir },
+    );
+    expect(a.code, a.stdout).toBe(0);
+    expect(a.outputs).toMatchObject({ selected: '10', posted: '10', 'tasks-path': join(dir, 'action-tasks.json') });
+    expect(a.masked).toContain(ls.token);
+    expect(a.summary).toMatch(/mlloop ct relabel: 10 file\(s\) selected/);
+    expect(ls.projects.get(3)!.tasks.length).toBe(before + 10);
+    const bad = await runAction('ct-relabel', { 'inference-log': log, format: 'amount=money', out: join(dir, 'x.json') }, { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toMatch(/::error::.*--format "amount=money" must be LABEL=date\|cn-id\|amount\|none/);
+  });
 });
