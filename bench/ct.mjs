@@ -8,7 +8,7 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DIST, median, round } from './_util.mjs';
+import { DIST, median, rng, round } from './_util.mjs';
 
 /** Wall and CPU (user + sys) time of a child process: CPU time stays comparable on a loaded machine. */
 function timed(args) {
@@ -22,17 +22,6 @@ function timed(args) {
 
 const LINES = Number(process.env.MLLOOP_BENCH_CT_LINES ?? 300_000);
 const FILES = Math.ceil(LINES / 3);
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function writeLines(file, n, line) {
   const out = createWriteStream(file);
