@@ -127,12 +127,12 @@ describe('mlloop dispatch against live clusters', () => {
   });
 
   it('a cluster slower than request_timeout is excluded', async () => {
-    const slow = await cluster({ latencyMs: 2500, nodes: [cloneNode(t4(), 's0'), cloneNode(t4(), 's1'), cloneNode(t4(), 's2')] });
+    const slow = await cluster({ latencyMs: 8000, nodes: [cloneNode(t4(), 's0'), cloneNode(t4(), 's1'), cloneNode(t4(), 's2')] });
     const b = await cluster();
-    const r = await dispatch(setup({ slow, b }, { request_timeout: '1s' }));
+    const r = await dispatch(setup({ slow, b }, { request_timeout: '4s' }));
     expect(r.code, r.stderr).toBe(0);
     expect(r.data.cluster).toBe('b');
-    expect(r.data.explain.find((e: any) => e.cluster === 'slow').reasons).toEqual(['reachable: no answer within 1s']);
+    expect(r.data.explain.find((e: any) => e.cluster === 'slow').reasons).toEqual(['reachable: no answer within 4s']);
   });
 
   it('fails over when the pods stay pending: suspend, delete, confirm gone, then submit elsewhere', async () => {
