@@ -54,6 +54,9 @@ describe('GitHub API test server', () => {
     await expect(rw.rest.pulls.create({ owner: 'acme', repo: 'gitops', head: 'mlloop/ocr-prod', base: 'main', title: 'again' })).rejects.toMatchObject({ status: 422 });
     const listed = await rw.rest.pulls.list({ owner: 'acme', repo: 'gitops', head: 'acme:mlloop/ocr-prod', state: 'open' });
     expect(listed.data.map((p) => p.number)).toEqual([pr.data.number]);
+    await rw.rest.issues.addLabels({ owner: 'acme', repo: 'gitops', issue_number: pr.data.number, labels: ['mlloop', 'deploy'] });
+    expect((await rw.rest.pulls.get({ owner: 'acme', repo: 'gitops', pull_number: pr.data.number })).data.labels.map((l) => l.name)).toEqual(['mlloop', 'deploy']);
+    expect((await rw.rest.repos.get({ owner: 'acme', repo: 'gitops' })).data.default_branch).toBe('main');
     await rw.rest.pulls.update({ owner: 'acme', repo: 'gitops', pull_number: pr.data.number, state: 'closed' });
     expect((await rw.rest.pulls.get({ owner: 'acme', repo: 'gitops', pull_number: pr.data.number })).data.state).toBe('closed');
 

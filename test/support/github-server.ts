@@ -15,9 +15,12 @@
  *   5. served from in-memory state (`server.state`) when the operation is implemented (see HANDLERS), or
  *      501 when it is valid but not implemented here — add a handler rather than loosening validation.
  *
- * Implemented: issue comments (list with Link pagination, get, create, update, delete), pulls (get, list,
- * create, update), repository_dispatch, workflow dispatch, workflow runs (per repo and per workflow),
- * run artifacts (list, download through a 302 to a zip blob), users/get-authenticated.
+ * Implemented: issue comments (list with Link pagination and `since`, get, create, update, delete), pulls
+ * (get, list with state/head/base, create → 422 when one is open for the same head, update), labels on a
+ * pull request, repos/get, repository_dispatch, workflow dispatch, workflow runs (per repo and per
+ * workflow; branch/event/status filters), run artifacts (list, download through a 302 to a zip blob),
+ * users/get-authenticated. Seed state with addComments/createComment, addPull, addRun, addArtifact; read
+ * it from `state` (dispatches are recorded in state.repositoryDispatches / state.workflowDispatches).
  *
  *   const gh = await GitHubServer.start({ tokens: { 'ghs_rw': { login: 'github-actions[bot]' }, 'ghs_ro': { login: 'github-actions[bot]', readOnly: true } } });
  *   gh.addComments('acme', 'ocr', 7, 120, { login: 'someone' });
@@ -509,6 +512,14 @@ const HANDLERS: Record<string, Handler> = {
     if (body.base !== undefined) pr.base.ref = body.base;
     pr.updated_at = (s as any).now();
     return { status: 200, body: strip(pr) };
+  },
+  'repos/get': ({ p }) => ({ status: 200, body: { id: 600001, name: p.repo, full_name: `${p.owner}/${p.repo}`, private: false, fork: false, default_branch: 'main', owner: { login: p.owner, id: 1, type: 'Organization' }, html_url: `https://github.com/${p.owner}/${p.repo}` } }),
+  'issues/add-labels': ({ s, p, body }) => {
+    const pr = s.state.pulls.find((x) => x.repo === `${p.owner}/${p.repo}` && x.number === Number(p.issue_number));
+    if (!pr) return { status: 404, body: { message: 'Not Found' } };
+    const names: string[] = Array.isArray(body) ? body : Array.isArray(body?.labels) ? body.labels.map((l: string | { name: string }) => (typeof l === 'string' ? l : l.name)) : [];
+    for (const n of names) if (!pr.labels.some((l) => l.name === n)) pr.labels.push({ name: n });
+    return { status: 200, body: pr.labels.map((l, i) => ({ id: i + 1, name: l.name, color: 'ededed', default: false })) };
   },
   'repos/create-dispatch-event': ({ s, p, body }) => {
     s.state.repositoryDispatches.push({ repo: `${p.owner}/${p.repo}`, event_type: body.event_type, client_payload: body.client_payload ?? {} });
