@@ -3,7 +3,7 @@
  * GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH holding a real event payload, and the artifact service the real
  * `@actions/artifact` client talks to (test/support/artifact-server.ts).
  */
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -20,13 +20,17 @@ const PULL_REQUEST = JSON.parse(readFileSync(join(FIXTURES, 'pull_request.opened
 const PUSH = JSON.parse(readFileSync(join(FIXTURES, 'push.main.json'), 'utf8'));
 
 
+// Closed once at the end: tests run concurrently, so no test may close a service another one is using.
+const services: ArtifactService[] = [];
+afterAll(() => Promise.all(services.map((s) => s.close())));
+
 beforeAll(() => {
   expect(existsSync(join(DIST, 'train.cjs')), 'build dist/ first: npm run build').toBe(true);
 });
 
 async function service(): Promise<ArtifactService> {
   const s = await startArtifactService();
-  onTestFinished(() => s.close());
+  services.push(s);
   return s;
 }
 
@@ -213,7 +217,7 @@ describe.concurrent('train action on a small training script', () => {
 
   it('a time-out exits 3, kills the whole process tree (a backgrounded grandchild too) and still uploads the log', async () => {
     const { svc, repo } = await tinySetup();
-    const r = await train(repo, { command: 'sleep 299 & echo "grandchild $!"; python3 train.py --data data --fault hang', timeout: '3s' }, svc);
+    const r = await train(repo, { command: `sleep 299 & echo "grandchild $!"; python3 -c "import time; print('grandchild started', flush=True); time.sleep(298)"`, timeout: '3s' }, svc);
     expect(r.code, r.stdout + r.stderr).toBe(3);
     expect(errorLine(r)).toMatch(/train timed out after 3s; its whole process tree was killed/);
     const log = readFileSync(join(repo, 'logs/train.log'), 'utf8');
