@@ -83,7 +83,8 @@ const analyze = (args: string[]) => cli(['analyze', '--prometheus', prom.url, ..
 describe('mlloop analyze against a real Prometheus', () => {
   it('passes a healthy canary under load', async () => {
     // 500 ms: a busy two-core test machine must not fail the healthy canary; the slow one has 600 ms injected.
-    const r = await analyze(['--selector', 'model_version="ocr-v3.2"', '--load', '20', '--target', `${healthy.url}/predict`, '--max-p95-ms', '500']);
+    // The first measurement waits until Prometheus has scraped the new traffic a few times.
+    const r = await analyze(['--selector', 'model_version="ocr-v3.2"', '--load', '20', '--target', `${healthy.url}/predict`, '--max-p95-ms', '500', '--initial-delay', '3s']);
     expect(r.code, r.stderr).toBe(0);
     const v = JSON.parse(r.stdout);
     expect(v).toMatchObject({ schema: 'mlloop/analysis@1', phase: 'Successful', pass: true });
@@ -139,7 +140,7 @@ describe('mlloop analyze against a real Prometheus', () => {
     const bad = await analyze([...args, '--arg', 'canary-hash=s10w', '--load', '10', '--target', `${slow.url}/predict`]);
     expect(bad.code, bad.stderr).toBe(1);
     expect(bad.stderr).toMatch(/latency_ms\.p95=\d+ > 200/);
-    const good = await analyze([...args, '--arg', 'canary-hash=h4ea1thy', '--arg', 'max-p95-ms=500', '--load', '20', '--target', `${healthy.url}/predict`]);
+    const good = await analyze([...args, '--arg', 'canary-hash=h4ea1thy', '--arg', 'max-p95-ms=500', '--initial-delay', '3s', '--load', '20', '--target', `${healthy.url}/predict`]);
     expect(good.code, good.stderr).toBe(0);
     // No pods with that hash: the explicit NaN handling fails the measurement (failureLimit 1 → fails at the 2nd).
     const none = await analyze([...args, '--arg', 'canary-hash=nothing']);

@@ -21,6 +21,8 @@ export interface AnalyzeOptions {
   selector?: string;
   durationMs: number;
   intervalMs: number;
+  /** Before the first measurement; default one interval. */
+  initialDelayMs?: number;
   windowMs: number;
   failureLimit: number;
   inconclusiveLimit: number;
@@ -70,7 +72,7 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeOutcome> {
   const count = Math.max(1, Math.round(o.durationMs / o.intervalMs));
   const argValues = { 'max-p95-ms': String(o.maxP95Ms), 'max-error-rate': String(o.maxErrorRate), ...parseArgOptions(o.args) };
   const metrics = o.template
-    ? await loadTemplate(o.template, { intervalMs: o.intervalMs, count, args: argValues })
+    ? await loadTemplate(o.template, { intervalMs: o.intervalMs, count, args: argValues, initialDelayMs: o.initialDelayMs })
     : builtinMetrics({
         maxP95Ms: o.maxP95Ms,
         maxErrorRate: o.maxErrorRate,
@@ -81,7 +83,7 @@ export async function analyze(o: AnalyzeOptions): Promise<AnalyzeOutcome> {
         windowMs: o.windowMs,
         intervalMs: o.intervalMs,
         count,
-        initialDelayMs: o.intervalMs,
+        initialDelayMs: o.initialDelayMs ?? o.intervalMs,
         failureLimit: o.failureLimit,
         inconclusiveLimit: o.inconclusiveLimit,
       });

@@ -72,6 +72,8 @@ interface RawMetric {
 export interface TemplateDefaults {
   intervalMs: number;
   count: number;
+  /** --initial-delay: for metrics without their own initialDelay (default: their interval). */
+  initialDelayMs?: number;
   args: Record<string, string>;
 }
 
@@ -166,7 +168,7 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
       intervalMs,
       // Argo: without count a metric runs until stopped; here the --duration bounds it.
       count: Math.max(1, int(m.count, 'count', m.interval !== undefined ? Math.max(1, Math.round((defaults.intervalMs * defaults.count) / intervalMs)) : defaults.count)),
-      initialDelayMs: dur(m.initialDelay, 'initialDelay', intervalMs),
+      initialDelayMs: dur(m.initialDelay, 'initialDelay', defaults.initialDelayMs ?? intervalMs),
       failureLimit: int(m.failureLimit, 'failureLimit', 0),
       inconclusiveLimit: int(m.inconclusiveLimit, 'inconclusiveLimit', 0),
       consecutiveErrorLimit: int(m.consecutiveErrorLimit, 'consecutiveErrorLimit', 4),
