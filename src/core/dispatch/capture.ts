@@ -87,7 +87,7 @@ export function accessTargets(config: DispatchConfig, cluster: DispatchConfig['c
 
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const config = await readClusters(o.clustersFile);
-  const { connect, pagedNodes, pagedPods, accessReview, NON_TERMINAL, describeError, KubeconfigError, UnreachableError } = await import('./k8s.js');
+  const { connect, closeClient, pagedNodes, pagedPods, accessReview, NON_TERMINAL, describeError, KubeconfigError, UnreachableError } = await import('./k8s.js');
   const tag = `.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
   const index: SnapshotIndex = { schema: SNAPSHOT_SCHEMA, taken_at: o.now().toISOString(), clusters: {} };
   const staged: { temp: string; target: string }[] = [];
@@ -98,18 +98,20 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       config.clusters.map(async (c) => {
         const dir = path.join(o.outDir, c.name);
         const files = ['nodes.json', 'pods.json', 'access.json'].map((f) => ({ temp: path.join(dir, `${f}${tag}`), target: path.join(dir, f) }));
+        let client: Awaited<ReturnType<typeof connect>> | undefined;
         try {
-          const client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
+          client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
           await fs.mkdir(dir, { recursive: true });
+          const cc = client;
           const nodes = await writeList(files[0]!.temp, (async function* () {
-            for await (const n of pagedNodes(client)) yield trimNode(n as never);
+            for await (const n of pagedNodes(cc)) yield trimNode(n as never);
           })());
           const pods = await writeList(files[1]!.temp, (async function* () {
-            for await (const p of pagedPods(client, { fieldSelector: NON_TERMINAL })) if (!isTerminal(p)) yield trimPod(p as never);
+            for await (const p of pagedPods(cc, { fieldSelector: NON_TERMINAL })) if (!isTerminal(p)) yield trimPod(p as never);
           })());
           const records: AccessRecord[] = [];
           for (const a of accessTargets(config, c)) {
-            const r = await accessReview(client, a);
+            const r = await accessReview(cc, a);
             records.push({ ...a, verb: 'create', allowed: r.allowed, reason: r.reason });
           }
           await fs.writeFile(files[2]!.temp, `${JSON.stringify(records, null, 2)}\n`);
@@ -122,6 +124,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
           index.clusters[c.name] = { ok: false, error: reason };
           o.log.warn(`${c.name} not captured: ${reason}`);
           done++;
+        } finally {
+          if (client) closeClient(client);
         }
       }),
     );

@@ -99,6 +99,18 @@ async function renderFor(l: Loaded, target: ClusterExplain): Promise<Manifest> {
 }
 
 export async function dispatch(o: DispatchOptions): Promise<DispatchOutcome> {
+  const clients = new Map<string, ClusterClient>();
+  try {
+    return await run(o, clients);
+  } finally {
+    if (clients.size) {
+      const { closeClient } = await import('./k8s.js');
+      for (const c of clients.values()) closeClient(c);
+    }
+  }
+}
+
+async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Promise<DispatchOutcome> {
   const l = await load(o);
   const { config, request } = l;
   const image = normalizeImage(request.file.image);
@@ -107,7 +119,6 @@ export async function dispatch(o: DispatchOptions): Promise<DispatchOutcome> {
   const base = { dispatch_id: l.id, ledger: ledgerPath ?? null, attempts: [] as Attempt[] };
 
   let inputs: ClusterInput[];
-  const clients = new Map<string, ClusterClient>();
   if (o.snapshotDir) {
     const index = await readSnapshotIndex(o.snapshotDir);
     inputs = [];

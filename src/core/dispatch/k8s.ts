@@ -22,6 +22,14 @@ export interface ClusterClient {
   authz: import('@kubernetes/client-node').AuthorizationV1Api;
   timeoutMs: number;
   signal: AbortSignal;
+  /** The HTTP agents of this client's requests (client-node makes one per request), destroyed by close(). */
+  agents: Set<{ destroy(): void }>;
+}
+
+/** Drops every connection of a client: an aborted request to a slow cluster must not keep the process alive. */
+export function closeClient(c: ClusterClient): void {
+  for (const a of c.agents) a.destroy();
+  c.agents.clear();
 }
 
 export class UnreachableError extends Error {}
@@ -80,6 +88,7 @@ export async function connect(
     authz: kc.makeApiClient(k8s.AuthorizationV1Api),
     timeoutMs: opts.timeoutMs,
     signal: opts.signal,
+    agents: new Set(),
   };
 }
 
@@ -89,19 +98,35 @@ function resolvePath(p: string, opts: { env: Readonly<Record<string, string | un
   return path.resolve(opts.baseDir, expanded);
 }
 
-/** Per-request options: a time-out (and the caller's abort signal), plus an optional header. */
+/**
+ * Per-request options: a time-out (and the caller's abort signal), plus an optional header. One
+ * AbortController per request, held by this closure: composite AbortSignal.any() signals can be
+ * collected before they fire on Node 20, which would leave a request to a slow cluster unbounded.
+ */
 function reqOptions(c: ClusterClient, header?: [string, string]): import('@kubernetes/client-node').ConfigurationOptions {
-  const signal = AbortSignal.any([c.signal, AbortSignal.timeout(c.timeoutMs)]);
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort();
+  let timer: NodeJS.Timeout | undefined;
   const { Observable } = c.k8s;
   return {
     middleware: [
       {
         pre: (ctx) => {
-          ctx.setSignal(signal);
+          timer = setTimeout(() => ctl.abort(), c.timeoutMs);
+          timer.unref();
+          if (c.signal.aborted) ctl.abort();
+          else c.signal.addEventListener('abort', onAbort, { once: true });
+          ctx.setSignal(ctl.signal);
+          const agent = ctx.getAgent();
+          if (agent) c.agents.add(agent);
           if (header) ctx.setHeaderParam(header[0], header[1]);
           return new Observable(Promise.resolve(ctx));
         },
-        post: (r) => new Observable(Promise.resolve(r)),
+        post: (r) => {
+          clearTimeout(timer);
+          c.signal.removeEventListener('abort', onAbort);
+          return new Observable(Promise.resolve(r));
+        },
       },
     ],
     middlewareMergeStrategy: 'append',
@@ -182,17 +207,29 @@ export async function accessReview(c: ClusterClient, a: { namespace: string; gro
 }
 
 /** Reads a cluster's state live: nodes, non-terminal pods (streamed, folded per node) and the access review. */
-export async function collectState(c: ClusterClient, opts: { image?: string; access: { namespace: string; group: string; resource: string } }): Promise<ClusterInput> {
-  const builder = new ClusterStateBuilder(c.name, opts.image);
-  const [access] = await Promise.all([
-    accessReview(c, opts.access),
-    (async () => {
-      for await (const n of pagedNodes(c)) builder.addNode(n);
-      for await (const p of pagedPods(c, { fieldSelector: NON_TERMINAL })) builder.addPod(p);
-    })(),
-  ]);
-  builder.setAccess(access);
-  return { name: c.name, state: builder.build() };
+export async function collectState(client: ClusterClient, opts: { image?: string; access: { namespace: string; group: string; resource: string } }): Promise<ClusterInput> {
+  const builder = new ClusterStateBuilder(client.name, opts.image);
+  // The reads run in parallel; the first failure stops the others (no more requests to an excluded cluster).
+  const stop = new AbortController();
+  const forward = () => stop.abort();
+  client.signal.addEventListener('abort', forward, { once: true });
+  const c: ClusterClient = { ...client, signal: stop.signal };
+  try {
+    const [access] = await Promise.all([
+      accessReview(c, opts.access),
+      (async () => {
+        for await (const n of pagedNodes(c)) builder.addNode(n);
+        for await (const p of pagedPods(c, { fieldSelector: NON_TERMINAL })) builder.addPod(p);
+      })(),
+    ]).catch((e: unknown) => {
+      stop.abort();
+      throw e;
+    });
+    builder.setAccess(access);
+    return { name: client.name, state: builder.build() };
+  } finally {
+    client.signal.removeEventListener('abort', forward);
+  }
 }
 
 export function jobApi(manifest: Manifest): { group: string; version: string; plural: string } {
