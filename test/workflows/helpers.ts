@@ -58,11 +58,17 @@ export async function runStep(s: Step, env: Record<string, string>): Promise<Scr
   const declared = Object.keys(s.env ?? {}).sort();
   if (JSON.stringify(declared) !== JSON.stringify(Object.keys(env).sort())) throw new Error(`the step declares env ${declared.join(', ')}; the test gave ${Object.keys(env).join(', ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'mlloop-step-'));
-  const script = join(dir, 'step.sh');
+  return bash(s.run, dir, { ...env, RUNNER_TEMP: dir });
+}
+
+/** Runs a script as the runner runs a `run:` step (`bash --noprofile --norc -eo pipefail`), collecting GITHUB_OUTPUT. */
+export async function bash(script: string, cwd: string, env: Record<string, string>): Promise<ScriptRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'mlloop-bash-'));
+  const file = join(dir, 'step.sh');
   const output = join(dir, 'output');
-  writeFileSync(script, s.run);
+  writeFileSync(file, script);
   writeFileSync(output, '');
-  const ran = await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], { cwd: dir, env: { ...env, GITHUB_OUTPUT: output, RUNNER_TEMP: dir } });
+  const ran = await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', file], { cwd, env: { ...env, GITHUB_OUTPUT: output } });
   const text = readFileSync(output, 'utf8');
   // Plain name=value lines (what these steps write) and heredoc blocks.
   const outputs: Record<string, string> = { ...parseOutputFile(text) };

@@ -6,11 +6,11 @@
  * (`runAction`), and stands in for the few third-party actions the workflows use (checkout, setup-python,
  * upload-artifact, download-artifact). Anything else fails loudly, so a test never passes by skipping a step.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
-import { parseOutputFile, run, runAction } from '../support/run.js';
-import { readWorkflow, type Workflow } from './helpers.js';
+import { runAction } from '../support/run.js';
+import { bash, readWorkflow, type Workflow } from './helpers.js';
 
 export type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
 
@@ -324,18 +324,8 @@ async function runStep(
   const base = { GITHUB_REPOSITORY: o.github.repository, GITHUB_SHA: o.github.sha, GITHUB_RUN_ID: o.github.run_id, GITHUB_REF: o.github.ref, GITHUB_WORKFLOW_REF: o.github.workflow_ref, GITHUB_EVENT_NAME: o.eventName, GITHUB_SERVER_URL: 'https://github.com', GITHUB_WORKSPACE: workspace };
   if (s.run !== undefined) {
     const dir = s['working-directory'] ? abs(interpolate(s['working-directory'], scope)) : workspace;
-    const script = join(dirname2(workspace), `step-${Math.random().toString(36).slice(2)}.sh`);
-    const output = `${script}.out`;
-    writeFileSync(script, String(s.run));
-    writeFileSync(output, '');
-    const r = await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], { cwd: dir, env: { ...base, ...env, GITHUB_OUTPUT: output, RUNNER_TEMP: (scope.contexts.runner as { temp: string }).temp } });
-    const text = readFileSync(output, 'utf8');
-    const outputs: Record<string, string> = { ...parseOutputFile(text) };
-    for (const line of text.split('\n')) {
-      const m = /^([A-Za-z0-9_-]+)=(.*)$/.exec(line);
-      if (m) outputs[m[1]!] = m[2]!;
-    }
-    return { outcome: r.code === 0 ? 'success' : 'failure', outputs, stdout: r.stdout, stderr: r.stderr };
+    const r = await bash(String(s.run), dir, { ...base, ...env, RUNNER_TEMP: (scope.contexts.runner as { temp: string }).temp });
+    return { outcome: r.code === 0 ? 'success' : 'failure', outputs: r.outputs, stdout: r.stdout, stderr: r.stderr };
   }
   const own = /^mlloop\/mlloop\/actions\/([\w-]+)$/.exec(action);
   if (own) {
@@ -371,8 +361,4 @@ async function runStep(
     default:
       throw new Error(`the test runner cannot run ${uses}`);
   }
-}
-
-function dirname2(p: string): string {
-  return join(p, '..');
 }
