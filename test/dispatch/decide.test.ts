@@ -72,6 +72,30 @@ describe('filter', () => {
     expect(tooMany.explain[0]!.checks.capacity.pass).toBe(false);
   });
 
+  it('MIG single strategy: the slices are nvidia.com/gpu and the product names the profile', async () => {
+    const single = cloneNode(a100Mig(), 'single', (n) => {
+      n.metadata.labels['nvidia.com/mig.strategy'] = 'single';
+      n.metadata.labels['nvidia.com/gpu.product'] = 'NVIDIA-A100-SXM4-40GB-MIG-1g.5gb';
+      n.status.allocatable = { ...n.status.allocatable, 'nvidia.com/gpu': '7', 'nvidia.com/mig-1g.5gb': '0', 'nvidia.com/mig-2g.10gb': '0' };
+    });
+    const d = await decideFor({ c: { nodes: [single] } }, { job: { resources: { gpu: 3, gpu_type: 'A100 MIG 1g.5gb', cpu: '1', memory: '1Gi' } } });
+    expect(d.cluster).toBe('c');
+    expect(d.explain[0]!.gpu_resource).toBe('nvidia.com/gpu');
+    expect(d.explain[0]!.product).toEqual({ label: 'nvidia.com/gpu.product', values: ['NVIDIA-A100-SXM4-40GB-MIG-1g.5gb'] });
+    const whole = await decideFor({ c: { nodes: [single] } }, { job: { resources: { gpu: 1, gpu_type: 'A100', cpu: '1', memory: '1Gi' } } });
+    expect(whole.cluster).toBeNull();
+  });
+
+  it('GKE nodes without GFD are matched and pinned by their accelerator label', async () => {
+    const gke = cloneNode(t4(), 'gke-l4', (n) => {
+      for (const k of Object.keys(n.metadata.labels)) if (k.startsWith('nvidia.com/')) delete n.metadata.labels[k];
+      n.metadata.labels['cloud.google.com/gke-accelerator'] = 'nvidia-l4';
+    });
+    const d = await decideFor({ gke: { nodes: [gke] } }, { job: { resources: { gpu: 1, gpu_type: 'L4', cpu: '1', memory: '1Gi' } } });
+    expect(d.cluster).toBe('gke');
+    expect(d.explain[0]!.product).toEqual({ label: 'cloud.google.com/gke-accelerator', values: ['nvidia-l4'] });
+  });
+
   it('A100-80GB does not take a 40 GB A100; H100 80GB matches the GFD memory', async () => {
     const d = await decideFor({ dgx: { nodes: [a100Dgx()] }, h100: { nodes: [h100()] } }, { job: { resources: { gpu: 1, gpu_type: 'A100-80GB', cpu: '1', memory: '1Gi' } } });
     expect(d.cluster).toBeNull();
