@@ -151,7 +151,19 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   let notReady = 0;
   let cordoned = 0;
   const taintCounts = new Map<string, number>();
-  const candidates: Candidate[] = [];
+  // One pass over the nodes of the requested type; only nodes that can take a replica are kept.
+  let usable = 0;
+  let free = 0;
+  let total = 0;
+  let largest = 0;
+  let placeable = 0;
+  let withFree = 0;
+  let withGpus = 0;
+  let withImage = 0;
+  const fitting: Candidate[] = [];
+  const values = new Set<string>();
+  let label = '';
+  let lastValue = '';
   // Only nodes with a pool of a matching type are read (the state indexes nodes by GPU type).
   let scanNodes: Iterable<NodeState> = matchingTypes.length === 1 ? state.byType.get(matchingTypes[0]!)! : [];
   if (matchingTypes.length > 1) {
@@ -159,17 +171,19 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     for (const t of matchingTypes) for (const n of state.byType.get(t)!) set.add(n);
     scanNodes = set;
   }
+  const cpuNeed = request.cpuMillis;
+  const memNeed = request.memoryBytes;
   for (const node of scanNodes) {
-    let free = 0;
-    let total = 0;
+    let nodeFree = 0;
+    let nodeTotal = 0;
     let resource = '';
     for (const pool of node.pools) {
       if (!matchingSet.has(pool.type)) continue;
-      free += Math.max(0, pool.allocatable - pool.used);
-      total += pool.allocatable;
+      nodeFree += Math.max(0, pool.allocatable - pool.used);
+      nodeTotal += pool.allocatable;
       resource ||= pool.resource;
     }
-    if (total === 0) continue;
+    if (nodeTotal === 0) continue;
     typed++;
     if (!node.ready) {
       notReady++;
@@ -185,11 +199,26 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
       taintCounts.set(k, (taintCounts.get(k) ?? 0) + 1);
       continue;
     }
-    let fits = Math.floor(free / request.gpus);
-    if (request.cpuMillis > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / request.cpuMillis));
-    if (request.memoryBytes > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / request.memoryBytes));
-    fits = Math.max(0, Math.min(fits, node.pods.allocatable - node.pods.used));
-    candidates.push({ node, resource, free, total, fits });
+    usable++;
+    free += nodeFree;
+    total += nodeTotal;
+    if (nodeFree > largest) largest = nodeFree;
+    if (nodeFree > 0) withFree++;
+    let fits = Math.floor(nodeFree / request.gpus);
+    if (fits > 0) withGpus++;
+    if (cpuNeed > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / cpuNeed));
+    if (memNeed > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / memNeed));
+    fits = Math.min(fits, node.pods.allocatable - node.pods.used);
+    if (fits <= 0) continue;
+    placeable += fits;
+    if (node.hasImage) withImage++;
+    fitting.push({ node, resource, free: nodeFree, total: nodeTotal, fits });
+    const pl = node.productLabel;
+    if (pl && pl.value !== lastValue && (!label || pl.key === label)) {
+      label = pl.key;
+      lastValue = pl.value;
+      values.add(pl.value);
+    }
   }
   if (typed === 0) {
     const byName = new Map<string, number>();
@@ -199,7 +228,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     return finish(out);
   }
   checks.gpu_type = { pass: true, detail: `${typed} node${typed === 1 ? '' : 's'} with ${wanted}` };
-  if (candidates.length === 0) {
+  if (usable === 0) {
     const why = [
       ...[...taintCounts.entries()].map(([t, n]) => `${n} tainted ${t} (not tolerated)`),
       ...(notReady ? [`${notReady} not Ready`] : []),
@@ -208,26 +237,15 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     fail('schedulable', `no ${wanted} node the job may use: ${why.join(', ')}`);
     return finish(out);
   }
-  const excluded = [...taintCounts.values()].reduce((a, b) => a + b, 0) + notReady + cordoned;
-  checks.schedulable = { pass: true, detail: `${candidates.length} of ${typed} ${wanted} nodes usable${excluded ? ` (${excluded} excluded: taints, not Ready or cordoned)` : ''}` };
-
-  let free = 0;
-  let total = 0;
-  let largest = 0;
-  for (const cand of candidates) {
-    free += cand.free;
-    total += cand.total;
-    largest = Math.max(largest, cand.free);
-  }
+  const excluded = typed - usable;
+  checks.schedulable = { pass: true, detail: `${usable} of ${typed} ${wanted} nodes usable${excluded ? ` (${excluded} excluded: taints, not Ready or cordoned)` : ''}` };
   out.gpus = { free, total, largest_free_on_one_node: largest };
-  const placeable = candidates.reduce((a, cand) => a + cand.fits, 0);
   const replicas = request.replicas;
-  const perReplica = `${request.gpus}× ${wanted}${request.cpuMillis ? `, ${formatMillis(request.cpuMillis)} CPU` : ''}${request.memoryBytes ? `, ${formatBytes(request.memoryBytes)}` : ''}`;
+  const perReplica = `${request.gpus}× ${wanted}${cpuNeed ? `, ${formatMillis(cpuNeed)} CPU` : ''}${memNeed ? `, ${formatBytes(memNeed)}` : ''}`;
   if (placeable < replicas) {
-    const withGpus = candidates.filter((cand) => cand.free >= request.gpus).length;
     let detail: string;
     if (withGpus === 0) {
-      detail = `${free} free ${wanted} across ${candidates.filter((x) => x.free > 0).length} nodes, at most ${largest} on one node; needs ${request.gpus} on one node (fragmented)`;
+      detail = `${free} free ${wanted} across ${withFree} nodes, at most ${largest} on one node; needs ${request.gpus} on one node (fragmented)`;
       if (free < request.gpus * replicas) detail = `${free} free ${wanted} of ${total}, needs ${request.gpus * replicas}${largest ? `; at most ${largest} on one node` : ''}`;
     } else if (placeable === 0) {
       detail = `${withGpus} node${withGpus === 1 ? ' has' : 's have'} ${request.gpus} free ${wanted} but not the CPU/memory (${perReplica})`;
@@ -239,28 +257,18 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   }
   // Feasibility witness: pack fills the fullest nodes first, spread the emptiest (ties by name). Only the
   // nodes used are selected, by linear scans: no sort of 100,000 candidates per decision.
-  const ordered = candidates.filter((cand) => cand.fits > 0);
   const pack = input.config.policy.placement === 'pack';
   const better = (a: Candidate, b: Candidate) => (a.free !== b.free ? (pack ? a.free < b.free : a.free > b.free) : a.node.name < b.node.name);
   const used = new Set<Candidate>();
   let left = replicas;
   while (left > 0) {
     let best: Candidate | undefined;
-    for (const cand of ordered) if (!used.has(cand) && (!best || better(cand, best))) best = cand;
+    for (const cand of fitting) if ((used.size === 0 || !used.has(cand)) && (!best || better(cand, best))) best = cand;
     if (!best) break;
     used.add(best);
     for (let k = 0; k < best.fits && left > 0; k++, left--) out.placement.push(best.node.name);
   }
   checks.capacity = { pass: true, detail: `${free} free ${wanted} of ${total}; room for ${placeable} replica${placeable === 1 ? '' : 's'} of ${perReplica}` };
-  const values = new Set<string>();
-  let label = '';
-  for (const cand of ordered) {
-    const pl = cand.node.productLabel;
-    if (pl && (!label || pl.key === label)) {
-      label = pl.key;
-      values.add(pl.value);
-    }
-  }
   out.product = label ? { label, values: [...values].sort() } : null;
   out.gpu_resource = [...used][0]?.resource ?? null;
 
@@ -277,8 +285,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   const cfg = input.config.clusters.find((x) => x.name === c.name);
   const dataset = request.file.dataset;
   const locality = dataset && cfg?.datasets?.includes(dataset) ? 1 : 0;
-  const fitNodes = ordered.length;
-  const imageTerm = fitNodes ? ordered.filter((cand) => cand.node.hasImage).length / fitNodes : 0;
+  const imageTerm = fitting.length ? withImage / fitting.length : 0;
   const f = input.failures.get(c.name) ?? { attempts: 0, failures: 0 };
   const failureRate = Math.min(1, f.failures / (f.attempts + 1));
   out.terms = { free_gpus: round(freeTerm), queue_delay: round(queueTerm), locality, image_locality: round(imageTerm), failure_rate: round(1 - failureRate) };
