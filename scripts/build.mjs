@@ -67,8 +67,6 @@ const common = {
     'import.meta.url': '__mlloop_import_meta_url',
     __MLLOOP_VERSION__: JSON.stringify(pkg.version),
   },
-  // playwright-core locates its own files at run time and must stay outside the bundle.
-  external: ['playwright-core', 'chromium-bidi', 'electron'],
   absWorkingDir: root,
 };
 

@@ -40,19 +40,23 @@ def now():
 class Log:
     """Every message goes to stdout (flushed) and to logs/train.log, prefixed with a UTC timestamp."""
 
-    def __init__(self, logs_dir):
-        os.makedirs(logs_dir, exist_ok=True)
-        self.path = os.path.join(logs_dir, "train.log")
-        self.f = open(self.path, "a", encoding="utf-8")
+    def __init__(self, logs_dir, to_file=True):
+        self.f = None
+        if to_file:
+            os.makedirs(logs_dir, exist_ok=True)
+            self.path = os.path.join(logs_dir, "train.log")
+            self.f = open(self.path, "a", encoding="utf-8")
 
     def __call__(self, msg):
         line = "%s %s" % (now(), msg)
         print(line, flush=True)
-        self.f.write(line + "\n")
-        self.f.flush()
+        if self.f:
+            self.f.write(line + "\n")
+            self.f.flush()
 
     def close(self):
-        self.f.close()
+        if self.f:
+            self.f.close()
 
 
 def parse_args(argv, cfg):
@@ -142,7 +146,8 @@ def run(argv):
             raise UsageError("--data %s: missing the %s/ split (expected %s/{train,val}/docs.jsonl + gt.json)"
                              % (args.data, os.path.basename(d), args.data))
     ckpt_dir = args.checkpoints or os.path.join(args.out, "checkpoints")
-    log = Log(args.logs)
+    # Under `mlloop train` (MLLOOP_LOGS set) stdout already goes to logs/train.log, timestamped: write it once.
+    log = Log(args.logs, to_file=not (os.environ.get("MLLOOP_LOGS") and os.path.abspath(args.logs) == os.path.abspath(os.environ["MLLOOP_LOGS"])))
     try:
         return train(args, cfg, labels, hash_bits, threshold, train_dir, val_dir, ckpt_dir, log)
     finally:
