@@ -51,7 +51,9 @@ export interface RetryPolicy {
   random?: () => number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 16, baseMs: 100, maxMs: 4000 };
+// Every non-fast-forward rejection means another writer's commit landed, so the branch makes progress; with N
+// writers at once one may lose N-1 times. 50 attempts (Kargo's bound too) cover 50 concurrent writers.
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 50, baseMs: 100, maxMs: 4000 };
 export const DEFAULT_AUTHOR = { name: 'mlloop', email: 'mlloop@users.noreply.github.com' };
 
 export interface Workspace {
@@ -141,7 +143,7 @@ export async function cloneRepo(o: GitOptions & { depth?: number | 'full'; cwd?:
       }
       throw new ExternalError(`cannot clone ${displayUrl(o.remote.url)}: ${msg}`, { hint: 'check the URL, the network and the token (it needs contents: write)' });
     }
-    const base = (await git.revparse(['HEAD'])).trim();
+    const base = await headCommit(dir, git);
     return { dir, git, base, options: o, cleanup };
   } catch (e) {
     await cleanup();
@@ -191,18 +193,39 @@ export function parseTrailers(text: string): Record<string, string> {
 
 /** Step 3: stages everything and commits; no empty commit — returns the existing HEAD instead. */
 export async function commitAll(ws: Workspace, message: string): Promise<{ created: boolean; head: string; files: string[] }> {
-  await ws.git.raw(['add', '-A']);
-  const files = (await ws.git.raw(['diff', '--cached', '--name-only', '--no-renames'])).split('\n').filter(Boolean);
+  const files = await stage(ws);
   if (files.length === 0) return { created: false, head: ws.base, files };
-  await ws.git.raw(['commit', '-q', '--no-verify', '--cleanup=verbatim', '-m', message]);
-  const head = (await ws.git.revparse(['HEAD'])).trim();
+  await ws.git.raw(['commit', '--no-verify', '--no-status', '--cleanup=verbatim', '-m', message]);
+  const head = await headCommit(ws.dir, ws.git);
   return { created: true, head, files };
+}
+
+/** Stages everything; returns the changed paths. (`-v` and listing keep every git call printing: simple-git
+ * waits an extra 50 ms after a command that printed nothing.) */
+async function stage(ws: Workspace): Promise<string[]> {
+  const out = await ws.git.raw(['add', '-A', '--verbose']);
+  const files = [...out.matchAll(/^(?:add|remove) '(.*)'$/gm)].map((m) => m[1]!);
+  // Unusual names are quoted differently by git: ask it directly then.
+  if (files.length === 0 && out.trim() !== '') return (await ws.git.raw(['diff', '--cached', '--name-only', '--no-renames'])).split('\n').filter(Boolean);
+  return files;
+}
+
+/** HEAD's commit, read from the ref file when it is loose (no process), else from git. */
+async function headCommit(dir: string, git: SimpleGit): Promise<string> {
+  try {
+    const head = (await fs.readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+    const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
+    const sha = ref ? (await fs.readFile(path.join(dir, '.git', ref), 'utf8')).trim() : head;
+    if (/^[0-9a-f]{40,64}$/.test(sha)) return sha;
+  } catch {
+    /* packed or unusual layout */
+  }
+  return (await git.revparse(['HEAD'])).trim();
 }
 
 /** The staged change as a patch (for --dry-run), long outputs cut. */
 export async function stagedDiff(ws: Workspace, maxChars = 200_000): Promise<{ diff: string; files: string[] }> {
-  await ws.git.raw(['add', '-A']);
-  const files = (await ws.git.raw(['diff', '--cached', '--name-only', '--no-renames'])).split('\n').filter(Boolean);
+  const files = await stage(ws);
   let diff = files.length ? await ws.git.raw(['diff', '--cached', '--no-color', '--no-renames']) : '';
   if (diff.length > maxChars) diff = `${diff.slice(0, maxChars)}\n… (diff cut at ${maxChars} characters)\n`;
   return { diff, files };
@@ -227,11 +250,15 @@ export function backoffMs(attempt: number, p: RetryPolicy): number {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = () => {
       clearTimeout(t);
       reject(new ExternalError('cancelled'));
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 export interface EditPlan {
@@ -313,25 +340,25 @@ export async function updateRepo(o: UpdateOptions): Promise<UpdateResult> {
       } catch (e) {
         throw new ExternalError(`git fetch from ${displayUrl(o.remote.url)} failed: ${gitFailure(e)}`);
       }
-      base = (await ws.git.revparse(['FETCH_HEAD'])).trim();
+      base = (await fs.readFile(path.join(ws.dir, '.git', 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
       let rebased = false;
       try {
-        await ws.git.raw(['rebase', '--quiet', 'FETCH_HEAD']);
+        await ws.git.raw(['rebase', 'FETCH_HEAD']);
         rebased = true;
         rebases++;
       } catch {
         await ws.git.raw(['rebase', '--abort']).catch(() => undefined);
       }
       if (rebased) {
-        const ahead = (await ws.git.raw(['rev-list', '--count', 'FETCH_HEAD..HEAD'])).trim();
+        const head = await headCommit(ws.dir, ws.git);
         // The same change is already upstream: git dropped our commit as empty.
-        if (ahead === '0') return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
-        c = { ...c, head: (await ws.git.revparse(['HEAD'])).trim() };
+        if (head === base) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
+        c = { ...c, head };
         continue;
       }
       // The rebase conflicts: apply the edit again to what is upstream now (it re-checks its rules).
       reapplied++;
-      await ws.git.raw(['reset', '-q', '--hard', 'FETCH_HEAD']);
+      await ws.git.raw(['reset', '--hard', 'FETCH_HEAD']);
       ws.base = base;
       plan = await o.edit(ws.dir, attempt + 1, ws);
       if (!plan) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };

@@ -13,7 +13,7 @@ export const repoOptions = {
 
 export const writeOptions = {
   'dry-run': { type: 'boolean', help: 'print the diff of the change and write nothing' },
-  'push-attempts': { type: 'integer', default: 16, min: 1, max: 100, help: 'push attempts (fetch + rebase between them, exponential backoff with jitter) before giving up with exit 3' },
+  'push-attempts': { type: 'integer', default: 50, min: 1, max: 1000, help: 'push attempts (fetch + rebase between them, exponential backoff with jitter) before giving up with exit 3' },
 } as const;
 
 export interface RepoOptionValues {
