@@ -213,6 +213,10 @@ export interface RunOptions {
   otherRun?(runId: string, name: string): string | undefined;
   /** Extra environment for mlloop's actions (GITHUB_API_URL, the artifact service). */
   env?: Record<string, string>;
+  /** Run only these jobs (the others are reported skipped), for jobs the test machine cannot run. */
+  only?: string[];
+  /** The repository's actions/cache entries, key → folder; shared between runs like GitHub's cache. */
+  cache?: Map<string, string>;
 }
 
 export interface StepResult {
@@ -274,12 +278,13 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
       status: { failed: needsIds.some((n) => jobs[n]!.result !== 'success') },
     };
     mkdirSync(join(temp, 'runner-temp'));
-    if (!condition(job.if, scope)) {
+    if ((o.only && !o.only.includes(id)) || !condition(job.if, scope)) {
       jobs[id] = { result: 'skipped', outputs: {}, steps: [], summary: '' };
       continue;
     }
     scope.status.failed = false;
     const results: StepResult[] = [];
+    const post: (() => void)[] = [];
     let summary = '';
     for (const s of job.steps ?? []) {
       const name = interpolate(s.name ?? s.uses ?? 'run', scope);
@@ -291,13 +296,15 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
       }
       const w = Object.fromEntries(Object.entries((s.with ?? {}) as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, scope)]));
       const env = Object.fromEntries(Object.entries((s.env ?? {}) as Record<string, unknown>).map(([k, v]) => [k, interpolate(v, scope)]));
-      const r = await runStep(s, w, env, workspace, scope, o, artifacts, store);
+      const r = await runStep(s, w, env, workspace, scope, o, artifacts, store, post);
       summary += r.summary ?? '';
       results.push({ id: sid, name, ...r });
       const conclusion = r.outcome === 'failure' && s['continue-on-error'] === true ? 'success' : r.outcome;
       if (sid) steps[sid] = { outcome: r.outcome, conclusion, outputs: r.outputs };
       if (conclusion === 'failure') scope.status.failed = true;
     }
+    // actions/cache saves in its post step, and only when the job succeeded.
+    if (!scope.status.failed) for (const f of post) f();
     const outputs = Object.fromEntries(Object.entries(job.outputs ?? {}).map(([k, v]) => [k, interpolate(v, scope)]));
     jobs[id] = { result: scope.status.failed ? 'failure' : 'success', outputs, steps: results, summary };
   }
@@ -315,6 +322,7 @@ async function runStep(
   o: RunOptions,
   artifacts: Artifacts,
   store: string,
+  post: (() => void)[],
 ): Promise<{ outcome: 'success' | 'failure'; outputs: Record<string, string>; stdout: string; stderr: string; summary?: string }> {
   const ok = (outputs: Record<string, string> = {}) => ({ outcome: 'success' as const, outputs, stdout: '', stderr: '' });
   const fail = (why: string) => ({ outcome: 'failure' as const, outputs: {}, stdout: '', stderr: why });
@@ -340,6 +348,21 @@ async function runStep(
       return ok();
     case 'actions/setup-python':
       return ok();
+    case 'actions/cache': {
+      const cache = o.cache ?? new Map<string, string>();
+      const path = abs(w.path!);
+      const prefixes = (w['restore-keys'] ?? '').split('\n').map((x) => x.trim()).filter(Boolean);
+      const hit = cache.get(w.key!) ?? [...cache.entries()].reverse().find(([k]) => prefixes.some((p) => k.startsWith(p)))?.[1];
+      if (hit) copyInto(hit, path);
+      if (!cache.has(w.key!))
+        post.push(() => {
+          if (!existsSync(path)) return;
+          const saved = mkdtempSync(join(tmpdir(), 'mlloop-wf-cache-'));
+          copyInto(path, saved);
+          cache.set(w.key!, saved);
+        });
+      return ok({ 'cache-hit': String(cache.has(w.key!)) });
+    }
     case 'actions/upload-artifact': {
       const paths = w.path!.split('\n').map((x) => x.trim()).filter(Boolean).map(abs);
       const present = paths.filter((p) => existsSync(p));
