@@ -346,3 +346,41 @@ describe('credentials', () => {
     }
   }, 120_000);
 });
+
+describe('--pr', () => {
+  it('opens one pull request per app/env on a branch of its own, then updates it; the protected branch is untouched', async () => {
+    const { GitHubServer } = await import('../support/github-server.js');
+    const token = 'ghs_PrT0kenForTheGitopsRepo000111';
+    const gh = await GitHubServer.start({ tokens: { [token]: { login: 'github-actions[bot]', app: true } } });
+    const r = remote({ 'apps/ocr/prod/values.yaml': PROD_VALUES });
+    const git$ = await httpGitServer(r.root, token);
+    try {
+      const base = r.head();
+      const args = (v: string) => ['gitops', 'deploy', '--repo', `${git$.url}/remote.git`, '--app', 'ocr', '--env', 'prod', '--image', image(v), '--model-version', v, '--pr', '--github-repository', 'acme/gitops', '--github-api-url', gh.url, '--json'];
+      const first = await cli(args('ocr-v3.2'), { env: { GITOPS_TOKEN: token } });
+      expect(first.code, first.stderr).toBe(0);
+      const out1 = parse(first);
+      expect(out1.pull_request).toMatchObject({ number: expect.any(Number), created: true });
+      expect(r.head()).toBe(base);
+      const branch = git(r.bare, 'rev-parse', 'mlloop/ocr-prod').trim();
+      expect(git(r.bare, 'rev-parse', 'mlloop/ocr-prod~1').trim()).toBe(base);
+      expect(JSON.parse(r.show('apps/ocr/prod/release.json', 'mlloop/ocr-prod')).model_version).toBe('ocr-v3.2');
+      const second = await cli(args('ocr-v3.3'), { env: { GITOPS_TOKEN: token } });
+      expect(second.code, second.stderr).toBe(0);
+      expect(parse(second).pull_request).toMatchObject({ number: out1.pull_request.number, created: false });
+      expect(git(r.bare, 'rev-parse', 'mlloop/ocr-prod').trim()).not.toBe(branch);
+      expect(git(r.bare, 'rev-parse', 'mlloop/ocr-prod~1').trim()).toBe(base);
+      const pulls = gh.state.pulls.filter((p) => p.state === 'open');
+      expect(pulls).toHaveLength(1);
+      expect(pulls[0]!.head.ref).toBe('mlloop/ocr-prod');
+      expect(pulls[0]!.base.ref).toBe('main');
+      expect(pulls[0]!.title).toBe('deploy(ocr/prod): ocr-v3.3');
+      expect((pulls[0] as unknown as { body: string }).body).toContain('Model-Version: ocr-v3.3');
+      expect(gh.requests.every((q) => q.status < 400)).toBe(true);
+      for (const text of [first.stdout, first.stderr, second.stdout, second.stderr, JSON.stringify(gh.state.pulls)]) expect(text).not.toContain(token);
+    } finally {
+      await git$.close();
+      await gh.close();
+    }
+  }, 120_000);
+});
