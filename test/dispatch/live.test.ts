@@ -226,6 +226,19 @@ describe('mlloop dispatch against live clusters', () => {
     expect(ssar).toBeDefined();
   });
 
+  it('fails a Volcano Job over by deleting it (v1alpha1 has no suspend), then confirming it gone', async () => {
+    const a = await cluster({ schedule: 'never', nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')] });
+    const b = await cluster({ nodes: [cloneNode(t4(), 'b0')] });
+    const s = setup({ a, b }, { scheduler: 'volcano', pending_timeout: '5s' });
+    const r = await dispatch(s);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.data.attempts.map((x: any) => `${x.cluster}:${x.outcome}`)).toEqual(['a:pending-timeout', 'b:scheduled']);
+    expect(a.requests.filter((q) => q.path.startsWith('/apis/batch.volcano.sh/')).map((q) => q.method)).not.toContain('PATCH');
+    expect(a.jobs.size).toBe(0);
+    expect(ledgerEvents(s)).toEqual(['decided a', 'submitted a', 'pending-timeout a', 'deleted a', 'gone a', 'submitted b', 'scheduled b']);
+    expect([...a.invalid, ...b.invalid]).toEqual([]);
+  });
+
   it('MIG: a 1g.5gb job lands on the A100 MIG node asking for nvidia.com/mig-1g.5gb', async () => {
     const mig = await cluster({ nodes: [a100Mig()] });
     const t = await cluster();

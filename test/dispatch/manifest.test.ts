@@ -69,6 +69,14 @@ describe('rendering the batch/v1 Job', () => {
     expect(pod.volumes).toEqual([{ name: 'dataset-cache', persistentVolumeClaim: { claimName: 'dataset-cache' } }]);
   });
 
+  it('maps the job priority to the policy\'s PriorityClass', async () => {
+    const job = await render({ job: { resources: { gpu: 1, gpu_type: 'T4' } }, policy: { priority_classes: { high: 'training-high', low: 'training-low' } } });
+    await validate(job);
+    expect(job.spec.template.spec.priorityClassName).toBe('training-high');
+    const normal = await render({ job: { priority: 'normal', resources: { gpu: 1, gpu_type: 'T4' } }, policy: { priority_classes: { high: 'training-high' } } });
+    expect(normal.spec.template.spec.priorityClassName).toBeUndefined();
+  });
+
   it('without a dataset there is no init container and no cache volume', async () => {
     const job = await render({ job: { dataset: undefined, resources: { gpu: 1, gpu_type: 'T4' } } });
     await validate(job);
