@@ -25,7 +25,7 @@ async function render(opts: { job?: Record<string, any>; policy?: Record<string,
 
 describe('the shipped templates', () => {
   it('are valid Kubernetes objects', async () => {
-    for (const f of ['job.yaml', 'dataset-cache-pvc.yaml']) await validateYamlManifests(readFileSync(join(ROOT, 'manifests/training', f), 'utf8'));
+    for (const f of ['job.yaml', 'dataset-cache-pvc.yaml', 'dispatcher-rbac.yaml']) await validateYamlManifests(readFileSync(join(ROOT, 'manifests/training', f), 'utf8'));
     await validate(parse(readFileSync(join(ROOT, 'manifests/training/volcano-job.yaml'), 'utf8')));
   });
 });
