@@ -2,16 +2,22 @@
 // mlloop-candidate): the payload is validated, the candidate's evaluation is fetched from the CT run, the release is
 // committed to staging in a real bare GitOps repository, the example service (app.py) is smoke-tested, and the
 // release is promoted to production — or, when the service does not run the new version, staging is rolled back
-// through Git and production is never touched. (The push path builds an image with Docker, which these machines
-// do not have; its steps are covered by the lint and script tests.)
+// through Git and production is never touched. And the push path: the example is trained with the release's
+// version, the image is built from mlloop tag's tags and labels, and the service built from that model reports the
+// version the smoke test expects. Docker cannot run on these machines: its three actions are stand-ins that record
+// exactly what the workflow hands them and answer with a digest, as docker/build-push-action does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CandidatePayload } from '../../src/core/ct/handoff.js';
 import { EXAMPLE } from '../support/paths.js';
 import { cli, run } from '../support/run.js';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
+import { startArtifactService, type ArtifactService } from '../support/artifact-server.js';
+import { readWorkflow } from './helpers.js';
 import { runWorkflow, type RunResult, type Value } from './runner.js';
 
 const REPO = 'acme/ocr-fields';
@@ -74,9 +80,20 @@ beforeAll(async () => {
   expect(ev.code, ev.stderr).toBe(0);
 }, 180_000);
 
+const services: ArtifactService[] = [];
 afterAll(async () => {
   await Promise.all(apps.map((a) => a.stop()));
+  await Promise.all(services.map((x) => x.close()));
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 describe('model-cd.yml with a candidate from continuous training', () => {
   it('deploys to staging with its evaluation, smoke-tests the service and promotes to production', async () => {
@@ -119,4 +136,63 @@ describe('model-cd.yml with a candidate from continuous training', () => {
     expect(r.jobs.staging!.result).toBe('skipped');
     expect(await git('rev-parse', 'main')).toBe(head);
   });
+});
+
+describe('model-cd.yml on a push to main', () => {
+  it('trains with the release version, builds the image from mlloop tag, deploys it by digest, and the service reports that version', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlloop-cd-push-'));
+    const repo = join(dir, 'gitops.git');
+    expect((await run('git', ['init', '-q', '--bare', '-b', 'main', repo])).code).toBe(0);
+    const svc = await startArtifactService();
+    services.push(svc);
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const calls: Record<string, Record<string, string>[]> = {};
+    const record = (name: string, outputs: (w: Record<string, string>) => Record<string, string> = () => ({})) => (w: Record<string, string>) => {
+      (calls[name] ??= []).push(w);
+      return outputs(w);
+    };
+    const caller = readWorkflow('examples/ocr-fields/.github/workflows/model-cd.yml').jobs['model-cd']!.with as Record<string, Value>;
+    const r = await runWorkflow({
+      workflow: '.github/workflows/model-cd.yml',
+      with: { ...caller, 'gitops-repo': repo, 'staging-url': url, 'production-url': url, 'prometheus-url': '', 'smoke-timeout': '30s' },
+      secrets: { 'gitops-token': 'ghs_gitopsTokenForCd000001' },
+      eventName: 'push',
+      event: { ref: 'refs/heads/main', after: '2'.repeat(40) },
+      github: { repository: REPO, sha: '2'.repeat(40), run_id: '9201', token: 'ghs_runTokenPackagesWrite', ref: 'refs/heads/main', workflow_ref: `${REPO}/.github/workflows/model-cd.yml@refs/heads/main`, actor: 'octocat' },
+      checkout: (ws) => cpSync(EXAMPLE, ws, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) }),
+      env: svc.env(),
+      stubs: {
+        'docker/login-action': record('login'),
+        'docker/setup-buildx-action': record('buildx'),
+        'docker/build-push-action': record('build', (w) => ({ digest: `sha256:${createHash('sha256').update(w.tags!).digest('hex')}` })),
+      },
+      // The cluster runs the image built from the trained model: app.py on that model, on the staging URL.
+      beforeJob: async (id, done) => {
+        if (id === 'staging') apps.push(await startExampleApp({ model: join(done.build!.workspace, 'outputs'), port }));
+      },
+    });
+    expect(stepFailures(r)).toEqual([]);
+    expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'success', candidate: 'skipped', staging: 'success', production: 'success' });
+
+    const mv = r.jobs.build!.outputs['model-version']!;
+    expect(mv).toMatch(/^ocr-v1\.\d{8}\.\d{6}$/);
+    // train.py --model-version "$MLLOOP_MODEL_VERSION": the model carries the release's version.
+    expect(JSON.parse(readFileSync(join(r.jobs.build!.workspace, 'outputs/model.json'), 'utf8')).model_version).toBe(mv);
+
+    expect(calls.login).toEqual([{ registry: 'ghcr.io', username: 'octocat', password: 'ghs_runTokenPackagesWrite' }]);
+    const build = calls.build![0]!;
+    expect(build.tags).toMatch(new RegExp(`^${IMAGE}:${mv.replace(/\./g, '\\.')}-commit-2222222-\\d{14}$`));
+    expect(build.labels!.split('\n')).toEqual(expect.arrayContaining([`ai.mlloop.model-version=${mv}`, `org.opencontainers.image.revision=${'2'.repeat(40)}`, 'ai.mlloop.dataset=ocr-fields-sample']));
+    expect(build['build-args']!.trim()).toBe(`MODEL_VERSION=${mv}`);
+    expect(build).toMatchObject({ push: 'true', context: '.', file: './Dockerfile', platforms: 'linux/amd64' });
+
+    // Deployed by digest, with the evaluation, then promoted.
+    const staging = JSON.parse(await run('git', ['--git-dir', repo, 'show', 'main:apps/ocr/staging/release.json']).then((x) => x.stdout)) as Record<string, unknown>;
+    expect(staging).toMatchObject({ model_version: mv, image: `${build.tags}@sha256:${createHash('sha256').update(build.tags!).digest('hex')}`, source_commit: '2'.repeat(40), metrics_file: 'metrics.json', samples_file: 'samples.jsonl' });
+    const prod = JSON.parse(await run('git', ['--git-dir', repo, 'show', 'main:apps/ocr/prod/release.json']).then((x) => x.stdout)) as Record<string, unknown>;
+    expect(prod).toMatchObject({ model_version: mv, action: 'promote' });
+    // The service built from that model answers with the version the smoke tests expected.
+    for (const job of ['staging', 'production']) expect(r.jobs[job]!.steps.find((s) => s.id === 'smoke')!.outputs['model-version']).toBe(mv);
+  }, 240_000);
 });

@@ -217,6 +217,13 @@ export interface RunOptions {
   only?: string[];
   /** The repository's actions/cache entries, key → folder; shared between runs like GitHub's cache. */
   cache?: Map<string, string>;
+  /**
+   * Stand-ins for third-party actions this machine cannot run (Docker's): they receive the evaluated `with:` and
+   * return the outputs, so a test sees exactly what the workflow hands them.
+   */
+  stubs?: Record<string, (w: Record<string, string>, workspace: string) => Record<string, string>>;
+  /** Called before each job starts, after the jobs it needs have finished (e.g. to start a service). */
+  beforeJob?(id: string, done: Readonly<Record<string, JobResult>>): Promise<void>;
 }
 
 export interface StepResult {
@@ -230,6 +237,8 @@ export interface StepResult {
 
 export interface JobResult {
   result: 'success' | 'failure' | 'skipped';
+  /** The job's checkout folder (empty for a skipped job). */
+  workspace: string;
   outputs: Record<string, string>;
   steps: StepResult[];
   summary: string;
@@ -279,9 +288,10 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
     };
     mkdirSync(join(temp, 'runner-temp'));
     if ((o.only && !o.only.includes(id)) || !condition(job.if, scope)) {
-      jobs[id] = { result: 'skipped', outputs: {}, steps: [], summary: '' };
+      jobs[id] = { result: 'skipped', workspace: '', outputs: {}, steps: [], summary: '' };
       continue;
     }
+    await o.beforeJob?.(id, jobs);
     scope.status.failed = false;
     const results: StepResult[] = [];
     const post: (() => void)[] = [];
@@ -306,7 +316,7 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
     // actions/cache saves in its post step, and only when the job succeeded.
     if (!scope.status.failed) for (const f of post) f();
     const outputs = Object.fromEntries(Object.entries(job.outputs ?? {}).map(([k, v]) => [k, interpolate(v, scope)]));
-    jobs[id] = { result: scope.status.failed ? 'failure' : 'success', outputs, steps: results, summary };
+    jobs[id] = { result: scope.status.failed ? 'failure' : 'success', workspace, outputs, steps: results, summary };
   }
   const scope: Scope = { contexts: { jobs: jobs as unknown as Value }, status: { failed: false } };
   const outputs = Object.fromEntries(Object.entries(call.outputs ?? {}).map(([k, v]) => [k, interpolate(v.value, scope)]));
@@ -341,6 +351,8 @@ async function runStep(
     const r = await runAction(own[1]!, inputs, { cwd: workspace, event: o.event, eventName: o.eventName, env: { ...base, ...o.env, ...env }, timeoutMs: 120_000 });
     return { outcome: r.code === 0 ? 'success' : 'failure', outputs: r.outputs, stdout: r.stdout, stderr: r.stderr, summary: r.summary };
   }
+  const stub = o.stubs?.[action];
+  if (stub) return ok(stub(w, workspace));
   switch (action) {
     case 'actions/checkout':
       if (w['persist-credentials'] !== 'false') return fail('checkout must not persist credentials');
