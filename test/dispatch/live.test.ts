@@ -126,6 +126,15 @@ describe('mlloop dispatch against live clusters', () => {
     expect(r.stderr).toContain('a excluded: unreachable (ECONNREFUSED)');
   });
 
+  it('a cluster whose API refuses to list pods (RBAC) is excluded with the API\'s answer', async () => {
+    const a = await cluster({ forbidden: /^\/api\/v1\/pods$/, nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1'), cloneNode(t4(), 'a2')] });
+    const b = await cluster();
+    const r = await dispatch(setup({ a, b }));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.data.cluster).toBe('b');
+    expect(r.data.explain.find((e: any) => e.cluster === 'a').reasons[0]).toMatch(/^reachable: HTTP 403: pods is forbidden: User "system:serviceaccount:mlloop:mlloop-dispatcher" cannot list/);
+  });
+
   it('a cluster slower than request_timeout is excluded', async () => {
     const slow = await cluster({ latencyMs: 8000, nodes: [cloneNode(t4(), 's0'), cloneNode(t4(), 's1'), cloneNode(t4(), 's2')] });
     const b = await cluster();

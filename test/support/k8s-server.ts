@@ -31,6 +31,8 @@ export interface K8sServerOptions {
   latencyMs?: number;
   /** A deleted Job lingers this long with a deletionTimestamp (finalizers). */
   deleteDelayMs?: number;
+  /** Requests to matching paths get 403 Forbidden, as RBAC answers (e.g. /^\/api\/v1\/pods$/). */
+  forbidden?: RegExp;
 }
 
 export interface RequestRecord {
@@ -310,6 +312,10 @@ export class K8sTestServer {
     this.requests.push({ method, path: url.pathname, query: q });
     if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
     if (req.headers.authorization !== `Bearer ${this.token}`) return this.send(res, 401, status(401, 'Unauthorized', 'Unauthorized'));
+    if (this.opts.forbidden?.test(url.pathname)) {
+      const resource = url.pathname.split('/').filter(Boolean).pop();
+      return this.send(res, 403, status(403, 'Forbidden', `${resource} is forbidden: User "system:serviceaccount:mlloop:mlloop-dispatcher" cannot list resource "${resource}" in API group "" at the cluster scope`, { kind: resource }));
+    }
     try {
       await this.route(method, url.pathname, q, req, res);
     } catch (e) {
