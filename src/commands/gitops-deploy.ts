@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
+import { appOption, prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
 
 export const command = defineCommand({
   name: 'gitops deploy',
@@ -15,7 +15,7 @@ export const command = defineCommand({
     'one-line values (newlines, ": ", anchors, aliases, tags), an older model version over a newer one, and a quarantined version.',
   options: {
     ...repoOptions,
-    app: { type: 'string', required: true, help: 'the application (a DNS-1123 label): apps/<app>/<env>/', placeholder: 'APP' },
+    ...appOption,
     env: { type: 'string', required: true, help: 'the environment (a DNS-1123 label), e.g. staging or prod', placeholder: 'ENV' },
     image: { type: 'string', required: true, help: 'the image reference with its tag (and optional @sha256 digest), e.g. the output of mlloop tag', placeholder: 'IMAGE' },
     'model-version': { type: 'string', required: true, help: 'the model version, e.g. ocr-v3.2 (ordered like semantic versions: an older one is refused)', placeholder: 'V' },

@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { repoOptions } from '../core/gitops/options.js';
+import { appOption, repoOptions } from '../core/gitops/options.js';
 
 export const command = defineCommand({
   name: 'gitops history',
@@ -10,7 +10,7 @@ export const command = defineCommand({
     'Rollback-Of and Reason. Commits made by hand show up with an empty action.',
   options: {
     ...repoOptions,
-    app: { type: 'string', required: true, help: 'the application (a DNS-1123 label)', placeholder: 'APP' },
+    ...appOption,
     env: { type: 'string', required: true, help: 'the environment', placeholder: 'ENV' },
     limit: { type: 'integer', min: 1, help: 'at most this many commits, newest first [default: all]', placeholder: 'N' },
   },

@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
+import { appOption, prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
 
 export const command = defineCommand({
   name: 'gitops promote',
@@ -11,7 +11,7 @@ export const command = defineCommand({
     'quarantined version, no older release over a newer one, no commit when nothing changes.',
   options: {
     ...repoOptions,
-    app: { type: 'string', required: true, help: 'the application (a DNS-1123 label)', placeholder: 'APP' },
+    ...appOption,
     from: { type: 'string', required: true, help: 'the environment whose release is promoted, e.g. staging', placeholder: 'ENV' },
     to: { type: 'string', required: true, help: 'the environment that receives it, e.g. prod', placeholder: 'ENV' },
     'run-url': { type: 'string', help: 'URL of the CI run that promotes (kept in the Run-Url trailer) [default: the source release\'s]', placeholder: 'URL' },

@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
+import { appOption, prOptions, releaseOutputs, repoOptions, writeOptions } from '../core/gitops/options.js';
 
 export const command = defineCommand({
   name: 'gitops rollback',
@@ -12,7 +12,7 @@ export const command = defineCommand({
     'chooses with --to <version>.',
   options: {
     ...repoOptions,
-    app: { type: 'string', required: true, help: 'the application (a DNS-1123 label)', placeholder: 'APP' },
+    ...appOption,
     env: { type: 'string', required: true, help: 'the environment to roll back', placeholder: 'ENV' },
     reason: { type: 'string', required: true, help: 'why, in one line (kept in the Reason trailer and in quarantine.yaml), e.g. "canary analysis failed: latency_ms.p95=412 > 200"', placeholder: 'TEXT' },
     to: { type: 'string', help: 'roll back to this earlier model version (a person\'s choice; needed when the current release is itself a rollback)', placeholder: 'V' },

@@ -1,10 +1,9 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
-import type { Logger } from '../log.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { flattenMetrics, readMetricsFile } from '../train/metrics-file.js';
-import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult, type Workspace } from './git.js';
+import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult } from './git.js';
 import { assertCommitSha, assertModelVersion, assertPlainValue, assertUrl, parseImageRef } from './names.js';
 import {
   METRICS_FILE,
@@ -55,12 +54,20 @@ async function evidenceFiles(dir: string, metrics: Buffer | string | undefined, 
   return out;
 }
 
-async function writeRelease(state: EnvState, release: Release, values: string, extra: PendingFile[]): Promise<void> {
-  const files: PendingFile[] = [{ path: path.join(state.dir, VALUES_FILE), data: values }, ...extra];
+/**
+ * Writes a release into its environment folder: values.yaml edited in place, the evidence copies (or their
+ * removal), release.json, and any extra files; returns the commit plan.
+ */
+async function writeRelease(state: EnvState, release: Release, evidence: { metrics?: Buffer | string; samples?: Buffer | string }, extra: PendingFile[] = []): Promise<{ message: string }> {
+  release.metrics_file = evidence.metrics !== undefined ? METRICS_FILE : null;
+  release.samples_file = evidence.samples !== undefined ? SAMPLES_FILE : null;
+  const values = editValues(state, release.image, release.model_version, release.app, release.env);
+  const files: PendingFile[] = [{ path: path.join(state.dir, VALUES_FILE), data: values }, ...(await evidenceFiles(state.dir, evidence.metrics, evidence.samples)), ...extra];
   // An identical release keeps its file (and time stamp): a rerun makes no commit.
   if (sameRelease(state.release, release)) release.deployed_at = state.release!.deployed_at;
   files.push({ path: path.join(state.dir, RELEASE_FILE), data: releaseJson(release) });
   await writeFilesAtomic(files);
+  return { message: releaseMessage(release) };
 }
 
 export interface DeployInput {
@@ -120,15 +127,14 @@ export async function deploy(i: DeployInput, o: RepoOptions): Promise<ReleaseOut
         dataset: i.dataset ?? null,
         run_url: i.runUrl ?? null,
         metrics: metricsValue ? headline(flattenMetrics(metricsValue)) : {},
-        metrics_file: metricsBytes ? METRICS_FILE : null,
-        samples_file: samplesBytes ? SAMPLES_FILE : null,
+        metrics_file: null,
+        samples_file: null,
         deployed_at: iso(o.now()),
         promoted_from: null,
         rollback_of: null,
         reason: null,
       };
-      await writeRelease(state, release, editValues(state, i.image, i.modelVersion, i.app, i.env), await evidenceFiles(state.dir, metricsBytes, samplesBytes));
-      return { message: releaseMessage(release) };
+      return writeRelease(state, release, { metrics: metricsBytes, samples: samplesBytes });
     },
   });
   return { result, release, previous };
@@ -167,11 +173,8 @@ export async function promote(i: PromoteInput, o: RepoOptions): Promise<ReleaseO
         rollback_of: null,
         reason: null,
       };
-      const [m, smp] = await Promise.all([s.metrics_file ? fs.readFile(path.join(source.dir, METRICS_FILE)).catch(() => undefined) : undefined, s.samples_file ? fs.readFile(path.join(source.dir, SAMPLES_FILE)).catch(() => undefined) : undefined]);
-      release.metrics_file = m ? METRICS_FILE : null;
-      release.samples_file = smp ? SAMPLES_FILE : null;
-      await writeRelease(target, release, editValues(target, s.image, s.model_version, i.app, i.to), await evidenceFiles(target.dir, m, smp));
-      return { message: releaseMessage(release) };
+      const [metrics, samples] = await Promise.all([s.metrics_file ? fs.readFile(path.join(source.dir, METRICS_FILE)).catch(() => undefined) : undefined, s.samples_file ? fs.readFile(path.join(source.dir, SAMPLES_FILE)).catch(() => undefined) : undefined]);
+      return writeRelease(target, release, { metrics, samples });
     },
   });
   return { result, release, previous };
@@ -251,22 +254,15 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
         reason: i.reason,
       };
       const rel = state.rel;
-      const [m, smp] = await Promise.all([t.metrics_file ? showBytes(ws, target.commit, `${rel}/${METRICS_FILE}`) : undefined, t.samples_file ? showBytes(ws, target.commit, `${rel}/${SAMPLES_FILE}`) : undefined]);
-      release.metrics_file = m ? METRICS_FILE : null;
-      release.samples_file = smp ? SAMPLES_FILE : null;
-      const extra = await evidenceFiles(state.dir, m, smp);
+      const [metrics, samples] = await Promise.all([t.metrics_file ? showFile(ws, target.commit, `${rel}/${METRICS_FILE}`) : undefined, t.samples_file ? showFile(ws, target.commit, `${rel}/${SAMPLES_FILE}`) : undefined]);
+      const extra: PendingFile[] = [];
       if (!quarantined(state, cur.model_version, cur.image)) {
         extra.push({ path: path.join(state.dir, QUARANTINE_FILE), data: addQuarantine(state, { model_version: cur.model_version, image: cur.image, reason: i.reason, commit: bad.commit, at: iso(o.now()) }) });
       }
-      await writeRelease(state, release, editValues(state, t.image, t.model_version, i.app, i.env), extra);
-      return { message: releaseMessage(release) };
+      return writeRelease(state, release, { metrics, samples }, extra);
     },
   });
   return { result, release, previous, rolledBack };
-}
-
-async function showBytes(ws: Workspace, commit: string, file: string): Promise<string | undefined> {
-  return showFile(ws, commit, file);
 }
 
 export interface HistoryEntry {

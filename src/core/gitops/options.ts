@@ -11,6 +11,9 @@ export const repoOptions = {
   author: { type: 'string', default: 'mlloop <mlloop@users.noreply.github.com>', help: 'author and committer of the commit, "Name <email>"', placeholder: 'NAME <EMAIL>' },
 } as const;
 
+/** The app of apps/<app>/<env>/. */
+export const appOption = { app: { type: 'string', required: true, help: 'the application (a DNS-1123 label): apps/<app>/<env>/', placeholder: 'APP' } } as const;
+
 export const writeOptions = {
   'dry-run': { type: 'boolean', help: 'print the diff of the change and write nothing' },
   'push-attempts': { type: 'integer', default: 50, min: 1, max: 1000, help: 'push attempts (fetch + rebase between them, exponential backoff with jitter) before giving up with exit 3' },
