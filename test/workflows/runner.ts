@@ -211,7 +211,7 @@ export interface RunOptions {
   checkout(dir: string, ref: string): void;
   /** Artifacts of other runs (download-artifact with run-id). */
   otherRun?(runId: string, name: string): string | undefined;
-  /** Extra environment for mlloop's actions (GITHUB_API_URL, the artifact service). */
+  /** The runner's extra environment, for every step (GITHUB_API_URL, the artifact service, PATH). */
   env?: Record<string, string>;
   /** Run only these jobs (the others are reported skipped), for jobs the test machine cannot run. */
   only?: string[];
@@ -342,7 +342,7 @@ async function runStep(
   const base = { GITHUB_REPOSITORY: o.github.repository, GITHUB_SHA: o.github.sha, GITHUB_RUN_ID: o.github.run_id, GITHUB_REF: o.github.ref, GITHUB_WORKFLOW_REF: o.github.workflow_ref, GITHUB_EVENT_NAME: o.eventName, GITHUB_SERVER_URL: 'https://github.com', GITHUB_WORKSPACE: workspace };
   if (s.run !== undefined) {
     const dir = s['working-directory'] ? abs(interpolate(s['working-directory'], scope)) : workspace;
-    const r = await bash(String(s.run), dir, { ...base, ...env, RUNNER_TEMP: (scope.contexts.runner as { temp: string }).temp });
+    const r = await bash(String(s.run), dir, { ...base, ...o.env, ...env, RUNNER_TEMP: (scope.contexts.runner as { temp: string }).temp });
     return { outcome: r.code === 0 ? 'success' : 'failure', outputs: r.outputs, stdout: r.stdout, stderr: r.stderr };
   }
   const own = /^mlloop\/mlloop\/actions\/([\w-]+)$/.exec(action);
