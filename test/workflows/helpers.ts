@@ -2,8 +2,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { parseOutputFile, run } from '../support/run.js';
-import { ROOT } from '../support/paths.js';
+import { cli, parseOutputFile, run } from '../support/run.js';
+import { EXAMPLE, ROOT } from '../support/paths.js';
+import { alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
+import type { Route } from '../../src/core/relay/config.js';
 
 /** What GitHub substitutes when someone adds a starter workflow to a repository. */
 export function fillPlaceholders(text: string): string {
@@ -109,4 +111,23 @@ export function workflowTables(rel: string): string {
   }
   lines.push('', DOC_END);
   return lines.join('\n');
+}
+
+/** The client_payload `mlloop relay` sends as ct-retrain for the example's Alertmanager webhook payload. */
+export function relayRetrainPayload(): Record<string, unknown> {
+  const route: Route = { name: 'retrain', source: 'alertmanager', match: {}, eventType: 'ct-retrain', owner: 'acme', repo: 'ocr-fields', sendResolved: false, token: 'unused' };
+  const [dispatch] = alertmanagerDispatches(parseAlertmanager(JSON.parse(readFileSync(join(EXAMPLE, 'monitoring_alerts.json'), 'utf8'))), [route]);
+  if (!dispatch) throw new Error('the relay sends nothing for monitoring_alerts.json');
+  return dispatch.clientPayload;
+}
+
+/** Predicts the example's test set with `model` and evaluates it: dir/metrics.json and dir/samples.jsonl. */
+export async function evaluateModel(model: string, dir: string): Promise<{ metrics: string; samples: string }> {
+  const pred = join(dir, 'pred.json');
+  const p = await run('python3', ['predict.py', '--model', model, '--data', 'sample_data/test', '--out', pred], { cwd: EXAMPLE });
+  if (p.code !== 0) throw new Error(p.stderr);
+  const out = { metrics: join(dir, 'metrics.json'), samples: join(dir, 'samples.jsonl') };
+  const e = await cli(['evaluate', '--gt', join(EXAMPLE, 'sample_data/test/gt.json'), '--pred', pred, '--out', out.metrics, '--samples', out.samples]);
+  if (e.code !== 0) throw new Error(e.stderr);
+  return out;
 }

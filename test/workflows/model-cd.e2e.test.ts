@@ -7,18 +7,17 @@
 // version the smoke test expects. Docker cannot run on these machines: its three actions are stand-ins that record
 // exactly what the workflow hands them and answer with a digest, as docker/build-push-action does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CandidatePayload } from '../../src/core/ct/handoff.js';
-import { EXAMPLE } from '../support/paths.js';
 import { cli, run } from '../support/run.js';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
 import { startArtifactService, type ArtifactService } from '../support/artifact-server.js';
-import { readWorkflow } from './helpers.js';
-import { runWorkflow, type RunResult, type Value } from './runner.js';
+import { evaluateModel, readWorkflow } from './helpers.js';
+import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
 
 const REPO = 'acme/ocr-fields';
 const IMAGE = 'ghcr.io/acme/ocr-service';
@@ -56,12 +55,11 @@ function cd(payload: CandidatePayload, url: string): Promise<RunResult> {
     eventName: 'repository_dispatch',
     event: { action: 'mlloop-candidate', client_payload: payload as unknown as Value },
     github: { repository: REPO, sha: '1'.repeat(40), run_id: '9001', token: 'ghs_runToken', ref: 'refs/heads/main', workflow_ref: `${REPO}/.github/workflows/model-cd.yml@refs/heads/main` },
-    checkout: (dir) => cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) }),
+    checkout: (dir) => checkoutExample(dir),
     otherRun: (runId, name) => (runId === CT_RUN && name === 'mlloop-eval' ? evalDir : undefined),
   });
 }
 
-const stepFailures = (r: RunResult) => Object.values(r.jobs).flatMap((j) => j.steps.filter((s) => s.outcome === 'failure').map((s) => `${s.name}: ${(s.stdout + s.stderr).slice(-1500)}`));
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mlloop-cd-wf-'));
@@ -74,10 +72,9 @@ beforeAll(async () => {
   // The CT run's evaluation artifact (mlloop-eval): the candidate model on the example's test set.
   const model = await trainedModel();
   evalDir = join(dir, 'ct-eval');
-  const pred = join(dir, 'pred.json');
-  expect((await run('python3', ['predict.py', '--model', model, '--data', 'sample_data/test', '--out', pred], { cwd: EXAMPLE })).code).toBe(0);
-  const ev = await cli(['evaluate', '--gt', join(EXAMPLE, 'sample_data/test/gt.json'), '--pred', pred, '--out', join(evalDir, 'metrics.json'), '--samples', join(evalDir, 'samples.jsonl')]);
-  expect(ev.code, ev.stderr).toBe(0);
+  mkdirSync(evalDir);
+  await evaluateModel(model, evalDir);
+  rmSync(join(evalDir, 'pred.json'));
 }, 180_000);
 
 const services: ArtifactService[] = [];
@@ -100,7 +97,7 @@ describe('model-cd.yml with a candidate from continuous training', () => {
     const app = await startExampleApp({ modelVersion: NEW });
     apps.push(app);
     const r = await cd(candidate(NEW), app.url);
-    expect(stepFailures(r)).toEqual([]);
+    expect(failedSteps(r)).toEqual([]);
     expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'skipped', candidate: 'success', staging: 'success', production: 'success' });
     expect(r.outputs['model-version']).toBe(NEW);
     const staging = JSON.parse(await git('show', 'main:apps/ocr/staging/release.json')) as Record<string, unknown>;
@@ -160,7 +157,7 @@ describe('model-cd.yml on a push to main', () => {
       eventName: 'push',
       event: { ref: 'refs/heads/main', after: '2'.repeat(40) },
       github: { repository: REPO, sha: '2'.repeat(40), run_id: '9201', token: 'ghs_runTokenPackagesWrite', ref: 'refs/heads/main', workflow_ref: `${REPO}/.github/workflows/model-cd.yml@refs/heads/main`, actor: 'octocat' },
-      checkout: (ws) => cpSync(EXAMPLE, ws, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) }),
+      checkout: (ws) => checkoutExample(ws),
       env: svc.env(),
       stubs: {
         'docker/login-action': record('login'),
@@ -172,7 +169,7 @@ describe('model-cd.yml on a push to main', () => {
         if (id === 'staging') apps.push(await startExampleApp({ model: join(done.build!.workspace, 'outputs'), port }));
       },
     });
-    expect(stepFailures(r)).toEqual([]);
+    expect(failedSteps(r)).toEqual([]);
     expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'success', candidate: 'skipped', staging: 'success', production: 'success' });
 
     const mv = r.jobs.build!.outputs['model-version']!;

@@ -4,14 +4,14 @@
 // from dist/ through the runner contract; GitHub's REST API and the artifact service are the OpenAPI-checked test
 // servers; the training and prediction are the example's real Python.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { DIST, EXAMPLE } from '../support/paths.js';
+import { DIST } from '../support/paths.js';
 import { GitHubServer } from '../support/github-server.js';
 import { startArtifactService, type ArtifactService } from '../support/artifact-server.js';
 import { readWorkflow } from './helpers.js';
-import { runWorkflow, type RunResult, type Value } from './runner.js';
+import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
 
 const TOKEN = 'ghs_modelCiWorkflowToken0001';
 const FORK_TOKEN = 'ghs_forkReadOnlyToken00000002';
@@ -37,7 +37,7 @@ afterAll(async () => {
 /** The example at `lr` (config.yaml), as a pull request would change it; the base branch has 0.025. */
 function checkoutAt(lr: string | null) {
   return (dir: string, ref: string) => {
-    cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) });
+    checkoutExample(dir);
     // The gate job checks out the base commit for the policy: the pull request's change is not there.
     if (lr && ref !== MAIN_SHA) writeFileSync(join(dir, 'config.yaml'), readFileSync(join(dir, 'config.yaml'), 'utf8').replace(/^(\s*lr:\s*)[0-9.]+/m, `$1${lr}`));
     const git = (...a: string[]) => execFileSync('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.com', ...a], { cwd: dir });
@@ -69,14 +69,13 @@ async function modelCi(opts: { runId: string; lr: string | null; pr?: { number: 
 }
 
 const files = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-const failures = (r: RunResult) => Object.values(r.jobs).flatMap((j) => j.steps.filter((s) => s.outcome === 'failure').map((s) => `${s.name}: ${s.stderr}${s.stdout}`.slice(0, 2000)));
 
 describe('model CI on examples/ocr-fields', () => {
   let baselineRunId = 0;
 
   it('a push to main trains, evaluates and keeps the evaluation as the baseline; no gate', async () => {
     const r = await modelCi({ runId: '5001', lr: null });
-    expect(failures(r)).toEqual([]);
+    expect(failedSteps(r)).toEqual([]);
     expect(r.jobs.evaluate!.result).toBe('success');
     expect(r.jobs.gate!.result).toBe('skipped');
     expect(Object.keys(files(r.artifacts['mlloop-eval']!)).sort()).toEqual(['metrics.json', 'samples.jsonl']);
@@ -90,7 +89,7 @@ describe('model CI on examples/ocr-fields', () => {
   it('a pull request that trains better passes the gate against main, with one sticky comment', async () => {
     const pull = gh.addPull('acme', 'ocr-fields', { head: 'faster-lr', base: 'main' });
     const r = await modelCi({ runId: '5002', lr: '0.1', pr: { number: pull.number, sha: pull.head.sha, fork: false } });
-    expect(failures(r)).toEqual([]);
+    expect(failedSteps(r)).toEqual([]);
     expect(r.jobs.gate!.result).toBe('success');
     expect(r.outputs.pass).toBe('true');
     const verdict = JSON.parse(readFileSync(r.artifacts['mlloop-verdict']! + '/verdict.json', 'utf8')) as { pass: boolean; baseline: { kind: string; run_id: number }; significance: { overall: { p_value: number } } };
@@ -129,7 +128,7 @@ describe('model CI on examples/ocr-fields', () => {
     expect(artifact['comment.md']).toMatch(/pass/i);
 
     const comment = await commentWorkflow({ runId: '5004', headSha: pull.head.sha });
-    expect(failures(comment)).toEqual([]);
+    expect(failedSteps(comment)).toEqual([]);
     const posted = gh.comments('acme', 'ocr-fields', pull.number);
     expect(posted).toHaveLength(1);
     expect(posted[0]!.body).toContain(artifact['comment.md']!.trim().split('\n')[0]!);

@@ -10,15 +10,12 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync 
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
-import type { Route } from '../../src/core/relay/config.js';
-import { EXAMPLE } from '../support/paths.js';
 import { cli, run } from '../support/run.js';
 import { GitHubServer } from '../support/github-server.js';
 import { startArtifactService, type ArtifactService } from '../support/artifact-server.js';
 import { trainedModel } from '../support/example-app.js';
-import { readWorkflow, runStep, step } from './helpers.js';
-import { runWorkflow, type RunResult, type Value } from './runner.js';
+import { evaluateModel, readWorkflow, relayRetrainPayload, runStep, step } from './helpers.js';
+import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
 
 const REPO = 'acme/ocr-fields';
 const IMAGE = 'ghcr.io/acme/ocr-service';
@@ -63,14 +60,10 @@ beforeAll(async () => {
   // The GitOps repository: prod runs that model, with its evaluation kept next to the release.
   gitops = join(dir, 'gitops.git');
   expect((await run('git', ['init', '-q', '--bare', '-b', 'main', gitops])).code).toBe(0);
-  const pred = join(dir, 'pred.json');
-  expect((await run('python3', ['predict.py', '--model', model, '--data', 'sample_data/test', '--out', pred], { cwd: EXAMPLE })).code).toBe(0);
-  expect((await cli(['evaluate', '--gt', join(EXAMPLE, 'sample_data/test/gt.json'), '--pred', pred, '--out', join(dir, 'm.json'), '--samples', join(dir, 's.jsonl')])).code).toBe(0);
-  const d = await cli(['gitops', 'deploy', '--repo', gitops, '--app', 'ocr', '--env', 'prod', '--image', PROD_IMAGE, '--model-version', PROD, '--metrics', join(dir, 'm.json'), '--samples', join(dir, 's.jsonl')]);
+  const ev = await evaluateModel(model, dir);
+  const d = await cli(['gitops', 'deploy', '--repo', gitops, '--app', 'ocr', '--env', 'prod', '--image', PROD_IMAGE, '--model-version', PROD, '--metrics', ev.metrics, '--samples', ev.samples]);
   expect(d.code, d.stderr).toBe(0);
 
-  const route: Route = { name: 'retrain', source: 'alertmanager', match: {}, eventType: 'ct-retrain', owner: 'acme', repo: 'ocr-fields', sendResolved: false, token: 'unused' };
-  const [dispatch] = alertmanagerDispatches(parseAlertmanager(JSON.parse(readFileSync(join(EXAMPLE, 'monitoring_alerts.json'), 'utf8'))), [route]);
   const caller = readWorkflow('examples/ocr-fields/.github/workflows/model-ct.yml').jobs['model-ct']!.with as Record<string, Value>;
   result = await runWorkflow({
     workflow: '.github/workflows/model-ct.yml',
@@ -78,9 +71,9 @@ beforeAll(async () => {
     with: { ...caller, 'gitops-repo': gitops, 'prepare-command': '', 'inference-log': '', 'label-studio-url': '' },
     secrets: { 'gitops-token': 'ghs_gitopsReadToken000001' },
     eventName: 'repository_dispatch',
-    event: { action: 'ct-retrain', client_payload: dispatch!.clientPayload as Value },
+    event: { action: 'ct-retrain', client_payload: relayRetrainPayload() as Value },
     github: { repository: REPO, sha: '3'.repeat(40), run_id: '9401', token: TOKEN, ref: 'refs/heads/main', workflow_ref: `${REPO}/.github/workflows/model-ct.yml@refs/heads/main` },
-    checkout: (ws) => cpSync(EXAMPLE, ws, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) }),
+    checkout: (ws) => checkoutExample(ws),
     env: { ...svc.env(), GITHUB_API_URL: gh.url, MLLOOP_TEST_REGISTRY: registry, PATH: `${shims}:${process.env.PATH}` },
     cache: new Map(),
     stubs: {
@@ -96,11 +89,10 @@ afterAll(async () => {
   await svc?.close();
 });
 
-const failures = (r: RunResult) => Object.values(r.jobs).flatMap((j) => j.steps.filter((s) => s.outcome === 'failure').map((s) => `${s.name}: ${(s.stdout + s.stderr).slice(-1500)}`));
 
 describe('model-ct.yml: alert → retrain from production → gate → handoff', () => {
   it('every job succeeds', () => {
-    expect(failures(result)).toEqual([]);
+    expect(failedSteps(result)).toEqual([]);
     expect(Object.fromEntries(Object.entries(result.jobs).map(([k, j]) => [k, j.result]))).toEqual({ check: 'success', retrain: 'success', handoff: 'success' });
   });
 

@@ -4,24 +4,21 @@
 // cache. (The retraining job copies the production model out of its image with Docker, which these machines do
 // not have; the handoff it leads to is covered by ct handoff's own tests.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
-import type { Route } from '../../src/core/relay/config.js';
 import { EXAMPLE } from '../support/paths.js';
 import { startExampleApp, trainedModel } from '../support/example-app.js';
-import { readWorkflow } from './helpers.js';
-import { runWorkflow, type RunResult, type Value } from './runner.js';
+import { readWorkflow, relayRetrainPayload } from './helpers.js';
+import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
 
 const REPO = 'acme/ocr-fields';
 let logs: Server;
 let logUrl = '';
 const cache = new Map<string, string>();
 
-const route: Route = { name: 'retrain', source: 'alertmanager', match: {}, eventType: 'ct-retrain', owner: 'acme', repo: 'ocr-fields', sendResolved: false, token: 'unused' };
-const [dispatch] = alertmanagerDispatches(parseAlertmanager(JSON.parse(readFileSync(join(EXAMPLE, 'monitoring_alerts.json'), 'utf8'))), [route]);
+const clientPayload = relayRetrainPayload() as Value;
 
 beforeAll(async () => {
   // Production traffic: a weakly trained model serves 60 test documents and logs every inference.
@@ -53,19 +50,18 @@ function ct(runId: string, event: { name: string; payload: Record<string, Value>
     eventName: event.name,
     event: event.payload,
     github: { repository: REPO, sha: '1'.repeat(40), run_id: runId, token: 'ghs_unused', ref: 'refs/heads/main', workflow_ref: `${REPO}/.github/workflows/model-ct.yml@refs/heads/main` },
-    checkout: (dir) => cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) }),
+    checkout: (dir) => checkoutExample(dir),
     only: ['check'],
     cache,
   });
 }
 
 const decision = (r: RunResult) => JSON.parse(readFileSync(join(r.artifacts['mlloop-ct']!, 'ct-decision.json'), 'utf8')) as { retrain: boolean; reasons: { trigger: string }[] };
-const failures = (r: RunResult) => r.jobs.check!.steps.filter((s) => s.outcome === 'failure').map((s) => `${s.name}: ${(s.stdout + s.stderr).slice(-1500)}`);
 
 describe('model-ct.yml check job', () => {
   it('an alert dispatched by the relay decides to retrain and exports the uncertain scans for relabelling', async () => {
-    const r = await ct('9101', { name: 'repository_dispatch', payload: { action: 'ct-retrain', client_payload: dispatch!.clientPayload as Value } });
-    expect(failures(r)).toEqual([]);
+    const r = await ct('9101', { name: 'repository_dispatch', payload: { action: 'ct-retrain', client_payload: clientPayload } });
+    expect(failedSteps(r, 'check')).toEqual([]);
     expect(r.jobs.check!.outputs).toMatchObject({ retrain: 'true', mode: 'incremental' });
     expect(decision(r).reasons.map((x) => x.trigger)).toEqual(expect.arrayContaining(['alerts', 'low_confidence']));
     const tasks = JSON.parse(readFileSync(join(r.artifacts['mlloop-ct']!, 'relabel-tasks.json'), 'utf8')) as { data: Record<string, string> }[];
@@ -76,8 +72,8 @@ describe('model-ct.yml check job', () => {
   });
 
   it('the next run restores the state from the cache: the alert already acted on and the cooldown hold the retraining back', async () => {
-    const r = await ct('9102', { name: 'repository_dispatch', payload: { action: 'ct-retrain', client_payload: dispatch!.clientPayload as Value } });
-    expect(failures(r)).toEqual([]);
+    const r = await ct('9102', { name: 'repository_dispatch', payload: { action: 'ct-retrain', client_payload: clientPayload } });
+    expect(failedSteps(r, 'check')).toEqual([]);
     expect(r.jobs.check!.outputs.retrain).toBe('false');
     expect(r.jobs.check!.steps.find((s) => s.name.startsWith('restore the retrain state'))!.outputs['cache-hit']).toBe('false');
   });

@@ -10,6 +10,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSy
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import { runAction } from '../support/run.js';
+import { EXAMPLE } from '../support/paths.js';
 import { bash, readWorkflow, type Workflow } from './helpers.js';
 
 export type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
@@ -396,4 +397,15 @@ async function runStep(
     default:
       throw new Error(`the test runner cannot run ${uses}`);
   }
+}
+
+/** actions/checkout of the example model repository: its files as committed (no build outputs, no workflows). */
+export function checkoutExample(dir: string): void {
+  cpSync(EXAMPLE, dir, { recursive: true, filter: (p) => !/\/(\.github|outputs|logs|__pycache__)(\/|$)/.test(p.slice(EXAMPLE.length)) });
+}
+
+/** The steps that failed, with the end of their output, for an assertion message worth reading. */
+export function failedSteps(r: RunResult, job?: string): string[] {
+  const jobs = job ? [r.jobs[job]!] : Object.values(r.jobs);
+  return jobs.flatMap((j) => j.steps.filter((s) => s.outcome === 'failure').map((s) => `${s.name}: ${(s.stdout + s.stderr).slice(-1500)}`));
 }

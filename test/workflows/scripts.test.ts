@@ -2,13 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
-import type { Route } from '../../src/core/relay/config.js';
 import type { CandidatePayload } from '../../src/core/ct/handoff.js';
 import { compareVersions } from '../../src/core/gitops/names.js';
 import { EXAMPLE } from '../support/paths.js';
 import { cli } from '../support/run.js';
-import { runStep, step } from './helpers.js';
+import { relayRetrainPayload, runStep, step } from './helpers.js';
 
 // The shell steps of the reusable workflows, run with bash exactly as the runner runs them. Event data reaches them
 // only through env:, so each case also proves that hostile values stay data.
@@ -17,20 +15,18 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'mlloop-wf-'));
 
 describe('model-ct.yml: the alert group of a ct-retrain dispatch becomes alerts ct check reads', () => {
   const alertsStep = step('.github/workflows/model-ct.yml', 'check', 'alerts');
-  const route: Route = { name: 'ct', source: 'alertmanager', match: {}, eventType: 'ct-retrain', owner: 'acme', repo: 'ocr-fields', sendResolved: false, token: 'unused' };
   // What mlloop relay sends for the example's Alertmanager webhook payload.
-  const [dispatch] = alertmanagerDispatches(parseAlertmanager(JSON.parse(readFileSync(join(EXAMPLE, 'monitoring_alerts.json'), 'utf8'))), [route]);
+  const clientPayload = relayRetrainPayload();
 
   it('relay payload → alerts file → ct check decides to retrain on the alert trigger', async () => {
-    expect(dispatch).toBeDefined();
     const dir = tmp();
     const out = join(dir, 'alerts.json');
-    const r = await runStep(alertsStep, { PAYLOAD: JSON.stringify(dispatch!.clientPayload), OUT: out });
+    const r = await runStep(alertsStep, { PAYLOAD: JSON.stringify(clientPayload), OUT: out });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.outputs.file).toBe(out);
     const written = JSON.parse(readFileSync(out, 'utf8')) as { alerts: { labels: Record<string, string>; fingerprint?: string }[] };
-    expect(written.alerts.map((a) => a.fingerprint)).toEqual((dispatch!.clientPayload.alerts as { fingerprints: (string | null)[] }).fingerprints.filter(Boolean));
+    expect(written.alerts.map((a) => a.fingerprint)).toEqual((clientPayload.alerts as { fingerprints: (string | null)[] }).fingerprints.filter(Boolean));
     expect(written.alerts.length).toBeGreaterThan(0);
     expect(written.alerts.every((a) => a.labels.alertname === 'ModelAccuracyDrop')).toBe(true);
 
@@ -54,7 +50,7 @@ describe('model-ct.yml: the alert group of a ct-retrain dispatch becomes alerts 
     const dir = tmp();
     const out = join(dir, 'alerts.json');
     const pwned = join(dir, 'pwned');
-    const payload = { ...dispatch!.clientPayload, labels: { alertname: 'ModelAccuracyDrop', model: `$(touch ${pwned})`, note: `'; touch ${pwned}; '` } };
+    const payload = { ...clientPayload, labels: { alertname: 'ModelAccuracyDrop', model: `$(touch ${pwned})`, note: `'; touch ${pwned}; '` } };
     const r = await runStep(alertsStep, { PAYLOAD: JSON.stringify(payload), OUT: out });
     expect(r.code).toBe(0);
     expect(existsSync(pwned)).toBe(false);
