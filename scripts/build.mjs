@@ -61,6 +61,9 @@ const common = {
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
+  // `await import('./vendor/x.cjs')` becomes a plain require(): no ESM loader start-up, and every named
+  // export of the vendored CommonJS bundle is there (the ESM loader's export detection can miss some).
+  supported: { 'dynamic-import': false },
   // ESM-only dependencies read import.meta.url; give them the bundle's own URL.
   banner: { js: 'const __mlloop_import_meta_url = require("url").pathToFileURL(__filename).href;' },
   define: {
