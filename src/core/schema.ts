@@ -1,17 +1,23 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { ConfigurationError, closest, jsonPath } from './errors.js';
 
-// ajv-formats ships CommonJS with a default export; normalise both module shapes.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
-
+/** RFC 3339 date-time, as JSON Schema's `date-time` format defines it. */
+const DATE_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 let ajv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 function getAjv(): Ajv {
   if (!ajv) {
     ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true });
-    addFormats(ajv);
+    // The formats our schemas use, registered directly (the full ajv-formats set costs start-up time).
+    ajv.addFormat('date-time', DATE_TIME);
+    ajv.addFormat('uri', (v: string) => {
+      try {
+        return Boolean(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    });
   }
   return ajv;
 }

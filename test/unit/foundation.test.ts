@@ -218,3 +218,18 @@ describe('JSON error positions', () => {
     expect(() => parseJson(text, 'f.json')).toThrow(`at line ${line}, column ${col}`);
   });
 });
+
+describe('schema formats', () => {
+  const schema = { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, url: { type: 'string', format: 'uri' } } };
+  it.each([
+    [{ at: '2025-06-12T11:05:22Z', url: 'https://github.com/o/r/actions/runs/1' }, true],
+    [{ at: '2025-06-12T11:05:22.5+08:00' }, true],
+    [{ at: '2025-13-12T11:05:22Z' }, false],
+    [{ at: '12/06/2025' }, false],
+    [{ url: 'not a url' }, false],
+  ])('%j valid: %s', (value, ok) => {
+    const check = () => validateSchema(value, schema, 'x.json');
+    if (ok) expect(check).not.toThrow();
+    else expect(check).toThrow(/must match format/);
+  });
+});
