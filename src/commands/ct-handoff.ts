@@ -43,9 +43,8 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { buildHandoff, sendHandoff } = await import('../core/ct/handoff.js');
-    const { parseRepository } = await import('../core/github/client.js');
+    const { parseRepository, resolveToken, runUrl } = await import('../core/github/client.js');
     const { ConfigurationError } = await import('../core/errors.js');
-    const { runUrl, githubToken } = await import('../core/gate/run.js');
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(ctx.cwd, p));
     const e = ctx.env;
     const built = await buildHandoff({
@@ -68,7 +67,7 @@ export const command = defineCommand({
     const { owner, repo } = parseRepository(full, '--repository');
     let via: string | null = null;
     if (!o.dryRun) {
-      via = await sendHandoff({ token: githubToken(o, ctx) ?? '', apiUrl: o.apiUrl ?? e.GITHUB_API_URL, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
+      via = await sendHandoff({ token: resolveToken(o.token, e, (v) => ctx.secret(v)) ?? '', apiUrl: o.apiUrl ?? e.GITHUB_API_URL, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
     }
     const target = o.workflow ? `workflow ${o.workflow}@${o.ref} of ${owner}/${repo}` : `${owner}/${repo} (repository_dispatch ${o.eventType})`;
     const text = o.dryRun ? `would hand ${p.model_version} to ${target}:\n${JSON.stringify(p, null, 2)}` : `handed ${p.model_version} to ${target}`;

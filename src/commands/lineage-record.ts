@@ -53,7 +53,7 @@ export const command = defineCommand({
     const time = o.time ? new Date(o.time) : ctx.now();
     if (Number.isNaN(time.getTime())) throw new ConfigurationError(`--time "${o.time}" is not an ISO 8601 time`);
     const e = ctx.env;
-    const { runUrl: thisRun } = await import('../core/gate/run.js');
+    const { runUrl: thisRun } = await import('../core/github/client.js');
     const runUrl = o.runUrl ?? thisRun(e);
     const record = await buildRecord({
       kind: o.kind,

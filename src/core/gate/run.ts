@@ -59,7 +59,6 @@ export function githubToken(o: { token?: string }, ctx: Context): string | undef
   return resolveToken(o.token, ctx.env, (v) => ctx.secret(v));
 }
 
-export { runUrl };
 
 async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolean, event: unknown): Promise<ResolvedBaseline> {
   const sources = [o.baseline && '--baseline', o.baselineGitops && '--baseline-gitops', o.baselineArtifact && '--baseline-artifact'].filter(Boolean);
