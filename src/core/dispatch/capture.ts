@@ -1,9 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { openAtomicStream, writeFileAtomic, type AtomicStream } from '../io/atomic.js';
 import { readClusters, schedulerFor, type DispatchConfig } from './config.js';
 import { SNAPSHOT_SCHEMA, type AccessRecord, type SnapshotIndex } from './snapshot.js';
 import { ACCESS } from './dispatch.js';
@@ -54,25 +53,15 @@ function trimPod(p: K8sPod & { metadata?: Record<string, any>; spec?: Record<str
   };
 }
 
-async function writeList(file: string, items: AsyncIterable<unknown>): Promise<number> {
-  const handle = await fs.open(file, 'w');
+async function writeList(out: AtomicStream, items: AsyncIterable<unknown>): Promise<number> {
   let n = 0;
-  try {
-    await handle.write('{"apiVersion":"v1","kind":"List","items":[');
-    let buf: string[] = [];
-    for await (const item of items) {
-      buf.push(`${n ? ',' : ''}\n${JSON.stringify(item)}`);
-      n++;
-      if (buf.length >= 500) {
-        await handle.write(buf.join(''));
-        buf = [];
-      }
-    }
-    await handle.write(`${buf.join('')}\n],"metadata":{"resourceVersion":""}}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
+  await out.write('{"apiVersion":"v1","kind":"List","items":[');
+  for await (const item of items) {
+    await out.write(`${n ? ',' : ''}\n${JSON.stringify(item)}`);
+    n++;
   }
+  await out.write('\n],"metadata":{"resourceVersion":""}}\n');
+  await out.finish();
   return n;
 }
 
@@ -88,25 +77,25 @@ export function accessTargets(config: DispatchConfig, cluster: DispatchConfig['c
 export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const config = await readClusters(o.clustersFile);
   const { connect, closeClient, pagedNodes, pagedPods, accessReview, NON_TERMINAL, describeError, KubeconfigError, UnreachableError } = await import('./k8s.js');
-  const tag = `.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
   const index: SnapshotIndex = { schema: SNAPSHOT_SCHEMA, taken_at: o.now().toISOString(), clusters: {} };
-  const staged: { temp: string; target: string }[] = [];
+  // Every file of every cluster is written to a temp name and renamed only when the whole capture finished.
+  const staged: AtomicStream[] = [];
   const baseDir = path.dirname(path.resolve(o.clustersFile));
   let done = 0;
   try {
     await Promise.all(
       config.clusters.map(async (c) => {
         const dir = path.join(o.outDir, c.name);
-        const files = ['nodes.json', 'pods.json', 'access.json'].map((f) => ({ temp: path.join(dir, `${f}${tag}`), target: path.join(dir, f) }));
+        const files: AtomicStream[] = [];
         let client: Awaited<ReturnType<typeof connect>> | undefined;
         try {
           client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
-          await fs.mkdir(dir, { recursive: true });
           const cc = client;
-          const nodes = await writeList(files[0]!.temp, (async function* () {
+          for (const f of ['nodes.json', 'pods.json', 'access.json']) files.push(await openAtomicStream(path.join(dir, f)));
+          const nodes = await writeList(files[0]!, (async function* () {
             for await (const n of pagedNodes(cc)) yield trimNode(n as never);
           })());
-          const pods = await writeList(files[1]!.temp, (async function* () {
+          const pods = await writeList(files[1]!, (async function* () {
             for await (const p of pagedPods(cc, { fieldSelector: NON_TERMINAL })) if (!isTerminal(p)) yield trimPod(p as never);
           })());
           const records: AccessRecord[] = [];
@@ -114,12 +103,13 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
             const r = await accessReview(cc, a);
             records.push({ ...a, verb: 'create', allowed: r.allowed, reason: r.reason });
           }
-          await fs.writeFile(files[2]!.temp, `${JSON.stringify(records, null, 2)}\n`);
+          await files[2]!.write(`${JSON.stringify(records, null, 2)}\n`);
+          await files[2]!.finish();
           staged.push(...files);
           index.clusters[c.name] = { ok: true, nodes, pods };
           o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${nodes} nodes, ${pods} pods`);
         } catch (e) {
-          await Promise.all(files.map((f) => fs.rm(f.temp, { force: true })));
+          await Promise.all(files.map((f) => f.abort()));
           const reason = e instanceof KubeconfigError || e instanceof UnreachableError ? e.message.replace(`${c.name}: `, '') : describeError(e, { name: c.name, timeoutMs: config.policy.requestTimeoutMs });
           index.clusters[c.name] = { ok: false, error: reason };
           o.log.warn(`${c.name} not captured: ${reason}`);
@@ -130,14 +120,14 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       }),
     );
   } catch (e) {
-    await Promise.all(staged.map((f) => fs.rm(f.temp, { force: true })));
+    await Promise.all(staged.map((f) => f.abort()));
     throw e;
   }
   const ok = Object.values(index.clusters).filter((c) => c.ok).length;
   if (ok === 0) {
     throw new ExternalError(`no cluster could be read: ${Object.entries(index.clusters).map(([n, c]) => `${n}: ${c.error}`).join('; ')}`);
   }
-  for (const f of staged) await fs.rename(f.temp, f.target);
+  for (const f of staged) await f.rename();
   // A cluster that failed this time must not leave an older capture behind that looks current.
   for (const [name, c] of Object.entries(index.clusters)) {
     if (!c.ok) await fs.rm(path.join(o.outDir, name), { recursive: true, force: true });

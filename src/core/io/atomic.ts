@@ -49,7 +49,11 @@ export async function writeFilesAtomic(files: readonly PendingFile[]): Promise<v
 export interface AtomicStream {
   /** Appends text (buffered; waits for the disk when the buffer is full). */
   write(text: string): Promise<void>;
-  /** Flushes, syncs and renames the file into place. */
+  /** Flushes, syncs and closes the temp file, without renaming it: one part of a batch. */
+  finish(): Promise<void>;
+  /** Renames a finished file into place (finish() first). */
+  rename(): Promise<void>;
+  /** finish() then rename(): the file alone. */
   commit(): Promise<void>;
   /** Removes the temp file; the target keeps its old content. */
   abort(): Promise<void>;
@@ -74,13 +78,14 @@ export async function openAtomicStream(target: string): Promise<AtomicStream> {
     size = 0;
     await handle.write(chunk);
   };
-  return {
+  const stream: AtomicStream = {
     async write(text) {
       buffer.push(text);
       size += text.length;
       if (size >= 1 << 20) await flush();
     },
-    async commit() {
+    async finish() {
+      if (closed) return;
       try {
         await flush();
         await handle.sync();
@@ -88,7 +93,13 @@ export async function openAtomicStream(target: string): Promise<AtomicStream> {
         closed = true;
         await handle.close();
       }
+    },
+    async rename() {
       await fs.rename(temp, resolved);
+    },
+    async commit() {
+      await stream.finish();
+      await stream.rename();
     },
     async abort() {
       if (!closed) {
@@ -98,4 +109,5 @@ export async function openAtomicStream(target: string): Promise<AtomicStream> {
       await fs.rm(temp, { force: true });
     },
   };
+  return stream;
 }
