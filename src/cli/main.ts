@@ -2,7 +2,7 @@ import { commands } from './registry.gen.js';
 import { parseArgs } from './args.js';
 import { commandHelp } from './help.js';
 import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsSpec, type Logger } from '../commands/define.js';
-import { ExitCode, isMlloopError, ConfigurationError, closest } from '../core/errors.js';
+import { ExitCode, isMlloopError, closest } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { VERSION } from '../version.js';
 
@@ -132,4 +132,3 @@ export async function main(io: CliIO): Promise<number> {
   }
 }
 
-export { ConfigurationError };
