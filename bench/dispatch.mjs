@@ -1,5 +1,5 @@
 // Dispatcher at scale: a synthetic snapshot of 100 clusters × 5,000 nodes built from the real GPU node
-// shapes of docs/examples/dispatch/snapshot (themselves from ../shared/fixtures/k8s), with pods in the
+// shapes of docs/examples/dispatch/snapshot (themselves from test/fixtures/k8s), with pods in the
 // form `mlloop dispatch snapshot` writes. Each configuration runs in its own process and streams the
 // kubectl-form JSON through the same reader and state builder `mlloop dispatch --snapshot` uses.
 // Reported: decision time after load (target ≤ 200 ms; ratio to the target and to the load time), load

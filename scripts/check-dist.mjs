@@ -23,11 +23,9 @@ try {
   }
   for (const f of have) if (!want.includes(f)) problems.push(`extra: dist/${f}`);
   if (readFileSync(join(root, 'src/cli/registry.gen.ts'), 'utf8') !== registryBefore) problems.push('stale: src/cli/registry.gen.ts');
-  if (process.env.CI) {
-    // On a clean clone, also prove that what is committed is what was built.
-    const status = execFileSync('git', ['status', '--porcelain', '--', 'dist', 'src/cli/registry.gen.ts'], { cwd: root, encoding: 'utf8' }).trim();
-    if (status) problems.push(`uncommitted build output:\n${status}`);
-  }
+  // Also prove that what is committed is what was built (every run, not only in CI).
+  const status = execFileSync('git', ['status', '--porcelain', '--', 'dist', 'src/cli/registry.gen.ts'], { cwd: root, encoding: 'utf8' }).trim();
+  if (status) problems.push(`uncommitted build output (commit dist/ with its source):\n${status}`);
   if (problems.length) {
     console.error(`dist/ differs from a fresh build of the source (run \`npm run build\` and commit dist/):\n  ${problems.join('\n  ')}`);
     process.exit(1);

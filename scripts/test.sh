@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command (README: `npm test`). On a fresh Debian/Ubuntu machine with Node, npm, git and
 # python3 it installs everything the tests need, then runs every test:
-#   npm ci · Debian packages (Chromium, Prometheus, Alertmanager, poppler-utils) · the Python virtualenv
-#   with the reference tools · build + check that dist/ is fresh · typecheck · vitest · the example's tests.
+#   npm ci · Debian packages (Chromium, Prometheus, Alertmanager, poppler-utils, CJK fonts, shellcheck, Redis,
+#   PostgreSQL, tinyproxy, rsync) · helm (from the npm registry, scripts/tools.sh) · the Python virtualenv with
+#   the reference tools · build + check that dist/ is fresh and committed · typecheck · vitest · the example's
+#   tests · a check that the run left nothing in the temp folder.
 # MLLOOP_SKIP_INSTALL=1 skips the install steps (for quick local runs); extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,13 @@ if [ "${MLLOOP_SKIP_INSTALL:-0}" != 1 ]; then
   command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
   command -v pdftotext >/dev/null 2>&1 || need+=(poppler-utils)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+  command -v pdffonts >/dev/null 2>&1 || need+=(poppler-utils)
+  fc-list ':lang=zh' 2>/dev/null | grep -qi 'Noto Sans CJK' || need+=(fonts-noto-cjk)
+  command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
+  command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || [ -x /usr/sbin/tinyproxy ] || need+=(tinyproxy)
+  command -v rsync >/dev/null 2>&1 || need+=(rsync)
   if [ ${#need[@]} -gt 0 ]; then
     step "apt-get install ${need[*]}"
     SUDO=""
@@ -37,7 +46,10 @@ if [ "${MLLOOP_SKIP_INSTALL:-0}" != 1 ]; then
   fi
 fi
 
-step "build and check dist/"
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+
+step "build and check dist/ (fresh and committed)"
 node scripts/check-dist.mjs
 
 step "typecheck"
@@ -47,4 +59,10 @@ step "example model repository tests (python3 -m unittest)"
 (cd examples/ocr-fields && python3 -m unittest discover -s tests -t . 2>&1 | tail -n 5)
 
 step "vitest"
-npx vitest run "$@"
+# Every temporary file of the run goes under one folder of its own: what is left there at the end is a leak.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/mlloop-test-run.XXXXXX")
+status=0
+TMPDIR="$run_tmp" npx vitest run "$@" || status=$?
+node scripts/leftovers.mjs "$run_tmp" || { [ $status -ne 0 ] || status=1; }
+rm -rf "$run_tmp"
+exit $status

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { SHARED_FIXTURES } from '../support/paths.js';
+import { K8S_FIXTURES } from '../support/paths.js';
 
 /**
- * The real public node and pod dumps of ../shared/fixtures/k8s (see SOURCES.md there), turned into
+ * The real public node and pod dumps of test/fixtures/k8s (see SOURCES.md there), turned into
  * Node and Pod objects for the dispatcher's tests. Full Node objects are used as published; label-only
  * dumps (H100, DGX A100) are wrapped into a Node whose allocatable GPUs come from their own
  * `nvidia.com/gpu.count` / `mig-*.count` labels and whose CPU/memory/conditions are those of the real
  * T4 node; the L40S node is parsed from its `kubectl describe node` text.
  */
 export type Obj = Record<string, any>;
-export const K8S = join(SHARED_FIXTURES, 'k8s');
+export const K8S = K8S_FIXTURES;
 
 const yamlFile = (f: string) => parse(readFileSync(join(K8S, f), 'utf8')) as Obj;
 const jsonFile = (f: string) => JSON.parse(readFileSync(join(K8S, f), 'utf8')) as Obj;
