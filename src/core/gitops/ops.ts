@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { flattenMetrics, readMetricsFile } from '../train/metrics-file.js';
-import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult } from './git.js';
+import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult, type Workspace } from './git.js';
 import { assertCommitSha, assertModelVersion, assertPlainValue, assertUrl, parseImageRef } from './names.js';
 import {
   METRICS_FILE,
@@ -206,10 +206,14 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
     ...o,
     depth: 'full',
     async edit(root, _attempt, ws) {
+      release = undefined;
+      rolledBack = undefined;
       const state = await readEnvState(root, i.app, i.env);
       const cur = state.release;
       previous = cur;
       if (!cur) throw new ConfigurationError(`${state.rel} has no ${RELEASE_FILE}: nothing to roll back`);
+      // A retried job or a duplicate rollout-aborted event finds the rollback already done: no change, no commit.
+      if (await alreadyRolledBack(ws, state, i.to)) return null;
       if (cur.action === 'rollback' && !i.to) {
         throw new ConfigurationError(`the current release of ${i.app}/${i.env} (${cur.model_version}) is itself a rollback of ${cur.rollback_of?.slice(0, 12)}; mlloop never rolls back a rollback automatically`, {
           hint: `a person chooses the version: mlloop gitops rollback --app ${i.app} --env ${i.env} --to <version> --reason "…"`,
@@ -240,8 +244,14 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
         });
       }
       const t = target.release;
-      if (i.to && (t.model_version === cur.model_version || quarantined(state, t.model_version, t.image))) {
-        throw new ConfigurationError(`${i.to} is ${t.model_version === cur.model_version ? 'what runs now' : 'quarantined'} in ${i.app}/${i.env}`, { file: `${state.rel}/${QUARANTINE_FILE}` });
+      if (i.to && t.model_version === cur.model_version) {
+        throw new ConfigurationError(`${i.to} is what runs now in ${i.app}/${i.env} (deployed by ${cur.action}, not by a rollback)`, {
+          file: `${state.rel}/${RELEASE_FILE}`,
+          hint: `pass --to with an earlier version (mlloop gitops history --app ${i.app} --env ${i.env} lists them)`,
+        });
+      }
+      if (i.to && quarantined(state, t.model_version, t.image)) {
+        throw new ConfigurationError(`${i.to} is quarantined in ${i.app}/${i.env}`, { file: `${state.rel}/${QUARANTINE_FILE}`, hint: 'choose another version, or remove its entry from quarantine.yaml in a reviewed commit' });
       }
       rolledBack = { commit: bad.commit, model_version: cur.model_version, image: cur.image };
       release = {
@@ -263,6 +273,25 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
     },
   });
   return { result, release, previous, rolledBack };
+}
+
+/**
+ * The environment is already in the state this rollback would produce: its release is a rollback (to
+ * `to`, when given) and the release it rolled back is quarantined.
+ */
+async function alreadyRolledBack(ws: Workspace, state: EnvState, to: string | undefined): Promise<boolean> {
+  const cur = state.release;
+  if (!cur || cur.action !== 'rollback' || !cur.rollback_of) return false;
+  if (to !== undefined && cur.model_version !== to) return false;
+  const text = await showFile(ws, cur.rollback_of, `${state.rel}/${RELEASE_FILE}`);
+  if (!text) return false;
+  let bad: Release;
+  try {
+    bad = parseRelease(text, `${state.rel}/${RELEASE_FILE}@${cur.rollback_of.slice(0, 12)}`);
+  } catch {
+    return false;
+  }
+  return quarantined(state, bad.model_version, bad.image) !== undefined;
 }
 
 export interface HistoryEntry {

@@ -14,6 +14,7 @@ export function releaseResult(kind: 'deploy' | 'promote' | 'rollback', where: { 
   const repo = displayUrl(where.repo);
   let head: string;
   if (where.dryRun) head = r.changed ? `dry run: ${kind} of ${rel?.model_version} to ${target} would change ${r.files.join(', ')} in ${repo} (${where.branch}); nothing was written` : `dry run: ${target} already runs this release; nothing would change`;
+  else if (!r.changed && kind === 'rollback' && out.previous?.action === 'rollback') head = `no change: ${target} is already rolled back to ${out.previous.model_version} (the release it replaced is quarantined; HEAD ${short(r.commit)}); no commit made`;
   else if (!r.changed) head = `no change: ${target} already runs ${rel?.model_version ?? out.previous?.model_version} (HEAD ${short(r.commit)}); no commit made`;
   else if (pr) head = `${kind} of ${rel?.model_version} to ${target}: pull request #${pr.number} ${pr.created ? 'opened' : 'updated'}: ${pr.url}`;
   else {
