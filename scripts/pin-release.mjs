@@ -86,7 +86,12 @@ export function release({ cwd = process.cwd(), version, source = 'HEAD', repo = 
   const major = m[2] ? undefined : `v${m[1]}`;
   const sha = git(cwd, ['rev-parse', '--verify', `${source}^{commit}`]);
   if (!SHA.test(sha)) throw new UsageError(`--source ${source} is not a commit of ${cwd}`);
-  if (git(cwd, ['log', '-1', '--format=%B', sha]).includes('Release-Of: ')) throw new UsageError(`${sha} is already a release commit; release its parent`);
+  const releaseOf = /^Release-Of: ([0-9a-f]{40})$/m.exec(git(cwd, ['log', '-1', '--format=%B', sha]))?.[1];
+  if (releaseOf) {
+    // The push of this release's own tag starts the release workflow again: nothing to do.
+    if (tagCommit(cwd, tag) === sha) return { version, source: releaseOf, commit: sha, tags: [], pinned: 0 };
+    throw new UsageError(`${sha} is already a release commit (of ${releaseOf}); release that commit instead`);
+  }
 
   const existing = tagCommit(cwd, tag);
   let commit;

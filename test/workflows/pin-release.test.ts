@@ -108,6 +108,13 @@ describe('scripts/pin-release.mjs on a real repository', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ commit: first, pinned: 0 });
   });
 
+  it("does nothing when started by the push of the release's own tag", async () => {
+    const commit = await git(['rev-parse', 'v0.3.1^{commit}']);
+    const r = await release(['--version', '0.3.1', '--source', 'v0.3.1', '--push', 'origin']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ version: '0.3.1', source: await git(['rev-parse', `${commit}^`]), commit, tags: [], pinned: 0 });
+  });
+
   it('moves v<major> to the next release and leaves the earlier release tag where it was', async () => {
     const earlier = await git(['rev-parse', 'v0.3.1^{commit}']);
     await git(['commit', '-q', '--allow-empty', '-m', 'next']);
