@@ -6,7 +6,7 @@ import { ROOT } from '../support/paths.js';
 import { fillPlaceholders } from './helpers.js';
 import { lintWorkflow } from './linters.js';
 
-const DIRS = ['.github/workflows', 'workflow-templates', 'examples/ocr-fields/.github/workflows'];
+const DIRS = ['.github/workflows', 'workflow-templates', ...readdirSync(join(ROOT, 'examples')).map((e) => `examples/${e}/.github/workflows`)];
 const files = DIRS.flatMap((d) => (existsSync(join(ROOT, d)) ? readdirSync(join(ROOT, d)).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(ROOT, d, f)) : []));
 const OWN = 'mlloop/mlloop';
 
