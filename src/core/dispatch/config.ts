@@ -101,11 +101,28 @@ export async function readJobRequest(file: string): Promise<JobRequest> {
   if (!gpu) {
     throw new ConfigurationError(`"${data.resources.gpu_type}" names no GPU type`, { file, path: '$.resources.gpu_type', hint: 'write a product like A100, A100-80GB, H100, L4, L40S, T4, "A100 MIG 1g.5gb", or any' });
   }
+  checkContainerInput(data, file);
   const memoryBytes = data.resources.memory === undefined ? 0 : parseQuantity(data.resources.memory);
   const cpu = data.resources.cpu === undefined ? 0 : cpuMillis(data.resources.cpu);
   if (!Number.isFinite(memoryBytes)) throw new ConfigurationError(`memory "${data.resources.memory}" is not a quantity`, { file, path: '$.resources.memory', hint: 'write it like 32Gi' });
   if (!Number.isFinite(cpu)) throw new ConfigurationError(`cpu "${data.resources.cpu}" is not a quantity`, { file, path: '$.resources.cpu', hint: 'write it like "4" or 500m' });
   return { file: data, gpu, gpus: data.resources.gpu, cpuMillis: cpu, memoryBytes, replicas: data.nodes ?? 1 };
+}
+
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The image and env go into the Job's container as written: refused here, before any Job is rendered. */
+function checkContainerInput(data: JobRequestFile, file: string): void {
+  const shown = (v: string) => JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (CONTROL.test(data.image) || /\s/.test(data.image)) {
+    throw new ConfigurationError(`image ${shown(data.image)} contains white space, a newline or another control character`, { file, path: '$.image', hint: 'write one image reference, e.g. registry.example.com/ocr-trainer:v3' });
+  }
+  for (const [name, value] of Object.entries(data.env ?? {})) {
+    const at = `$.env[${JSON.stringify(name)}]`;
+    if (!ENV_NAME.test(name)) throw new ConfigurationError(`env name ${shown(name)} is not a C identifier`, { file, path: at, hint: 'use letters, digits and "_", not starting with a digit (e.g. LEARNING_RATE)' });
+    if (CONTROL.test(value)) throw new ConfigurationError(`env ${name} contains a newline or another control character`, { file, path: at, hint: 'pass one line; put longer text in a file the job reads' });
+  }
 }
 
 function duration(value: unknown, fallback: string, file: string, at: string): number {

@@ -39,6 +39,8 @@ export interface ClusterExplain {
   product: { label: string; values: string[] } | null;
   /** The extended resource the job requests there (`nvidia.com/gpu`, or `nvidia.com/mig-1g.5gb` with the mixed MIG strategy). */
   gpu_resource: string | null;
+  /** Nodes left out because their state cannot be trusted (the first few; the count is in checks.reachable). */
+  excluded_nodes: { node: string; reason: string }[];
 }
 
 export interface ClusterInput {
@@ -117,7 +119,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   const namespace = input.namespaces[c.name] ?? 'default';
   const none = (detail = 'not evaluated'): Check => ({ pass: null, detail });
   const checks: Record<CheckName, Check> = { reachable: none(), tenant: none(), gpu_type: none(), schedulable: none(), capacity: none(), permission: none() };
-  const out: ClusterExplain = { cluster: c.name, namespace, fits: false, reasons: [], score: null, terms: {}, checks, gpus: { free: 0, total: 0, largest_free_on_one_node: 0 }, predicted_wait_minutes: null, placement: [], product: null, gpu_resource: null };
+  const out: ClusterExplain = { cluster: c.name, namespace, fits: false, reasons: [], score: null, terms: {}, checks, gpus: { free: 0, total: 0, largest_free_on_one_node: 0 }, predicted_wait_minutes: null, placement: [], product: null, gpu_resource: null, excluded_nodes: [] };
   const fail = (name: CheckName, detail: string) => {
     checks[name] = { pass: false, detail };
     out.reasons.push(`${name}: ${detail}`);
@@ -132,8 +134,11 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     fail('reachable', c.error ?? 'no state');
     return out;
   }
-  checks.reachable = { pass: true, detail: `${c.state.nodes.length} nodes, ${c.state.podCount} pods` };
   const state = c.state;
+  const ex = state.excluded;
+  const excludedText = ex.count ? `${ex.count} node${ex.count === 1 ? '' : 's'} excluded (${ex.nodes.map((n) => `${n.node}: ${n.reason}`).join('; ')}${ex.count > ex.nodes.length ? '; …' : ''})` : '';
+  checks.reachable = { pass: true, detail: `${state.nodes.length} nodes, ${state.podCount} pods${excludedText ? `; ${excludedText}` : ''}` };
+  out.excluded_nodes = ex.nodes;
 
   // Permission (SelfSubjectAccessReview, or the snapshot's record of it).
   if (state.access) {
@@ -183,7 +188,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
       nodeTotal += pool.allocatable;
       resource ||= pool.resource;
     }
-    if (nodeTotal === 0) continue;
+    if (nodeTotal === 0 || node.excluded) continue;
     typed++;
     if (!node.ready) {
       notReady++;
@@ -224,7 +229,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     const byName = new Map<string, number>();
     for (const [t, n] of state.gpuTotals) byName.set(formatGpuType(t), (byName.get(formatGpuType(t)) ?? 0) + n);
     const have = [...byName.entries()].slice(0, 12).map(([k, n]) => `${n}× ${k}`).join(', ');
-    fail('gpu_type', `no ${wanted} nodes (cluster has ${have || 'no GPUs'})`);
+    fail('gpu_type', `no ${wanted} nodes (cluster has ${have || 'no GPUs'}${excludedText ? `; ${excludedText}` : ''})`);
     return finish(out);
   }
   checks.gpu_type = { pass: true, detail: `${typed} node${typed === 1 ? '' : 's'} with ${wanted}` };

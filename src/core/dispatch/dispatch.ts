@@ -173,9 +173,12 @@ async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients
   const { config } = l;
   const baseDir = path.dirname(path.resolve(o.clustersFile));
   let done = 0;
-  return Promise.all(
-    config.clusters.map(async (c): Promise<ClusterInput> => {
+  const badKubeconfig = new Map<number, string>();
+  let queried = 0;
+  const inputs = await Promise.all(
+    config.clusters.map(async (c, i): Promise<ClusterInput> => {
       if (l.allowed && !l.allowed.includes(c.name)) return { name: c.name, error: 'not queried: the tenant may not use it' };
+      queried++;
       try {
         const client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
         clients.set(c.name, client);
@@ -183,6 +186,7 @@ async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients
         o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${input.state!.nodes.length} nodes, ${input.state!.podCount} pods`);
         return input;
       } catch (e) {
+        if (e instanceof KubeconfigError) badKubeconfig.set(i, e.message);
         const reason = e instanceof KubeconfigError ? e.message : e instanceof Error && e.constructor.name === 'UnreachableError' ? e.message.replace(`${c.name}: `, '') : describeError(e, { name: c.name, timeoutMs: config.policy.requestTimeoutMs });
         o.log.warn(`${c.name} excluded: ${reason}`);
         done++;
@@ -190,6 +194,16 @@ async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients
       }
     }),
   );
+  // Every cluster's kubeconfig is wrong (malformed, missing, no such context): the user's input, not an outage.
+  if (queried > 0 && badKubeconfig.size === queried) {
+    const [first] = [...badKubeconfig.keys()].sort((a, b) => a - b);
+    throw new ConfigurationError(`no cluster could be used: ${[...badKubeconfig].map(([i, m]) => `${config.clusters[i]!.name}: ${m}`).join('; ')}`, {
+      file: o.clustersFile,
+      path: `$.clusters[${first}].kubeconfig`,
+      hint: 'point kubeconfig at a valid file ({path, context}) or an environment variable holding one ({env}), with a context it defines',
+    });
+  }
+  return inputs;
 }
 
 export type { Loaded };

@@ -13,6 +13,8 @@ interface ScanState {
   escape: boolean;
   sawRoot: boolean;
   inItems: boolean;
+  /** An items list (or a top-level array) was found: a List without one is not an empty list. */
+  sawItems: boolean;
   itemsDepth: number;
   /** The last string at depth 1 outside the items (the key before `[`). */
   lastKey: string;
@@ -48,10 +50,12 @@ function scan(text: string, s: ScanState, ends: number[]): void {
         s.sawRoot = true;
         if (c === 91) {
           s.inItems = true;
+          s.sawItems = true;
           s.itemsDepth = 1;
         }
       } else if (!s.inItems && s.depth === 1 && c === 91 && s.lastKey === 'items') {
         s.inItems = true;
+        s.sawItems = true;
         s.itemsDepth = 2;
       } else if (s.inItems && s.depth === s.itemsDepth && s.itemStart < 0) {
         s.itemStart = i;
@@ -85,7 +89,7 @@ export async function* listItems(source: string | Readable, file = typeof source
       );
     });
   }
-  const s: ScanState = { depth: 0, inString: false, escape: false, sawRoot: false, inItems: false, itemsDepth: -1, lastKey: '', keyStart: -1, keyHead: '', itemStart: -1 };
+  const s: ScanState = { depth: 0, inString: false, escape: false, sawRoot: false, inItems: false, sawItems: false, itemsDepth: -1, lastKey: '', keyStart: -1, keyHead: '', itemStart: -1 };
   let carry: string[] = [];
   let index = 0;
   const bounds: number[] = [];
@@ -119,4 +123,5 @@ export async function* listItems(source: string | Readable, file = typeof source
     if (start >= 0) carry.push(text.slice(start));
   }
   if (!s.sawRoot || s.depth !== 0 || s.inString) throw new ConfigurationError('not a complete JSON document', { file, hint: 'write it with kubectl get nodes -o json (or pods), or mlloop dispatch snapshot' });
+  if (!s.sawItems) throw new ConfigurationError('"items" is missing or not a list', { file, path: '$.items', hint: 'write it with kubectl get nodes -o json (or pods), or mlloop dispatch snapshot: a List with an "items" array' });
 }

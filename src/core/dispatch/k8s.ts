@@ -373,7 +373,12 @@ export async function waitGone(c: ClusterClient, manifest: Manifest, labelSelect
     const job = await getJob(c, manifest);
     if (!job) {
       let left = 0;
-      for await (const _ of pagedPods(c, { namespace: manifest.metadata.namespace, labelSelector })) left++;
+      try {
+        for await (const _ of pagedPods(c, { namespace: manifest.metadata.namespace, labelSelector })) left++;
+      } catch (e) {
+        // 404: the namespace itself is gone, and its pods with it.
+        if (statusOf(e) !== 404) throw e;
+      }
       if (left === 0) return true;
     }
     await sleep(Math.min(1000, Math.max(0, deadline - now())), c.signal);

@@ -46,25 +46,37 @@ async function eachObject(file: string, kind: string, command: string, fn: (item
   }
 }
 
-/** Reads one cluster's folder, streaming pods into per-node usage. */
+/**
+ * Reads one cluster's folder, streaming pods into per-node usage. Missing or malformed state excludes the
+ * cluster with its reason (a cluster without its pods would look empty, and be chosen).
+ */
 export async function loadClusterSnapshot(
   dir: string,
   name: string,
   opts: { image?: string; access?: { namespace: string; group: string; resource: string } },
 ): Promise<ClusterInput> {
   const folder = path.join(dir, name);
+  const shown = (f: string) => path.join(path.basename(dir), name, f);
   if (!existsSync(folder)) return { name, error: `no snapshot folder ${path.join(path.basename(dir), name)}` };
+  for (const f of ['nodes.json', 'pods.json']) {
+    if (!existsSync(path.join(folder, f))) return { name, error: `snapshot has no ${shown(f)}: its state is unknown` };
+  }
   const builder = new ClusterStateBuilder(name, opts.image);
-  await eachObject(path.join(folder, 'nodes.json'), 'Node', 'kubectl get nodes -o json', (n) => builder.addNode(n as K8sNode));
-  const podsFile = path.join(folder, 'pods.json');
-  if (existsSync(podsFile)) await eachObject(podsFile, 'Pod', 'kubectl get pods -A -o json', (p) => builder.addPod(p as K8sPod));
-  const accessFile = path.join(folder, 'access.json');
-  if (opts.access && existsSync(accessFile)) {
-    const records = (await readJson(accessFile, 'access record')) as AccessRecord[];
-    if (!Array.isArray(records)) throw new ConfigurationError('access.json must be a JSON array', { file: accessFile });
-    const want = opts.access;
-    const rec = records.find((r) => r.namespace === want.namespace && r.group === want.group && r.resource === want.resource && r.verb === 'create');
-    if (rec) builder.setAccess({ allowed: rec.allowed === true, reason: accessDetail(rec) });
+  try {
+    await eachObject(path.join(folder, 'nodes.json'), 'Node', 'kubectl get nodes -o json', (n) => builder.addNode(n as K8sNode));
+    await eachObject(path.join(folder, 'pods.json'), 'Pod', 'kubectl get pods -A -o json', (p) => builder.addPod(p as K8sPod));
+    const accessFile = path.join(folder, 'access.json');
+    if (opts.access && existsSync(accessFile)) {
+      const records = (await readJson(accessFile, 'access record')) as AccessRecord[];
+      if (!Array.isArray(records)) throw new ConfigurationError('access.json must be a JSON array', { file: accessFile });
+      const want = opts.access;
+      const rec = records.find((r) => r && r.namespace === want.namespace && r.group === want.group && r.resource === want.resource && r.verb === 'create');
+      if (rec) builder.setAccess({ allowed: rec.allowed === true, reason: accessDetail(rec) });
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code && !(e instanceof ConfigurationError)) return { name, error: `unreadable snapshot: ${(e as Error).message.replace(folder + path.sep, '')}` };
+    if (!(e instanceof ConfigurationError)) throw e;
+    return { name, error: `malformed snapshot: ${e.message.split('\n')[0]!.replace(folder + path.sep, path.join(path.basename(dir), name) + path.sep)}` };
   }
   return { name, state: builder.build() };
 }

@@ -1,4 +1,4 @@
-import { cpuMillis, parseQuantity } from './quantity.js';
+import { allocatableProblem, cpuMillis, MAX_GPUS_PER_NODE, parseQuantity } from './quantity.js';
 import { nodeGpuType, normalizeProduct, type GpuType } from './gpu.js';
 
 /**
@@ -33,7 +33,12 @@ export interface NodeState {
   productLabel?: { key: string; value: string };
   /** The job's image is already on this node (status.images). */
   hasImage: boolean;
+  /** Why the node is not used although listed (a pod on it requests a GPU quantity that cannot be read). */
+  excluded?: string;
 }
+
+/** At most this many excluded nodes are named in the explanation (the count is always given). */
+export const EXCLUDED_SHOWN = 5;
 
 export interface ClusterState {
   name: string;
@@ -49,6 +54,8 @@ export interface ClusterState {
   gpuTotals: Map<GpuType, number>;
   /** Whether the tenant may create the Job kind in the namespace; undefined when not checked. */
   access?: { allowed: boolean; reason: string };
+  /** Nodes left out because their state cannot be trusted (malformed or out-of-bounds quantities). */
+  excluded: { count: number; nodes: { node: string; reason: string }[] };
 }
 
 export interface K8sNode {
@@ -102,6 +109,22 @@ export function normalizeImage(ref: string): string {
   if (r.startsWith('docker.io/library/')) r = r.slice('docker.io/library/'.length);
   else if (r.startsWith('docker.io/')) r = r.slice('docker.io/'.length);
   return r;
+}
+
+/**
+ * Why a node's allocatable resources cannot be used, or undefined: every quantity must parse as a
+ * Kubernetes quantity within bounds (fail closed: a node reporting 10^21 GPUs would win every decision).
+ */
+export function nodeProblem(node: K8sNode): string | undefined {
+  const alloc = node.status?.allocatable ?? node.status?.capacity ?? {};
+  if (typeof alloc !== 'object' || alloc === null || Array.isArray(alloc)) return 'status.allocatable is not a map';
+  for (const [resource, value] of Object.entries(alloc)) {
+    const kind = isGpuResource(resource) ? 'gpu' : resource === 'cpu' ? 'cpu' : resource === 'memory' ? 'memory' : resource === 'pods' ? 'pods' : undefined;
+    if (!kind) continue;
+    const why = allocatableProblem(resource, value, kind);
+    if (why) return why;
+  }
+  return undefined;
 }
 
 /** Builds one node's state; `image` (normalised) is the job's image for the image-locality term. */
@@ -195,6 +218,17 @@ function gpuResourcesOf(pod: K8sPod): string[] {
   return [...out];
 }
 
+/** Every request and limit of `resource` in the pod parses as a quantity. */
+function gpuRequestReadable(pod: K8sPod, resource: string): boolean {
+  const spec = pod.spec ?? {};
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+    for (const v of [c.resources?.requests?.[resource], c.resources?.limits?.[resource]]) {
+      if (v !== undefined && !(parseQuantity(v) >= 0)) return false;
+    }
+  }
+  return true;
+}
+
 export function isTerminal(pod: K8sPod): boolean {
   const p = pod.status?.phase;
   return p === 'Succeeded' || p === 'Failed';
@@ -204,12 +238,27 @@ export class ClusterStateBuilder {
   private readonly byName = new Map<string, NodeState>();
   private readonly state: ClusterState;
   private unknownNodePods = 0;
+  private readonly badNodes = new Set<string>();
 
   constructor(name: string, private readonly image?: string) {
-    this.state = { name, nodes: [], byType: new Map(), gpuTotals: new Map(), pendingGpu: new Map(), pendingPods: 0, podCount: 0 };
+    this.state = { name, nodes: [], byType: new Map(), gpuTotals: new Map(), pendingGpu: new Map(), pendingPods: 0, podCount: 0, excluded: { count: 0, nodes: [] } };
+  }
+
+  private exclude(node: string, reason: string): void {
+    this.state.excluded.count++;
+    if (this.state.excluded.nodes.length < EXCLUDED_SHOWN) this.state.excluded.nodes.push({ node, reason });
   }
 
   addNode(node: K8sNode): void {
+    const problem = nodeProblem(node);
+    if (problem) {
+      const name = node.metadata?.name;
+      if (name && !this.byName.has(name) && !this.badNodes.has(name)) {
+        this.badNodes.add(name);
+        this.exclude(name, problem);
+      }
+      return;
+    }
     const s = nodeState(node, this.image);
     if (!s || this.byName.has(s.name)) return;
     this.byName.set(s.name, s);
@@ -247,7 +296,14 @@ export class ClusterStateBuilder {
     node.pods.used += 1;
     for (const r of gpus) {
       const pool = node.pools.find((p) => p.resource === r);
-      if (pool) pool.used += effectiveRequest(pod, r);
+      if (!pool) continue;
+      const used = effectiveRequest(pod, r);
+      // A GPU request that cannot be read could hide a busy node: the node is not used at all.
+      if (!node.excluded && (!gpuRequestReadable(pod, r) || !(used <= MAX_GPUS_PER_NODE))) {
+        node.excluded = `pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? '?'} requests ${r} that is not a quantity of at most ${MAX_GPUS_PER_NODE}`;
+        this.exclude(node.name, node.excluded);
+      }
+      pool.used += used;
     }
   }
 

@@ -132,8 +132,13 @@ async function withdraw(s: SubmitInput, client: ClusterClient, job: Manifest, ta
   };
   try {
     if (job.apiVersion === 'batch/v1') {
-      await suspendJob(client, job);
-      await s.note({ event: 'suspended', cluster: target.cluster, namespace: target.namespace, job: name });
+      try {
+        await suspendJob(client, job);
+        await s.note({ event: 'suspended', cluster: target.cluster, namespace: target.namespace, job: name });
+      } catch (e) {
+        // 404: the Job is already gone (deleted by a person or its TTL); the deletion below confirms it.
+        if (statusOf(e) !== 404) throw e;
+      }
     }
     await deleteJob(client, job);
     await s.note({ event: 'deleted', cluster: target.cluster, namespace: target.namespace, job: name });
