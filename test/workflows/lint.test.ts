@@ -157,6 +157,13 @@ it('reports actionlint and shellcheck findings at their line and column of the w
     '      - run: echo `date`', //                                  15
     '      - shell: pwsh', //                                       16
     '        run: echo $x', //                                      17
+    '  powershell:', //                                             18
+    '    runs-on: ubuntu-latest', //                                19
+    '    defaults: {run: {shell: pwsh}}', //                        20
+    '    steps:', //                                                21
+    '      - run: echo $x', //                                      22
+    '      - shell: bash', //                                       23
+    '        run: echo $x', //                                      24
     '',
   ].join('\n');
   const findings = await lintWorkflow(fillPlaceholders(bad), 'bad.yml');
@@ -167,6 +174,8 @@ it('reports actionlint and shellcheck findings at their line and column of the w
     expect.stringMatching(/^15:19 \[shellcheck\] SC2046 /),
     expect.stringMatching(/^15:19 \[shellcheck\] SC2005 /),
     expect.stringMatching(/^15:19 \[shellcheck\] SC2006 /),
+    // a job whose default shell is PowerShell: only its bash step is shellcheck's
+    expect.stringMatching(/^24:19 \[shellcheck\] SC2086 /),
   ]);
 });
 

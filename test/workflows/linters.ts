@@ -57,14 +57,15 @@ export function runBlocks(text: string): RunBlock[] {
     if (!isMap(job)) continue;
     const runsOn = JSON.stringify((job.toJSON() as Record<string, unknown>)['runs-on'] ?? '');
     if (/"windows/i.test(runsOn)) continue; // PowerShell is the default there
-    const jobShell = defaultShell(job) ?? wfShell;
+    const jobShell = defaultShell(job) === undefined ? wfShell : defaultShell(job);
     const steps = job.get('steps');
     if (!isSeq(steps)) continue;
     for (const step of steps.items) {
       if (!isMap(step)) continue;
       const node = step.get('run', true);
       if (!isScalar(node) || typeof node.value !== 'string') continue;
-      const shell = shellOf(step.get('shell')) ?? (step.has('shell') ? null : jobShell ?? 'bash');
+      // undefined: no shell named anywhere (bash); null: another shell named (not shellcheck's)
+      const shell = step.has('shell') ? shellOf(step.get('shell')) : jobShell === undefined ? 'bash' : jobShell;
       if (!shell) continue;
       blocks.push({ script: node.value, shell, at: position(node, text, lc) });
     }
