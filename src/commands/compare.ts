@@ -1,4 +1,5 @@
 import { defineCommand } from './define.js';
+import { ConfigurationError } from '../core/errors.js';
 
 export const command = defineCommand({
   name: 'compare',
@@ -23,8 +24,9 @@ export const command = defineCommand({
     'job-id': { type: 'string', help: 'job id for the footer and metadata [default: GITHUB_RUN_ID]', placeholder: 'ID' },
     'max-samples': { type: 'integer', min: 0, default: 200, help: 'most differing images listed in samples_diff.html', placeholder: 'N' },
     pdf: { type: 'boolean', default: true, help: 'print report.pdf with headless Chromium (--no-pdf to skip)' },
-    chromium: { type: 'path', default: '/usr/bin/chromium', help: 'the Chromium executable that prints the PDF (when the default is absent: CHROME_PATH, chromium-browser, google-chrome)', placeholder: 'PATH' },
+    chromium: { type: 'path', help: 'the Chromium or Chrome that prints the PDF (default: $MLLOOP_CHROMIUM or $CHROME_PATH, else chromium, chromium-browser, google-chrome or google-chrome-stable on PATH, else their usual install paths)', placeholder: 'PATH' },
     'allow-incomparable': { type: 'boolean', help: 'compare evaluations of different datasets or settings (recorded in metadata.json)' },
+    lang: { type: 'string', default: 'auto', help: 'language the HTML and PDF declare (<html lang>), e.g. zh-CN or en; auto: zh-CN when the labels, values or names hold Chinese text, else en', placeholder: 'TAG' },
   },
   outputs: {
     'report-dir': 'the report folder',
@@ -40,6 +42,9 @@ export const command = defineCommand({
     { command: 'mlloop compare --candidate new.json --baseline prod.json --history eval_history.jsonl --verdict verdict.json --no-pdf', explain: 'with a trend chart over past versions, the gate\'s decision, and no PDF' },
   ],
   async run(o, ctx) {
+    if (o.lang !== 'auto' && !/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(o.lang)) {
+      throw new ConfigurationError(`--lang must be a language tag such as zh-CN or en, or auto, not "${o.lang}"`, { hint: 'see mlloop compare --help' });
+    }
     const { compareCommand } = await import('../core/report/run.js');
     const r = await compareCommand(o, ctx);
     const rec = r.model.recommendation;

@@ -1,9 +1,9 @@
-import { mdTable } from '../format/markdown.js';
+import { md, mdTable, mdText } from '../format/markdown.js';
 import type { TestResult } from '../stats/tests.js';
 import type { FieldOutcome } from '../stats/samples.js';
 import { deltaBars, metricBars, radar, trend } from './charts.js';
 import type { MetricRow, Recommendation, SampleDiff } from './compare.js';
-import { esc, page } from './html.js';
+import { esc, FONT_STACK, page } from './html.js';
 
 export interface ReportModel {
   id: string;
@@ -23,6 +23,8 @@ export interface ReportModel {
   compared: number;
   history: { label: string; values: Record<string, number> }[];
   trendMetrics: string[];
+  /** The language the pages declare (<html lang>): see reportLang. */
+  lang: string;
 }
 
 export function fmtValue(v: number | null, r: { percent: boolean; unit?: string }): string {
@@ -95,7 +97,7 @@ export function summaryHtml(m: ReportModel): string {
     charts(m),
     m.fields.length ? `<h2>Per field (F1)</h2>${table(m.fields, m, 'Field')}` : '',
   ].join('\n');
-  return page(`${m.candidate.name} vs ${m.baseline.name}`, body);
+  return page(`${m.candidate.name} vs ${m.baseline.name}`, body, '', m.lang);
 }
 
 function outcomeCell(fields: FieldOutcome[], label: string): string {
@@ -135,22 +137,22 @@ export function samplesDiffHtml(m: ReportModel): string {
     shown,
     m.diffs.map(diffBlock).join('\n') || '<p>The two models give the same outcome on every image.</p>',
   ].join('\n');
-  return page(`Sample differences: ${m.candidate.name} vs ${m.baseline.name}`, body, '.sample { margin: 12px 0 20px; } tr.differs td:first-child { font-weight: 600; }');
+  return page(`Sample differences: ${m.candidate.name} vs ${m.baseline.name}`, body, '.sample { margin: 12px 0 20px; } tr.differs td:first-child { font-weight: 600; }', m.lang);
 }
 
 /** report.md: the same summary for people reading Markdown (a PR, a wiki). */
 export function reportMarkdown(m: ReportModel): string {
   const lines = [
-    `# Model comparison: ${m.candidate.name} vs ${m.baseline.name}`,
+    `# Model comparison: ${mdText(m.candidate.name)} vs ${mdText(m.baseline.name)}`,
     '',
-    `Dataset \`${m.dataset ?? 'unknown'}\` · ${m.created_at} · report \`${m.id}\` · mlloop ${m.version}`,
+    `Dataset ${mdText(m.dataset ?? 'unknown')} · ${m.created_at} · report \`${m.id}\` · mlloop ${m.version}`,
     '',
-    mdTable(['Metric', m.baseline.name, m.candidate.name, 'Delta', 'Highlight', 'Note'], m.rows.map((r) => [r.label, fmtValue(r.baseline, r), fmtValue(r.candidate, r), fmtDelta(r), r.status === 'regressed' ? '**regressed**' : r.status, r.note]), ['l', 'r', 'r', 'r', 'l', 'l']),
+    mdTable(['Metric', m.baseline.name, m.candidate.name, 'Delta', 'Highlight', 'Note'], m.rows.map((r) => [r.label, fmtValue(r.baseline, r), fmtValue(r.candidate, r), fmtDelta(r), r.status === 'regressed' ? md('**regressed**') : r.status, r.note]), ['l', 'r', 'r', 'r', 'l', 'l']),
     '',
   ];
   if (m.test) lines.push(`Paired bootstrap over ${m.test.images} images: ΔF1 = ${(m.test.delta * 100).toFixed(2)} points, p = ${Number(m.test.p_value.toPrecision(2))}.`, '');
   if (m.fields.length) lines.push('## Per field (F1)', '', mdTable(['Field', m.baseline.name, m.candidate.name, 'Delta', 'Note'], m.fields.map((r) => [r.label, fmtValue(r.baseline, r), fmtValue(r.candidate, r), fmtDelta(r), r.note]), ['l', 'r', 'r', 'r', 'l']), '');
-  lines.push('## Recommendation', '', `**${m.recommendation.text}**`, '', ...m.recommendation.reasons.map((r) => `- ${r}`), '');
+  lines.push('## Recommendation', '', `**${mdText(m.recommendation.text, 1000)}**`, '', ...m.recommendation.reasons.map((r) => `- ${mdText(r, 1000)}`), '');
   lines.push(`Images that differ: ${m.diffsTotal} of ${m.compared} (see samples_diff.html).`, '');
   return lines.join('\n');
 }
@@ -159,7 +161,7 @@ export function reportMarkdown(m: ReportModel): string {
 export function pdfHtml(m: ReportModel, typical = 6): string {
   const top = m.rows.filter((r) => r.status !== 'missing').slice(0, 5);
   const cover = `<section class="page cover"><p class="muted">mlloop model comparison report</p><h1 style="font-size:30px;margin-top:80px">${esc(m.candidate.name)}</h1><p style="font-size:18px">compared with <strong>${esc(m.baseline.name)}</strong></p>
-<table style="width:auto;margin-top:40px"><tr><th>Model</th><td>${esc(m.candidate.name)}</td></tr><tr><th>Compared with</th><td>${esc(m.baseline.name)}</td></tr><tr><th>Evaluated by</th><td>${esc(m.evaluator ?? 'unknown')}</td></tr><tr><th>Evaluated at</th><td>${esc(m.created_at)}</td></tr><tr><th>Dataset</th><td>${esc(m.dataset ?? 'unknown')}</td></tr></table>
+<table class="facts" style="margin-top:40px"><tr><th>Model</th><td>${esc(m.candidate.name)}</td></tr><tr><th>Compared with</th><td>${esc(m.baseline.name)}</td></tr><tr><th>Evaluated by</th><td>${esc(m.evaluator ?? 'unknown')}</td></tr><tr><th>Evaluated at</th><td>${esc(m.created_at)}</td></tr><tr><th>Dataset</th><td>${esc(m.dataset ?? 'unknown')}</td></tr></table>
 <h2>Summary metrics</h2>${table(top, m)}${recommendationBlock(m)}</section>`;
   const ratio = m.rows.filter((r) => r.percent && r.baseline !== null && r.candidate !== null);
   const content = `<section class="page"><h2>Metric comparison</h2>${metricBars(ratio.map((r) => ({ label: r.label, baseline: r.baseline!, candidate: r.candidate!, percent: true })), names(m))}
@@ -167,11 +169,11 @@ ${m.fields.some((f) => f.delta !== null) ? deltaBars(m.fields.filter((f) => f.de
 <h2>Summary table</h2>${table(m.rows, m)}${significance(m)}</section>`;
   const samples = `<section class="page"><h2>Typical error samples</h2>${m.diffs.length ? m.diffs.slice(0, typical).map(diffBlock).join('\n') : '<p>No per-image samples were given (pass --candidate-samples and --baseline-samples), or the models agree on every image.</p>'}</section>`;
   const rec = `<section><h2>Recommendation</h2>${recommendationBlock(m)}</section>`;
-  return page(`Report ${m.id}`, `${cover}\n${content}\n${samples}\n${rec}`, '@page { size: A4; margin: 16mm 14mm 18mm; } .cover h1 { border: 0; }');
+  return page(`Report ${m.id}`, `${cover}\n${content}\n${samples}\n${rec}`, '@page { size: A4; margin: 16mm 14mm 18mm; } .cover h1 { border: 0; }', m.lang);
 }
 
 /** The footer Chromium prints on every page: versions and ids. */
 export function pdfFooter(m: ReportModel): string {
   const job = m.job.run_id ? `job ${m.job.run_id}${m.job.run_attempt ? `.${m.job.run_attempt}` : ''}` : 'job local';
-  return `<div style="font-size:8px;width:100%;padding:0 14mm;color:#57606a;display:flex;justify-content:space-between"><span>mlloop ${esc(m.version)} · ${esc(m.candidate.name)} vs ${esc(m.baseline.name)} · ${esc(job)} · dataset ${esc(m.dataset ?? 'unknown')} · report ${esc(m.id)}</span><span>page <span class="pageNumber"></span>/<span class="totalPages"></span></span></div>`;
+  return `<div lang="${esc(m.lang)}" style="font-size:8px;width:100%;padding:0 14mm;color:#57606a;display:flex;justify-content:space-between;gap:8px;font-family:${esc(FONT_STACK)}"><span style="overflow-wrap:anywhere">mlloop ${esc(m.version)} · ${esc(m.candidate.name)} vs ${esc(m.baseline.name)} · ${esc(job)} · dataset ${esc(m.dataset ?? 'unknown')} · report ${esc(m.id)}</span><span style="white-space:nowrap">page <span class="pageNumber"></span>/<span class="totalPages"></span></span></div>`;
 }

@@ -4,12 +4,14 @@ import type { Context } from '../../commands/define.js';
 import { ConfigurationError } from '../errors.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
 import { readJson, readJsonl } from '../io/read.js';
+import { readMetricsDoc } from '../train/metrics-file.js';
 import { readSamples, pairSamples } from '../stats/samples.js';
 import { runTest, type TestResult } from '../stats/tests.js';
 import { incomparability } from '../gate/comparability.js';
 import { VERSION } from '../../version.js';
 import { fieldRows, metricRows, recommend, sampleDiffs, type SampleDiff } from './compare.js';
 import { pdfFooter, pdfHtml, reportMarkdown, samplesDiffHtml, summaryHtml, type ReportModel } from './render.js';
+import { reportLang } from './html.js';
 
 export interface CompareOptions {
   candidate: string;
@@ -23,8 +25,11 @@ export interface CompareOptions {
   jobId?: string;
   maxSamples: number;
   pdf: boolean;
-  chromium: string;
+  /** Unset: found by findChromium (MLLOOP_CHROMIUM, CHROME_PATH, PATH, known paths). */
+  chromium?: string;
   allowIncomparable: boolean;
+  /** The language the pages declare; auto (or absent): zh-CN when the data is Chinese, else en. */
+  lang?: string;
 }
 
 export interface CompareOutcome {
@@ -62,8 +67,8 @@ function flatNumbers(v: Record<string, unknown>, paths: string[]): Record<string
 /** `mlloop compare`: the comparison report folder. */
 export async function compareCommand(o: CompareOptions, ctx: Context): Promise<CompareOutcome> {
   const abs = (p: string) => path.resolve(ctx.cwd, p);
-  const candidate = (await readJson(abs(o.candidate), 'candidate metrics')) as Record<string, unknown>;
-  const baseline = (await readJson(abs(o.baseline), 'baseline metrics')) as Record<string, unknown>;
+  const candidate = await readMetricsDoc(abs(o.candidate), 'candidate metrics');
+  const baseline = await readMetricsDoc(abs(o.baseline), 'baseline metrics');
   for (const [file, v] of [[o.candidate, candidate], [o.baseline, baseline]] as const) {
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigurationError('must be a JSON object of metrics', { file });
   }
@@ -127,7 +132,10 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
     compared,
     history: points,
     trendMetrics,
+    lang: 'en',
   };
+  const shown = model.diffs.flatMap((d) => [...d.baseline.fields, ...d.candidate.fields].flatMap((f) => [f.label, f.gt, f.pred]));
+  model.lang = reportLang([cName, bName, model.dataset, ...rows.map((r) => r.label), ...fields.map((r) => r.label), ...shown], o.lang);
   const dir = path.join(abs(o.outDir), `${slug(cName)}_vs_${slug(bName)}`);
   const files: PendingFile[] = [
     { path: path.join(dir, 'report.md'), data: reportMarkdown(model) },
