@@ -1,16 +1,66 @@
 import { promises as fs, createReadStream } from 'node:fs';
 import { ConfigurationError, jsonPath } from '../errors.js';
 
-/** Reads a file the user named; a missing or unreadable file is their mistake (exit 2). */
-export async function readText(file: string, what = 'file'): Promise<string> {
+/** Config files (policies, cluster lists, templates) are read whole: larger than this is refused, not parsed. */
+export const CONFIG_MAX_BYTES = 1 << 20;
+
+/** An error opening or reading a file the user named, as their mistake (exit 2), or undefined for other errors. */
+export function unreadable(e: unknown, file: string, what: string): ConfigurationError | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new ConfigurationError(`${what} not found`, { file, hint: 'check the path (relative paths are resolved from the working directory)' });
+  if (code === 'EISDIR') return new ConfigurationError(`${what} is a directory, not a file`, { file, hint: 'name the file inside it' });
+  if (code === 'ENOTDIR') return new ConfigurationError(`${what} not found: a part of the path is a file, not a folder`, { file, hint: 'check the path' });
+  if (code === 'EACCES' || code === 'EPERM') return new ConfigurationError(`${what} cannot be read (permission denied)`, { file, hint: 'make it readable by the user running mlloop' });
+  if (typeof code === 'string') return new ConfigurationError(`cannot read ${what}: ${(e as Error).message}`, { file });
+  return undefined;
+}
+
+/**
+ * Reads a file the user named; a missing or unreadable file is their mistake (exit 2). With maxBytes, a
+ * larger file is refused before it is read (a config file is parsed whole, so its size bounds the memory).
+ */
+export async function readText(file: string, what = 'file', maxBytes?: number): Promise<string> {
+  return (await readBytes(file, what, maxBytes)).toString('utf8');
+}
+
+/** The bytes of a file the user named, with the errors of readText. */
+export async function readBytes(file: string, what = 'file', maxBytes?: number): Promise<Buffer> {
+  let handle;
   try {
-    return await fs.readFile(file, 'utf8');
+    handle = await fs.open(file, 'r');
+    const st = await handle.stat();
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (maxBytes === undefined) return await handle.readFile();
+    const tooBig = () =>
+      new ConfigurationError(`${what} is larger than the ${formatBytes(maxBytes)} limit for config files${st.size > maxBytes ? ` (${formatBytes(st.size)})` : ''}`, {
+        file,
+        hint: 'a config file this large is almost certainly the wrong file; keep data in data files (JSON/JSONL), which are streamed',
+      });
+    if (st.size > maxBytes) throw tooBig();
+    // A pipe or device reports no size: read at most one byte past the limit.
+    const buf = Buffer.alloc(maxBytes + 1);
+    let n = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > maxBytes) throw tooBig();
+    }
+    return buf.subarray(0, n);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ConfigurationError(`${what} not found`, { file, hint: 'check the path (relative paths are resolved from the working directory)' });
-    if (code === 'EISDIR') throw new ConfigurationError(`${what} is a directory, not a file`, { file });
-    throw new ConfigurationError(`cannot read ${what}: ${(e as Error).message}`, { file });
+    throw unreadable(e, file, what) ?? e;
+  } finally {
+    await handle?.close();
   }
+}
+
+/** Reads a config file (YAML or JSON), refusing one over CONFIG_MAX_BYTES. */
+export function readConfigText(file: string, what = 'config file'): Promise<string> {
+  return readText(file, what, CONFIG_MAX_BYTES);
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 20 ? `${Number((n / (1 << 20)).toFixed(1))} MiB` : n >= 1024 ? `${Number((n / 1024).toFixed(1))} KiB` : `${n} bytes`;
 }
 
 /** Parses JSON text with an error that names the file, line and column. */
@@ -149,13 +199,27 @@ export function parseJsonlLine(file: string, text: string, line: number): unknow
  * last newline of each read (no decoder state, no readline). Callers parse each line when they reach
  * it (parseJsonlLine), so only one parsed line need be alive at a time.
  */
-export async function* readJsonlBatches(file: string): AsyncGenerator<JsonlBatch> {
+export async function* readJsonlBatches(file: string, what = 'file'): AsyncGenerator<JsonlBatch> {
   let stream;
   try {
-    await fs.access(file);
-    stream = createReadStream(file, { highWaterMark: 1 << 20 });
-  } catch {
-    throw new ConfigurationError('file not found', { file, hint: 'check the path' });
+    // Opened first so that a folder, a missing or an unreadable file is named before any work (open()
+    // succeeds on a folder: only its stat tells).
+    const handle = await fs.open(file, 'r');
+    let dir: boolean;
+    try {
+      dir = (await handle.stat()).isDirectory();
+    } catch (e) {
+      dir = false;
+      await handle.close();
+      throw e;
+    }
+    if (dir) {
+      await handle.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+    stream = handle.createReadStream({ highWaterMark: 1 << 20 });
+  } catch (e) {
+    throw unreadable(e, file, what) ?? e;
   }
   let n = 0;
   const split = (text: string, out: JsonlBatch): void => {

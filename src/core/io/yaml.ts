@@ -1,6 +1,6 @@
 import { parseDocument, type Document } from 'yaml';
 import { ConfigurationError } from '../errors.js';
-import { readText } from './read.js';
+import { readConfigText } from './read.js';
 
 // YAML lives apart from the JSON readers so that commands reading only JSON never load the parser.
 
@@ -22,6 +22,6 @@ export function parseYamlDocument(text: string, file: string): Document {
 }
 
 export async function readYaml(file: string, what?: string): Promise<unknown> {
-  return parseYaml(await readText(file, what), file);
+  return parseYaml(await readConfigText(file, what), file);
 }
 
