@@ -171,6 +171,8 @@ function coerceOne(spec: CommandSpec<OptionsSpec>, name: string, opt: OptionSpec
       const n = typeof value === 'number' ? value : Number(String(value).trim());
       if (String(value).trim() === '' || !Number.isFinite(n)) throw new ConfigurationError(`${label} must be a number, not "${value}"`);
       if (opt.type === 'integer' && !Number.isInteger(n)) throw new ConfigurationError(`${label} must be a whole number, not "${value}"`);
+      // Above 2^53 a double is no longer exact: 123456789012345678 would silently become …680.
+      if (opt.type === 'integer' && !Number.isSafeInteger(n)) throw new ConfigurationError(`${label} is too large to be exact: "${value}" is beyond ±${Number.MAX_SAFE_INTEGER}`, { hint: `give a whole number of at most ${Number.MAX_SAFE_INTEGER}` });
       if (opt.min !== undefined && n < opt.min) throw new ConfigurationError(`${label} must be at least ${opt.min}, not ${n}`);
       if (opt.max !== undefined && n > opt.max) throw new ConfigurationError(`${label} must be at most ${opt.max}, not ${n}`);
       return n;

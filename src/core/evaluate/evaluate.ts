@@ -219,7 +219,7 @@ export class Evaluator {
       return sameValue((gNorm[g] ??= normalizeValue(a)), (pNorm[p] ??= normalizeValue(b)));
     };
     let fnInImage = 0;
-    const sample: SampleLine | undefined = withSample ? { image_id: id, tp: 0, fp: 0, fn: 0, per_field: {}, fields: [] } : undefined;
+    const sample: SampleLine | undefined = withSample ? { image_id: id, tp: 0, fp: 0, fn: 0, per_field: Object.create(null) as SampleLine['per_field'], fields: [] } : undefined;
 
     for (const [label, { g: gi, p: pi }] of groups) {
       const t = this.tally(label);
@@ -327,7 +327,8 @@ export class Evaluator {
     const byId = Array.from(ids.keys()).sort((a, b) => (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : a - b));
     const rank = new Int32Array(ids.length);
     byId.forEach((img, r) => (rank[img] = r));
-    const per_field: Record<string, FieldMetrics> = {};
+    // Keyed by labels from the data: no prototype, so a label "__proto__" is a key like any other.
+    const per_field: Record<string, FieldMetrics> = Object.create(null) as Record<string, FieldMetrics>;
     const total: Counts = { tp: 0, fp: 0, fn: 0 };
     let exact = 0;
     const aps: number[] = [];
@@ -372,7 +373,13 @@ export class Evaluator {
       const s = this.latencies.slice(0, this.latencyCount).sort();
       let sum = 0;
       for (const x of s) sum += x;
-      doc.latency_ms = { mean: sum / s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), images: s.length };
+      // Near the top of the double range the sum overflows where the mean does not: divide first then.
+      let mean = sum / s.length;
+      if (!Number.isFinite(mean)) {
+        mean = 0;
+        for (const x of s) mean += x / s.length;
+      }
+      doc.latency_ms = { mean, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), images: s.length };
     }
     return doc;
   }

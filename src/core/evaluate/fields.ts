@@ -48,6 +48,9 @@ function fail(w: Where, imageId: string | undefined, segs: (string | number)[], 
   throw new ConfigurationError(`${who}${message}`, { file, path, hint });
 }
 
+/** Box coordinates are pixels: past this, areas and IoU lose meaning (and 1e308² overflows). */
+export const MAX_COORD = 1e9;
+
 /** Checks one image object and turns it into the evaluator's form. */
 export function parseImage(v: unknown, w: Where): Image {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
@@ -55,7 +58,11 @@ export function parseImage(v: unknown, w: Where): Image {
   }
   const o = v as Record<string, unknown>;
   let id = o.image_id;
-  if (typeof id === 'number' && Number.isInteger(id)) id = String(id);
+  if (typeof id === 'number' && Number.isInteger(id)) {
+    // A double holds integers exactly only up to 2^53: 123456789012345678 and …679 would both read as …680.
+    if (!Number.isSafeInteger(id)) fail(w, undefined, ['image_id'], `image_id ${id} is a number too large to be read exactly (beyond ${Number.MAX_SAFE_INTEGER}): two different ids could match as one image`, 'write image ids as JSON strings, e.g. "image_id": "123456789012345678"');
+    id = String(id);
+  }
   if (typeof id !== 'string' || id === '') {
     fail(w, undefined, ['image_id'], id === undefined ? 'image_id is missing' : `image_id must be a non-empty string, not ${describe(id)}`, 'give every image a unique "image_id" string');
   }
@@ -78,6 +85,9 @@ export function parseImage(v: unknown, w: Where): Image {
     const b = f.bbox;
     if (!Array.isArray(b) || b.length !== 4 || !(Number.isFinite(b[0]) && Number.isFinite(b[1]) && Number.isFinite(b[2]) && Number.isFinite(b[3])) || typeof b[0] !== 'number' || typeof b[1] !== 'number' || typeof b[2] !== 'number' || typeof b[3] !== 'number') {
       fail(w, id, ['fields', i, 'bbox'], `bbox must be four finite numbers [x1, y1, x2, y2], not ${describe(b)}`, 'write the box in absolute pixels as [x1, y1, x2, y2]');
+    }
+    if (!(Math.abs(b[0]) <= MAX_COORD && Math.abs(b[1]) <= MAX_COORD && Math.abs(b[2]) <= MAX_COORD && Math.abs(b[3]) <= MAX_COORD)) {
+      fail(w, id, ['fields', i, 'bbox'], `bbox ${describe(b)} has a coordinate beyond ±${MAX_COORD} pixels`, 'write the box in absolute pixels of the image (no page is a billion pixels wide)');
     }
     if (b[2] < b[0] || b[3] < b[1]) {
       fail(w, id, ['fields', i, 'bbox'], `bbox ${JSON.stringify(b)} has ${b[2] < b[0] ? 'x2 < x1' : 'y2 < y1'}`, 'write the box as [x1, y1, x2, y2] (corners, not [x, y, width, height] with a negative size)');

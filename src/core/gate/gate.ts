@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../errors.js';
-import { getByDottedPath, readJson } from '../io/read.js';
+import { getByDottedPath } from '../io/read.js';
+import { readMetricsDoc } from '../train/metrics-file.js';
 import type { Logger } from '../log.js';
 import { adjust } from '../stats/multiple.js';
 import { pairSamples, readSamples } from '../stats/samples.js';
@@ -46,11 +47,6 @@ export interface GateInput {
   log: Logger;
 }
 
-function asObject(v: unknown, file: string, what: string): Record<string, unknown> {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigurationError(`${what} must be a JSON object of metrics`, { file, hint: 'pass a metrics.json (mlloop/metrics@1 or any JSON object of numbers)' });
-  return v as Record<string, unknown>;
-}
-
 const str = (v: unknown) => (typeof v === 'string' ? v : null);
 
 function sampleMetric(rule: SignificanceRule): SampleMetric {
@@ -60,8 +56,8 @@ function sampleMetric(rule: SignificanceRule): SampleMetric {
 /** Runs the gate: comparability guard, metric checks, per-field checks, significance tests. */
 export async function runGate(input: GateInput): Promise<Verdict> {
   const { policy } = input;
-  const candidate = asObject(await readJson(input.candidateFile, 'candidate metrics'), input.candidateFile, 'the candidate');
-  const baseline = asObject(await readJson(input.baselineFile, 'baseline metrics'), input.baselineFile, 'the baseline');
+  const candidate = await readMetricsDoc(input.candidateFile, 'candidate metrics');
+  const baseline = await readMetricsDoc(input.baselineFile, 'baseline metrics');
   if (policy.significance && (!input.candidateSamples || !input.baselineSamples)) {
     throw new ConfigurationError(`the policy asks for a ${policy.significance.test} significance test, which needs per-image samples of both models`, {
       file: input.policyFile,

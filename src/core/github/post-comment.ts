@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError, ExternalError } from '../errors.js';
-import { readText } from '../io/read.js';
+import { CONFIG_MAX_BYTES, readBytes, readText } from '../io/read.js';
 import { createGitHub, parseRepository, resolveToken } from './client.js';
 import { commentBody, upsertComment, type UpsertResult } from './comments.js';
 
@@ -17,6 +17,20 @@ export interface CommentOptions {
 
 const TAG = /^<!-- mlloop:([A-Za-z0-9_.:/-]{1,100}) -->\n?/;
 
+/** The body as text: empty, blank or binary (NUL bytes, not UTF-8) bodies are refused, never posted. */
+function commentText(bytes: Buffer, file: string): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigurationError('the comment body is not UTF-8 text (a binary file?)', { file, hint: 'pass the Markdown file written by `mlloop gate --comment-file`' });
+  }
+  if (text.includes('\0')) throw new ConfigurationError('the comment body contains NUL bytes (a binary file?)', { file, hint: 'pass the Markdown file written by `mlloop gate --comment-file`' });
+  const report = text.replace(TAG, '');
+  if (!report.trim()) throw new ConfigurationError(`the comment body is ${text.length === 0 ? 'empty' : 'blank'}: nothing to post`, { file, hint: 'pass the Markdown report to post (did the step that writes it fail?)' });
+  return text;
+}
+
 /**
  * `mlloop comment`: posts a prepared report (written by `gate --comment` where the token was read-only)
  * as the sticky comment. The PR number and marker come from the options, else from the body's sidecar
@@ -25,7 +39,7 @@ const TAG = /^<!-- mlloop:([A-Za-z0-9_.:/-]{1,100}) -->\n?/;
  */
 export async function postComment(o: CommentOptions, ctx: Context, run: { summaryUrl?: string }): Promise<UpsertResult & { pr: number; marker: string; repository: string }> {
   const file = path.resolve(ctx.cwd, o.body);
-  const text = await readText(file, 'comment body');
+  const text = commentText(await readBytes(file, 'comment body', CONFIG_MAX_BYTES), o.body);
   let side: { pr?: unknown; marker?: unknown; repository?: unknown } = {};
   try {
     side = JSON.parse(await readText(`${file}.json`)) as typeof side;
@@ -34,6 +48,9 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   }
   const tagged = TAG.exec(text);
   const marker = o.marker ?? tagged?.[1] ?? (typeof side.marker === 'string' ? side.marker : undefined) ?? 'gate';
+  if (side.pr !== undefined && side.pr !== null && !(typeof side.pr === 'number' && Number.isSafeInteger(side.pr) && side.pr > 0)) {
+    throw new ConfigurationError(`"pr" must be a pull request number (a whole number from 1 to ${Number.MAX_SAFE_INTEGER}), not ${JSON.stringify(side.pr)}`, { file: `${o.body}.json`, path: '$.pr', hint: 'pass --pr N, or fix the sidecar written by `mlloop gate --comment`' });
+  }
   const pr = o.pr ?? (typeof side.pr === 'number' ? side.pr : undefined);
   if (!pr) throw new ConfigurationError('no pull request number', { file: o.body, hint: 'pass --pr N (in a workflow_run workflow, from the artifact the gate job uploaded)' });
   const repository = o.repository ?? ctx.env.GITHUB_REPOSITORY;

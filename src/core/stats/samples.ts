@@ -54,6 +54,9 @@ export async function readSamples(file: string, opts: { keepOutcomes?: boolean }
     if (typeof id !== 'string' && typeof id !== 'number') {
       throw new ConfigurationError(`line ${line}: "image_id" is missing`, { file, path: '$.image_id', hint: 'every line names its image with "image_id"' });
     }
+    if (typeof id === 'number' && !Number.isSafeInteger(id)) {
+      throw new ConfigurationError(`line ${line}: image_id ${id} is not a whole number that can be read exactly (beyond ${Number.MAX_SAFE_INTEGER}, or a fraction): two different ids could pair as one image`, { file, path: '$.image_id', hint: 'write image ids as JSON strings, e.g. "image_id": "123456789012345678"' });
+    }
     const key = String(id);
     if (index.has(key)) throw new ConfigurationError(`line ${line}: image "${key}" appears twice`, { file, path: '$.image_id', hint: 'one line per image' });
     const i = ids.length;

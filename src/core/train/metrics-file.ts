@@ -1,5 +1,44 @@
 import { ConfigurationError, jsonPath } from '../errors.js';
 import { readJson } from '../io/read.js';
+import { validateSchema, type JsonSchema } from '../schema.js';
+import metricsSchema from '../../../schemas/metrics.schema.json';
+
+/** The metrics schemas mlloop reads; any other `schema` is a file it does not understand. */
+export const METRICS_SCHEMA = 'mlloop/metrics@1';
+
+/**
+ * Checks a parsed metrics file at the door (exit 2, file and JSON path named): a JSON object, every number
+ * finite (`1e400` parses as Infinity), and, for `mlloop/metrics@1`, every value within the range its
+ * definition allows (schemas/metrics.schema.json). A `schema` mlloop does not know is refused, not guessed at.
+ * Other values (a string where a number belongs) are left to the gate, which fails closed on them.
+ */
+export function checkMetricsDoc(value: unknown, file: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigurationError('a metrics file must be a JSON object, e.g. {"overall": {"f1": 0.93}}', { file, path: '$', hint: 'pass a metrics.json (mlloop/metrics@1 or any JSON object of numbers)' });
+  }
+  const walk = (v: unknown, segs: (string | number)[]): void => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ConfigurationError(`${v} is not a finite number (a JSON number too large for a double, such as 1e400?)`, { file, path: jsonPath(segs), hint: 'write the measured value; a metric cannot be infinite' });
+    } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...segs, i]));
+    else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], [...segs, k]);
+  };
+  walk(value, []);
+  const schema = (value as Record<string, unknown>).schema;
+  if (schema === undefined) return value as Record<string, unknown>;
+  if (schema !== METRICS_SCHEMA) {
+    throw new ConfigurationError(`unknown schema ${JSON.stringify(schema)}: this mlloop reads ${METRICS_SCHEMA}`, {
+      file,
+      path: '$.schema',
+      hint: typeof schema === 'string' && schema.startsWith('mlloop/metrics@') ? 'written by a newer mlloop? evaluate again with this version, or upgrade mlloop' : `pass a metrics file (${METRICS_SCHEMA}, or one without "schema")`,
+    });
+  }
+  return validateSchema<Record<string, unknown>>(value, metricsSchema as JsonSchema, file);
+}
+
+/** Reads a metrics file for a gate or a report, checked by checkMetricsDoc. */
+export async function readMetricsDoc(file: string, what = 'metrics file'): Promise<Record<string, unknown>> {
+  return checkMetricsDoc(await readJson(file, what), file);
+}
 
 /** Keys that describe a metrics file rather than measure anything: strings allowed here. */
 const METADATA_KEYS = new Set(['schema', 'model_version', 'dataset', 'config', 'model', 'version', 'name', 'notes', 'timestamp', 'created', 'created_at', 'run', 'source', 'commit', 'labels']);
@@ -10,10 +49,7 @@ const METADATA_KEYS = new Set(['schema', 'model_version', 'dataset', 'config', '
  * values are the user's mistake (exit 2), named by file and JSON path.
  */
 export async function readMetricsFile(file: string): Promise<Record<string, unknown>> {
-  const value = await readJson(file, 'metrics file');
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigurationError('a metrics file must be a JSON object, e.g. {"overall": {"f1": 0.93}}', { file, path: '$' });
-  }
+  const value = await readMetricsDoc(file);
   let numbers = 0;
   const walk = (v: unknown, segs: (string | number)[]): void => {
     if (typeof v === 'number') {
