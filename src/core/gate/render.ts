@@ -1,4 +1,5 @@
-import { mdTable, textTable, formatNumber } from '../format/markdown.js';
+import { mdTable, mdText, textTable, formatNumber } from '../format/markdown.js';
+import { displayText } from '../format/text.js';
 import type { Check } from './checks.js';
 import type { Verdict } from './gate.js';
 import { fmtP } from './gate.js';
@@ -22,7 +23,8 @@ function rows(checks: Check[]): string[][] {
 /** A mermaid bar chart of per-field deltas (GitHub renders it in comments and job summaries). */
 export function mermaidDeltas(title: string, items: { label: string; delta: number }[]): string {
   if (items.length === 0) return '';
-  const clean = (s: string) => s.replace(/["\n\r`]/g, "'").slice(0, 40);
+  // Inside a code fence only a backtick run, a quote or a line break could escape the label; < > & are dropped for Mermaid's own HTML labels.
+  const clean = (s: string) => displayText(s, 40).replace(/["\n\r`]/g, "'").replace(/[<>&]/g, '');
   const max = Math.max(0.001, ...items.map((i) => Math.abs(i.delta)));
   const bound = Number((max * 1.2).toPrecision(2));
   return [
@@ -57,9 +59,9 @@ export function verdictMarkdown(v: Verdict): string {
   const lines = [
     head,
     '',
-    `**Candidate** ${v.candidate.model_version ?? v.candidate.metrics_file} vs **baseline** ${v.baseline.model_version ?? '?'} (${originText(v)}), dataset \`${v.candidate.dataset ?? v.baseline.dataset ?? 'unknown'}\`.`,
+    `**Candidate** ${mdText(v.candidate.model_version ?? v.candidate.metrics_file)} vs **baseline** ${mdText(v.baseline.model_version ?? '?')} (${mdText(originText(v))}), dataset ${mdText(v.candidate.dataset ?? v.baseline.dataset ?? 'unknown')}.`,
   ];
-  if (!v.comparable) lines.push('', `> ⚠️ compared with --allow-incomparable: ${v.incomparable_reasons.join('; ')}`);
+  if (!v.comparable) lines.push('', `> ⚠️ compared with --allow-incomparable: ${v.incomparable_reasons.map((r) => mdText(r)).join('; ')}`);
   const s = v.significance?.overall;
   if (s) {
     const ci = s.ci ? `, ${Math.round((1 - s.alpha) * 100)}% CI [${s.ci.map((x) => signed(x)).join(', ')}]` : '';
@@ -68,7 +70,7 @@ export function verdictMarkdown(v: Verdict): string {
   lines.push('', mdTable(['', 'check', 'baseline', 'candidate', 'Δ', 'bound', 'reason'], rows(v.checks), ['c', 'l', 'r', 'r', 'r', 'r', 'l']));
   const deltas = perFieldDeltas(v);
   if (deltas.length) lines.push('', mermaidDeltas('per-field delta (candidate − baseline)', deltas));
-  if (v.per_field_skipped.length) lines.push('', `_Not checked (support below min_support): ${v.per_field_skipped.map((f) => `${f.field} (${f.support ?? '?'})`).join(', ')}._`);
+  if (v.per_field_skipped.length) lines.push('', `_Not checked (support below min_support): ${v.per_field_skipped.map((f) => `${mdText(f.field)} (${f.support ?? '?'})`).join(', ')}._`);
   if (v.significance?.per_field.length) {
     lines.push(
       '',
