@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCondition, evaluateCondition, MissingValue } from '../../src/core/rollout/condition.js';
-import { judge, runAnalysis, formatValue, type MetricSpec, type MeasurementSource } from '../../src/core/rollout/analysis.js';
+import { parseCondition, evaluateCondition, ConditionError } from '../../src/core/rollout/condition.js';
+import { judge, runAnalysis, formatValue, ERROR_RETRY_MS, type MetricSpec, type MeasurementSource } from '../../src/core/rollout/analysis.js';
 import { parseExposition, histogramQuantile, increases, bucketsOf, parseSelector, selectorText } from '../../src/core/rollout/exposition.js';
 import { computeFromScrapes } from '../../src/core/rollout/sources.js';
 import { builtinMetrics, loadTemplate } from '../../src/core/rollout/template.js';
@@ -37,7 +37,10 @@ const source = (values: (Value | Error)[]): MeasurementSource => {
   };
 };
 
-const run = (metrics: MetricSpec[], src: MeasurementSource) => runAnalysis({ metrics, source: src, now: () => new Date(0), sleep: async () => {} });
+const run = (metrics: MetricSpec[], src: MeasurementSource, sleeps: number[] = []) => runAnalysis({ metrics, source: src, now: () => new Date(0), sleep: async (ms) => void sleeps.push(ms) });
+
+/** The built-in checks' guarded conditions: no data meets neither, so it is Inconclusive. */
+const guarded = (over: Partial<MetricSpec> = {}) => metric({ successCondition: parseCondition('len(result) > 0 && result[0] <= 200'), failureCondition: parseCondition('len(result) > 0 && result[0] > 200'), ...over });
 
 describe('condition language', () => {
   it.each([
@@ -47,7 +50,8 @@ describe('condition language', () => {
     ['isNaN(result[0]) || result[0] > 0.01', [Number.NaN], true],
     ['!isNaN(result[0]) && result[0] <= 0.01', [0.02], false],
     ['max(result) < 250 and min(result) > 0', [10, 240, 3], true],
-    ['avg(result) * 1000 < 200', [0.1, 0.2, 0.3], false],
+    ['mean(result) * 1000 < 200', [0.1, 0.2, 0.3], false],
+    ['all(result, # < 1000) && result[-1] == 3', [10, 240, 3], true],
     ['len(result) == 0', [], true],
     ['not (result[1] >= 2)', [5, 1], true],
     ['result[0] > -1e-3', [0], true],
@@ -55,11 +59,14 @@ describe('condition language', () => {
     expect(evaluateCondition(parseCondition(text), value as Value)).toBe(expected);
   });
 
-  it('reports a missing value instead of a wrong answer, and refuses malformed expressions', () => {
-    expect(() => evaluateCondition(parseCondition('result[0] < 1'), [])).toThrow(MissingValue);
+  it('errors where expr errors instead of answering, and refuses what no result can satisfy', () => {
+    expect(() => evaluateCondition(parseCondition('result[0] < 1'), [])).toThrow(new ConditionError('index out of range: 0 (array length is 0)'));
+    expect(() => evaluateCondition(parseCondition('result >= 0.95'), [0.97])).toThrow(/mismatched types \[\]float64 and float64/);
+    expect(() => evaluateCondition(parseCondition('len(result) > 0'), 0.97)).toThrow(/invalid argument for len \(type float64\)/);
     expect(() => parseCondition('result[0] <')).toThrow(/cannot read the condition/);
-    expect(() => parseCondition('resultt[0] < 1')).toThrow(/unknown word "resultt"/);
-    expect(() => evaluateCondition(parseCondition('result[0] + 1'), [1])).toThrow(/gives a number/);
+    expect(() => parseCondition('resultt[0] < 1')).toThrow(/unknown name resultt/);
+    expect(() => parseCondition('result[0] + 1')).toThrow(/expected bool, but got float64/);
+    expect(() => parseCondition('trim(result) == ""')).toThrow(/trim\(\) is valid expr but not supported by mlloop/);
   });
 });
 
@@ -70,9 +77,13 @@ describe('judging measurements (Argo semantics, failing closed)', () => {
     expect(judge(metric({ name: 'error_rate', successCondition: parseCondition('result[0] <= 0.01') }), [0.0234])).toEqual({ phase: 'Failed', message: 'error_rate=0.0234 > 0.01' });
   });
 
-  it('treats an empty result and NaN as inconclusive unless the condition tests isNaN', () => {
-    expect(judge(metric(), []).phase).toBe('Inconclusive');
-    expect(judge(metric(), [Number.NaN]).phase).toBe('Inconclusive');
+  it('judges an empty result and NaN by the conditions, as Argo does: no special case', () => {
+    expect(judge(metric(), [])).toEqual({ phase: 'Error', message: 'latency_ms.p95: could not evaluate successCondition "result[0] <= 200": metric result is nil or empty: no data returned from the metric provider' });
+    expect(judge(metric(), [Number.NaN])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=NaN > 200' });
+    expect(judge(guarded(), [])).toEqual({ phase: 'Inconclusive', message: 'latency_ms.p95 has no data (the query returned an empty result)' });
+    expect(judge(guarded(), [Number.NaN])).toEqual({ phase: 'Inconclusive', message: 'latency_ms.p95=NaN (no data to judge: no traffic, or a 0/0 ratio)' });
+    expect(judge(metric({ successCondition: parseCondition('all(result, # < 1000)') }), [5, 1200, 7])).toEqual({ phase: 'Failed', message: 'latency_ms.p95[1]=1200 >= 1000' });
+    expect(judge(metric({ successCondition: parseCondition('result >= 0.95') }), 0.5)).toEqual({ phase: 'Failed', message: 'latency_ms.p95=0.5 < 0.95' });
     const explicit = metric({ successCondition: parseCondition('!isNaN(result[0]) && result[0] <= 200'), failureCondition: parseCondition('isNaN(result[0]) || result[0] > 200') });
     expect(judge(explicit, [Number.NaN])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=NaN (no data)' });
     expect(judge(explicit, [412])).toEqual({ phase: 'Failed', message: 'latency_ms.p95=412 > 200' });
@@ -110,16 +121,26 @@ describe('running an analysis', () => {
     expect(v.phase).toBe('Successful');
   });
 
-  it('no traffic (NaN throughout) is inconclusive and does not pass', async () => {
-    const v = await run([metric()], source([[Number.NaN]]));
+  it('no traffic (NaN throughout) is inconclusive with guarded conditions and does not pass', async () => {
+    const v = await run([guarded()], source([[Number.NaN]]));
     expect(v.phase).toBe('Inconclusive');
     expect(v.pass).toBe(false);
     expect(v.message).toMatch(/^canary analysis inconclusive \(failing closed\): latency_ms\.p95=NaN/);
   });
 
-  it('tolerates inconclusive measurements up to inconclusiveLimit, but never passes with no successful one', async () => {
-    expect((await run([metric({ count: 3, inconclusiveLimit: 1 })], source([[], [100], [110]]))).phase).toBe('Successful');
-    expect((await run([metric({ count: 1, inconclusiveLimit: 5 })], source([[]]))).phase).toBe('Inconclusive');
+  it('tolerates inconclusive measurements up to inconclusiveLimit: count reached without passing a limit is Successful (Argo)', async () => {
+    expect((await run([guarded({ count: 3, inconclusiveLimit: 1 })], source([[], [100], [110]]))).phase).toBe('Successful');
+    expect((await run([guarded({ count: 3, inconclusiveLimit: 1 })], source([[], [100], []]))).phase).toBe('Inconclusive');
+    expect((await run([guarded({ count: 1, inconclusiveLimit: 5 })], source([[]]))).phase).toBe('Successful');
+  });
+
+  it('does not count errors towards count, and retries them after 10 s', async () => {
+    const sleeps: number[] = [];
+    const v = await run([metric({ count: 2, intervalMs: 30_000, initialDelayMs: 5 })], source([[], [100], new Error('connection refused'), [120]]), sleeps);
+    expect(v.phase).toBe('Successful');
+    expect(v.metrics[0]).toMatchObject({ successful: 2, error: 2 });
+    expect(v.metrics[0]!.measurements.map((m) => m.phase)).toEqual(['Error', 'Successful', 'Error', 'Successful']);
+    expect(sleeps).toEqual([5, ERROR_RETRY_MS, 30_000, ERROR_RETRY_MS]);
   });
 
   it('errors after more than consecutiveErrorLimit errors in a row', async () => {
@@ -228,7 +249,8 @@ describe('analysis templates', () => {
   it.each([
     ['missing metrics', 'args: {}\n', /required field "metrics"/],
     ['unknown field', 'metrics:\n  - name: a\n    query: up\n    sucessCondition: result[0] > 0\n', /\$\.metrics\[0\]\.sucessCondition.*\n.*did you mean "successCondition"/],
-    ['bad condition', 'metrics:\n  - name: a\n    query: up\n    successCondition: result[0] >< 1\n', /\$\.metrics\[0\]\.successCondition: cannot read the condition/],
+    ['bad condition', 'metrics:\n  - name: a\n    query: up\n    successCondition: result[0] >< 1\n', /\$\.metrics\[0\]\.successCondition: metric "a": cannot read the condition/],
+    ['condition no result satisfies', 'metrics:\n  - name: a\n    query: up\n    failureCondition: avg(result) > 1\n', /\$\.metrics\[0\]\.failureCondition: metric "a": the condition "avg\(result\) > 1" cannot be evaluated on any Prometheus result: unknown name avg/],
     ['argument without a value', 'metrics:\n  - name: a\n    query: up{x="{{args.nope}}"}\n', /\$\.metrics\[0\]\.query: \{\{args\.nope\}\} has no value\n.*--arg nope=VALUE/],
     ['duplicate names', 'metrics:\n  - {name: a, query: up}\n  - {name: a, query: up}\n', /\$\.metrics\[1\]\.name: metric name "a" is used twice/],
     ['bad interval', 'metrics:\n  - {name: a, query: up, interval: soon}\n', /\$\.metrics\[0\]\.interval/],

@@ -1,15 +1,15 @@
 import type { LoadReport } from './load.js';
-import { evaluateCondition, describeOutcome, formatValue, MissingValue, type Condition, type Value } from './condition.js';
+import { evaluateCondition, describeOutcome, formatValue, ConditionError, type Condition, type Value } from './condition.js';
 
 export { formatValue };
 
 /**
- * Metric analysis with Argo Rollouts' semantics: each metric is measured `count` times, `interval`
- * apart; a measurement is Successful, Failed, Inconclusive or Error; the metric fails once more than
- * `failureLimit` measurements failed, is inconclusive once more than `inconclusiveLimit` were, and is in
- * error after more than `consecutiveErrorLimit` errors in a row. An empty result or NaN (unless the
- * condition tests isNaN itself) is inconclusive, and a metric that never measured successfully is
- * inconclusive: the analysis fails closed.
+ * Metric analysis with Argo Rollouts' semantics (analysis/analysis.go, utils/evaluate/evaluate.go): each
+ * metric takes `count` measurements, `interval` apart; a measurement is Successful, Failed, Inconclusive
+ * (neither condition held) or Error (the query or a condition could not be evaluated, retried after 10 s
+ * and not counted towards `count`). The metric fails once more than `failureLimit` measurements failed, is
+ * inconclusive once more than `inconclusiveLimit` were, errors after more than `consecutiveErrorLimit`
+ * errors in a row, and is successful once `count` measurements were taken without reaching a limit.
  */
 
 export type Phase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
@@ -78,55 +78,59 @@ export interface MeasurementSource {
 /** Thrown by a source when the query itself is wrong: stops the analysis as bad input. */
 export class BadQuery extends Error {}
 
-function shown(value: Value): string {
-  if (typeof value === 'boolean') return String(value);
-  if (typeof value === 'number') return formatValue(value);
-  if (value.length === 1) return formatValue(value[0]!);
-  return `[${value.slice(0, 5).map(formatValue).join(', ')}${value.length > 5 ? ', …' : ''}]`;
-}
-
 function jsonValue(value: Value): Measurement['value'] {
   const j = (x: number) => (Number.isFinite(x) ? x : null);
-  if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'number') return j(value);
   return value.map(j);
 }
 
-function hasNaN(value: Value): boolean {
-  if (typeof value === 'number') return Number.isNaN(value);
-  if (typeof value === 'boolean') return false;
-  return value.some((x) => Number.isNaN(x));
+/** Why neither condition held, in words: no data is the usual reason. */
+function neither(name: string, value: Value): string {
+  if (typeof value !== 'number' && value.length === 0) return `${name} has no data (the query returned an empty result)`;
+  const v = typeof value === 'number' ? [value] : value;
+  if (v.length === 1 && Number.isNaN(v[0])) return `${name}=NaN (no data to judge: no traffic, or a 0/0 ratio)`;
+  return `${name}=${v.length === 1 ? formatValue(v[0]!) : `[${v.slice(0, 5).map(formatValue).join(', ')}${v.length > 5 ? ', …' : ''}]`} meets neither condition`;
 }
 
-/** Judges one measured value against a metric's conditions (Argo's rules for which condition wins). */
+/**
+ * Judges one measured value as Argo's EvaluateResult does: a condition that cannot be evaluated is an Error;
+ * with only a success condition, not meeting it fails; with only a failure condition, not meeting it
+ * succeeds; with both, a failure condition that holds fails and meeting neither is Inconclusive; with none,
+ * every measurement succeeds.
+ */
 export function judge(metric: MetricSpec, value: Value): { phase: Phase; message?: string } {
-  if (Array.isArray(value) && value.length === 0) return { phase: 'Inconclusive', message: `${metric.name} has no data (the query returned an empty result)` };
   const s = metric.successCondition;
   const f = metric.failureCondition;
-  const nanHandled = (s?.handlesNaN ?? false) || (f?.handlesNaN ?? false);
-  if (hasNaN(value) && !nanHandled) return { phase: 'Inconclusive', message: `${metric.name}=NaN (no data to judge: no traffic, or a 0/0 ratio)` };
-  const v = shown(value);
-  try {
-    const sHeld = s ? evaluateCondition(s, value) : undefined;
-    const fHeld = f ? evaluateCondition(f, value) : undefined;
-    if (fHeld === true) return { phase: 'Failed', message: describeOutcome(metric.name, v, f!, value, true, 'failure') };
-    if (s && f) return sHeld ? { phase: 'Successful' } : { phase: 'Inconclusive', message: `${metric.name}=${v} meets neither condition` };
-    if (s) return sHeld ? { phase: 'Successful' } : { phase: 'Failed', message: describeOutcome(metric.name, v, s, value, false, 'success') };
-    return { phase: 'Successful' };
-  } catch (e) {
-    if (e instanceof MissingValue) return { phase: 'Inconclusive', message: `${metric.name} has no data (${e.message})` };
-    return { phase: 'Error', message: `${metric.name}: ${(e as Error).message}` };
-  }
+  const evaluate = (c: Condition, field: string): boolean | { phase: Phase; message: string } => {
+    try {
+      return evaluateCondition(c, value);
+    } catch (e) {
+      if (!(e instanceof ConditionError)) throw e;
+      const empty = typeof value !== 'number' && value.length === 0;
+      return { phase: 'Error', message: `${metric.name}: could not evaluate ${field} "${c.text}": ${empty ? 'metric result is nil or empty: no data returned from the metric provider' : e.message}` };
+    }
+  };
+  const sHeld = s ? evaluate(s, 'successCondition') : undefined;
+  if (typeof sHeld === 'object') return sHeld;
+  const fHeld = f ? evaluate(f, 'failureCondition') : undefined;
+  if (typeof fHeld === 'object') return fHeld;
+  if (fHeld === true) return { phase: 'Failed', message: describeOutcome(metric.name, f!, value, true, 'failure') };
+  if (s && sHeld === false) return f ? { phase: 'Inconclusive', message: neither(metric.name, value) } : { phase: 'Failed', message: describeOutcome(metric.name, s, value, false, 'success') };
+  return { phase: 'Successful' };
 }
 
-/** Where a metric stands after its measurements so far; undefined while it may still go either way. */
-export function assess(metric: MetricSpec, r: MetricResult, consecutiveErrors: number, done: boolean): Phase | undefined {
-  if (r.failed > metric.failureLimit) return 'Failed';
-  if (r.inconclusive > metric.inconclusiveLimit) return 'Inconclusive';
-  if (consecutiveErrors > metric.consecutiveErrorLimit) return 'Error';
-  if (!done) return undefined;
-  if (r.successful === 0) return r.failed > 0 ? 'Failed' : r.error > 0 && r.inconclusive === 0 ? 'Error' : 'Inconclusive';
-  return 'Successful';
+/**
+ * Where a metric stands (analysis.go assessMetricStatus): the limits are checked in Argo's order, so a later
+ * one wins (Error over Inconclusive over Failed); `count` measurements without reaching a limit succeed.
+ * `counted` excludes Error measurements, which Argo does not count.
+ */
+export function assess(metric: MetricSpec, r: MetricResult, consecutiveErrors: number, counted: number): Phase | undefined {
+  let phase: Phase | undefined;
+  if (r.failed > metric.failureLimit) phase = 'Failed';
+  if (r.inconclusive > metric.inconclusiveLimit) phase = 'Inconclusive';
+  if (consecutiveErrors > metric.consecutiveErrorLimit) phase = 'Error';
+  if (phase) return phase;
+  return counted >= metric.count ? 'Successful' : undefined;
 }
 
 export interface RunOptions {
@@ -138,6 +142,9 @@ export interface RunOptions {
   /** Waits `ms` (tests and the CLI use real time; injectable for unit tests). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+/** analysis.go DefaultErrorRetryInterval: a measurement that errored is retried after 10 s. */
+export const ERROR_RETRY_MS = 10_000;
 
 const realSleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -164,8 +171,9 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
       const r: MetricResult = { name: metric.name, query: metric.query, phase: 'Inconclusive', successful: 0, failed: 0, inconclusive: 0, error: 0, measurements: [] };
       let consecutiveErrors = 0;
       let phase: Phase | undefined;
-      for (let i = 0; i < metric.count && !stop.signal.aborted; i++) {
-        await sleep(i === 0 ? metric.initialDelayMs : metric.intervalMs, stop.signal);
+      for (let i = 0; phase === undefined && !stop.signal.aborted; i++) {
+        const previous = r.measurements.at(-1);
+        await sleep(!previous ? metric.initialDelayMs : previous.phase === 'Error' ? ERROR_RETRY_MS : metric.intervalMs, stop.signal);
         if (stop.signal.aborted) break;
         const at = opts.now();
         let m: Measurement;
@@ -188,16 +196,14 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
         else r.error++;
         consecutiveErrors = m.phase === 'Error' ? consecutiveErrors + 1 : 0;
         opts.onMeasurement?.(metric, m, i);
-        phase = assess(metric, r, consecutiveErrors, i === metric.count - 1);
-        if (phase && phase !== 'Successful') {
-          stop.abort();
-          break;
-        }
+        phase = assess(metric, r, consecutiveErrors, r.successful + r.failed + r.inconclusive);
+        if (phase && phase !== 'Successful') stop.abort();
       }
-      // Stopped early by another metric (or a signal): judge what was measured, failing closed.
-      r.phase = phase ?? assess(metric, r, consecutiveErrors, true)!;
+      // Stopped early, by another metric's verdict (Argo then calls an unfinished metric Successful and the run
+      // takes the worst phase) or by a signal (mlloop fails closed: an interrupted analysis does not pass).
+      r.phase = phase ?? (opts.signal?.aborted ? 'Inconclusive' : 'Successful');
       const last = [...r.measurements].reverse().find((m) => m.phase === r.phase && m.message) ?? [...r.measurements].reverse().find((m) => m.message);
-      if (r.phase !== 'Successful') r.message = last?.message ?? `${metric.name}: no measurement was taken`;
+      if (r.phase !== 'Successful') r.message = last?.message ?? `${metric.name}: stopped before a measurement was taken`;
       return r;
     }),
   );

@@ -1,15 +1,14 @@
 /**
- * The condition language of analysis metrics: the subset of Argo Rollouts' expressions that metric
- * checks use, evaluated over `result` (a number, or the list of values a query returned).
- *
- *   result[0] <= 200                 comparisons: < <= > >= == !=
- *   isNaN(result[0]) || result[0] > 0.01
- *   len(result) == 0   max(result) < 250   avg(result) < 0.2   min(result) > 0
- *   !(result[0] > 1) && true         boolean: && || ! (also and, or, not), parentheses
- *   result[0] * 1000 < 200           arithmetic: + - * /
+ * Conditions of analysis metrics, evaluated as Argo Rollouts' utils/evaluate/evaluate.go EvalCondition does:
+ * an expr-lang/expr expression (./expr.ts) compiled against an environment holding `result` and Argo's own
+ * functions (asInt, asFloat, isNaN, isInf, isNil, default). The Prometheus provider passes a scalar query's
+ * value as a float64 and a vector (or matrix) as a []float64, so whether a condition compiles depends on the
+ * shape of the result: `result[0] >= 0.95` is an error on a scalar, `result >= 0.95` on a vector.
  */
+import { BOOL, FLOAT, INT, UNKNOWN, arrayOf, check, ExprError, goType, Int, List, parse, run, type Env, type EnvFunction, type Node, type Type, type Val } from './expr.js';
 
-export type Value = number | boolean | readonly number[];
+/** What a Prometheus query gives a condition: a scalar, or the values of a vector / matrix. */
+export type Value = number | readonly number[];
 
 /** Numbers in messages: 412, 3.14, 0.0123 — enough digits to see why, not more. */
 export function formatValue(v: number): string {
@@ -22,290 +21,172 @@ export function formatValue(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
-
-type Node =
-  | { k: 'num'; v: number }
-  | { k: 'bool'; v: boolean }
-  | { k: 'result' }
-  | { k: 'index'; of: Node; at: Node }
-  | { k: 'call'; fn: string; arg: Node }
-  | { k: 'not'; of: Node }
-  | { k: 'neg'; of: Node }
-  | { k: 'bin'; op: string; a: Node; b: Node };
-
-const FUNCTIONS = ['isNaN', 'isInf', 'len', 'max', 'min', 'avg', 'sum', 'abs'];
-const COMPARE = ['<', '<=', '>', '>=', '==', '!='];
-
-/** A measurement whose value is missing (an empty result, an index past its end). */
-export class MissingValue extends Error {}
+type Shape = 'scalar' | 'vector';
 
 export interface Condition {
   text: string;
   ast: Node;
-  /** True when the expression tests for NaN itself, so a NaN value is judged, not inconclusive. */
-  handlesNaN: boolean;
+  /** Why expr's compiler rejects the condition for a result of that shape (Argo's measurement is then an Error). */
+  rejects: Partial<Record<Shape, string>>;
 }
 
+/** A condition Argo cannot evaluate on this result: the measurement's phase is Error. */
+export class ConditionError extends Error {}
+
+const panicOn = (fn: string, v: Val): never => {
+  throw new ExprError(`${fn}() not supported on ${goType(v)} ${shownVal(v)}`, 'run');
+};
+const shownVal = (v: Val): string => (v instanceof List ? `[${v.items.map(shownVal).join(' ')}]` : v instanceof Int ? String(v.v) : String(v));
+
+function toNumber(fn: 'asInt' | 'asFloat', v: Val): number {
+  if (typeof v === 'number') return v;
+  if (v instanceof Int) return v.v;
+  if (typeof v === 'string') {
+    const ok = fn === 'asInt' ? /^[+-]?\d+$/.test(v) : v.trim() !== '' && !Number.isNaN(Number(v));
+    if (!ok) throw new ExprError(`strconv.Parse${fn === 'asInt' ? 'Int' : 'Float'}: parsing ${JSON.stringify(v)}: invalid syntax`, 'run');
+    return Number(v);
+  }
+  return panicOn(fn, v);
+}
+
+/** evaluate.go's env: the functions Argo adds to expr's builtins. `isNil` and `default` look at `result`, not their argument. */
+const ARGO_FUNCTIONS = (result: Val): Record<string, EnvFunction> => ({
+  asInt: { params: [UNKNOWN], out: INT, call: ([v]) => new Int(int64(toNumber('asInt', v!))) },
+  asFloat: { params: [UNKNOWN], out: FLOAT, call: ([v]) => toNumber('asFloat', v!) },
+  isNaN: { params: [FLOAT], out: BOOL, call: ([v]) => Number.isNaN(float(v!, 'isNaN')) },
+  isInf: { params: [FLOAT], out: BOOL, call: ([v]) => !Number.isFinite(float(v!, 'isInf')) && !Number.isNaN(v) },
+  // A Prometheus result is never nil (an empty vector is a non-nil empty slice).
+  isNil: { params: [UNKNOWN], out: BOOL, call: () => result === null },
+  default: { params: [UNKNOWN, UNKNOWN], out: UNKNOWN, call: ([, d]) => (result === null ? d! : result) },
+});
+const FUNCTION_NAMES = new Set(Object.keys(ARGO_FUNCTIONS(null)));
+
+/** Go's int64(f): NaN, ±Inf and values out of range give the minimum int64 on amd64 (Argo's release images). */
+function int64(f: number): number {
+  return Number.isFinite(f) && Math.abs(f) < 2 ** 63 ? Math.trunc(f) : -(2 ** 63);
+}
+
+function float(v: Val, fn: string): number {
+  if (typeof v === 'number') return v;
+  throw new ExprError(`reflect: Call using ${goType(v)} as type float64 (${fn})`, 'run');
+}
+
+function environment(shape: Shape, result: Val): Env {
+  const type: Type = shape === 'scalar' ? FLOAT : arrayOf(FLOAT);
+  return { vars: { result: { type, value: result } }, functions: ARGO_FUNCTIONS(result) };
+}
+
+const toVal = (v: Value): Val => (typeof v === 'number' ? v : new List(v, 'float64'));
+
+/**
+ * Reads a condition and type-checks it for both result shapes. A condition that expr cannot read, that uses
+ * something mlloop does not evaluate, or that compiles for neither shape is refused here (the template is wrong
+ * wherever it runs); one that compiles for a single shape is kept, and errors on a result of the other shape.
+ */
 export function parseCondition(text: string): Condition {
-  const tokens = tokenize(text);
-  let i = 0;
-  const peek = () => tokens[i];
-  const take = (t?: string) => {
-    const tok = tokens[i];
-    if (t !== undefined && tok !== t) throw new Error(`expected "${t}" but found ${tok === undefined ? 'the end' : `"${tok}"`}`);
-    i++;
-    return tok!;
-  };
-  const or = (): Node => {
-    let a = and();
-    while (peek() === '||' || peek() === 'or') {
-      take();
-      a = { k: 'bin', op: '||', a, b: and() };
-    }
-    return a;
-  };
-  const and = (): Node => {
-    let a = not();
-    while (peek() === '&&' || peek() === 'and') {
-      take();
-      a = { k: 'bin', op: '&&', a, b: not() };
-    }
-    return a;
-  };
-  const not = (): Node => {
-    if (peek() === '!' || peek() === 'not') {
-      take();
-      return { k: 'not', of: not() };
-    }
-    return cmp();
-  };
-  const cmp = (): Node => {
-    const a = add();
-    const op = peek();
-    if (op !== undefined && COMPARE.includes(op)) {
-      take();
-      return { k: 'bin', op, a, b: add() };
-    }
-    return a;
-  };
-  const add = (): Node => {
-    let a = mul();
-    while (peek() === '+' || peek() === '-') a = { k: 'bin', op: take(), a, b: mul() };
-    return a;
-  };
-  const mul = (): Node => {
-    let a = unary();
-    while (peek() === '*' || peek() === '/') a = { k: 'bin', op: take(), a, b: unary() };
-    return a;
-  };
-  const unary = (): Node => {
-    if (peek() === '-') {
-      take();
-      return { k: 'neg', of: unary() };
-    }
-    let node = primary();
-    while (peek() === '[') {
-      take();
-      const at = or();
-      take(']');
-      node = { k: 'index', of: node, at };
-    }
-    return node;
-  };
-  const primary = (): Node => {
-    const t = take();
-    if (t === undefined) throw new Error('unexpected end of the expression');
-    if (t === '(') {
-      const e = or();
-      take(')');
-      return e;
-    }
-    if (t === 'result') return { k: 'result' };
-    if (t === 'true' || t === 'false') return { k: 'bool', v: t === 'true' };
-    if (/^(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?)$/i.test(t)) return { k: 'num', v: Number(t) };
-    if (t === 'NaN') return { k: 'num', v: Number.NaN };
-    if (FUNCTIONS.includes(t)) {
-      take('(');
-      const arg = or();
-      take(')');
-      return { k: 'call', fn: t, arg };
-    }
-    throw new Error(`unknown word "${t}" (the language knows result, numbers, true/false, ${FUNCTIONS.join(', ')})`);
-  };
   let ast: Node;
   try {
-    ast = or();
-    if (i < tokens.length) throw new Error(`unexpected "${tokens[i]}"`);
+    ast = parse(text, FUNCTION_NAMES);
   } catch (e) {
-    throw new Error(`cannot read the condition "${text}": ${(e as Error).message}`);
+    if (e instanceof ExprError) throw new Error(`cannot read the condition "${text}": ${e.message}`);
+    throw e;
   }
-  return { text, ast, handlesNaN: /\bisNaN\s*\(/.test(text) };
+  const rejects: Condition['rejects'] = {};
+  for (const shape of ['vector', 'scalar'] as const) {
+    try {
+      const t = check(ast, environment(shape, null));
+      if (t.k !== 'bool' && t.k !== 'unknown') rejects[shape] = `expected bool, but got ${goTypeOf(t)}`;
+    } catch (e) {
+      if (!(e instanceof ExprError)) throw e;
+      rejects[shape] = e.message;
+    }
+  }
+  if (rejects.vector !== undefined && rejects.scalar !== undefined) {
+    const why = rejects.vector === rejects.scalar ? rejects.vector : `${rejects.vector} (on a vector result); ${rejects.scalar} (on a scalar result)`;
+    throw new Error(`the condition "${text}" cannot be evaluated on any Prometheus result: ${why}`);
+  }
+  return { text, ast, rejects };
 }
 
-function tokenize(text: string): string[] {
-  const re = /\s*(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|[A-Za-z_][A-Za-z0-9_]*|<=|>=|==|!=|&&|\|\||[<>!()[\]+\-*/])\s*/y;
-  const out: string[] = [];
-  let pos = 0;
-  const t = text.trim();
-  while (pos < t.length) {
-    re.lastIndex = pos;
-    const m = re.exec(t);
-    if (!m) throw new Error(`cannot read the condition "${text}": unexpected character "${t[pos]}" at position ${pos + 1}`);
-    out.push(m[1]!);
-    pos = re.lastIndex;
+/** The Go type name Argo's "expected bool, but got %T" prints for a checked type. */
+function goTypeOf(t: Type): string {
+  return t.k === 'int' ? 'int' : t.k === 'float' ? 'float64' : t.k === 'array' ? '[]interface {}' : t.k;
+}
+
+/** Evaluates a condition on a measured value; throws ConditionError where Argo's EvalCondition returns an error. */
+export function evaluateCondition(c: Condition, value: Value): boolean {
+  const shape: Shape = typeof value === 'number' ? 'scalar' : 'vector';
+  const rejected = c.rejects[shape];
+  if (rejected !== undefined) throw new ConditionError(rejected);
+  let out: Val;
+  try {
+    out = run(c.ast, environment(shape, toVal(value)));
+  } catch (e) {
+    if (e instanceof ExprError) throw new ConditionError(e.message);
+    throw e;
   }
+  if (typeof out !== 'boolean') throw new ConditionError(`expected bool, but got ${goType(out)}`);
   return out;
 }
 
-function num(v: Value, what: string): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'boolean') throw new Error(`${what} is true/false, not a number`);
-  if (v.length === 1) return v[0]!;
-  if (v.length === 0) throw new MissingValue('the result is empty');
-  throw new Error(`${what} is a list of ${v.length} values; pick one with result[0] or reduce it with max(), min() or avg()`);
-}
-
-function list(v: Value): readonly number[] {
-  if (typeof v === 'number') return [v];
-  if (typeof v === 'boolean') throw new Error('expected a list of numbers, got true/false');
-  return v;
-}
-
-function bool(v: Value, what: string): boolean {
-  if (typeof v === 'boolean') return v;
-  throw new Error(`${what} is a number, not a condition (compare it, e.g. result[0] < 200)`);
-}
-
-function evalNode(n: Node, result: Value): Value {
-  switch (n.k) {
-    case 'num':
-    case 'bool':
-      return n.v;
-    case 'result':
-      return result;
-    case 'index': {
-      const of = list(evalNode(n.of, result));
-      const at = num(evalNode(n.at, result), 'an index');
-      if (!Number.isInteger(at) || at < 0) throw new Error(`index ${at} is not a whole number ≥ 0`);
-      if (at >= of.length) throw new MissingValue(of.length === 0 ? 'the result is empty' : `result has ${of.length} value(s), no [${at}]`);
-      return of[at]!;
-    }
-    case 'call': {
-      const v = evalNode(n.arg, result);
-      switch (n.fn) {
-        case 'isNaN':
-          return Number.isNaN(num(v, 'isNaN()'));
-        case 'isInf':
-          return Math.abs(num(v, 'isInf()')) === Number.POSITIVE_INFINITY;
-        case 'len':
-          return list(v).length;
-        case 'abs':
-          return Math.abs(num(v, 'abs()'));
-        default: {
-          const xs = list(v);
-          if (xs.length === 0) throw new MissingValue('the result is empty');
-          if (n.fn === 'max') return Math.max(...xs);
-          if (n.fn === 'min') return Math.min(...xs);
-          const s = xs.reduce((a, b) => a + b, 0);
-          return n.fn === 'sum' ? s : s / xs.length;
-        }
-      }
-    }
-    case 'not':
-      return !bool(evalNode(n.of, result), 'the operand of !');
-    case 'neg':
-      return -num(evalNode(n.of, result), 'the operand of -');
-    case 'bin': {
-      if (n.op === '&&') return bool(evalNode(n.a, result), 'the left of &&') && bool(evalNode(n.b, result), 'the right of &&');
-      if (n.op === '||') return bool(evalNode(n.a, result), 'the left of ||') || bool(evalNode(n.b, result), 'the right of ||');
-      const a = evalNode(n.a, result);
-      const b = evalNode(n.b, result);
-      if (n.op === '==' && typeof a === 'boolean') return a === b;
-      if (n.op === '!=' && typeof a === 'boolean') return a !== b;
-      const x = num(a, `the left of ${n.op}`);
-      const y = num(b, `the right of ${n.op}`);
-      switch (n.op) {
-        case '<': return x < y;
-        case '<=': return x <= y;
-        case '>': return x > y;
-        case '>=': return x >= y;
-        case '==': return x === y;
-        case '!=': return x !== y;
-        case '+': return x + y;
-        case '-': return x - y;
-        case '*': return x * y;
-        case '/': return x / y;
-      }
-      throw new Error(`unknown operator ${n.op}`);
-    }
-  }
-}
-
-/** Evaluates a condition; throws MissingValue when the value it needs is not there. */
-export function evaluateCondition(c: Condition, result: Value): boolean {
-  const v = evalNode(c.ast, result);
-  if (typeof v !== 'boolean') throw new Error(`the condition "${c.text}" gives a number, not true/false (compare it, e.g. result[0] < 200)`);
-  return v;
-}
-
 const NEGATE: Record<string, string> = { '<': '>=', '<=': '>', '>': '<=', '>=': '<', '==': '!=', '!=': '==' };
+const FLIP: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' };
+const REDUCERS = new Set(['max', 'min', 'mean', 'median', 'sum', 'first', 'last']);
 
-/**
- * The bound a simple comparison states (`result[0] <= 200` → {op: '<=', bound: 200}), so failures read
- * `latency_ms.p95=412 > 200` instead of quoting the expression.
- */
-export function simpleBound(c: Condition): { op: string; bound: number } | undefined {
-  const n = c.ast;
-  if (n.k !== 'bin' || !COMPARE.includes(n.op)) return undefined;
-  const isValue = (x: Node): boolean => x.k === 'result' || (x.k === 'index' && x.of.k === 'result' && x.at.k === 'num') || (x.k === 'call' && ['max', 'min', 'avg'].includes(x.fn) && x.arg.k === 'result');
-  if (isValue(n.a) && n.b.k === 'num') return { op: n.op, bound: n.b.v };
-  if (n.a.k === 'num' && isValue(n.b)) {
-    const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' };
-    return { op: flip[n.op]!, bound: n.a.v };
+const literal = (n: Node): number | undefined =>
+  n.k === 'int' || n.k === 'float' ? n.v : n.k === 'unary' && n.op === '-' && (n.of.k === 'int' || n.of.k === 'float') ? -n.of.v : undefined;
+
+/** How a side of a comparison that reads the measurement is named: `result[0]` is the metric, `max(result)` is `max(metric)`. */
+function valueName(n: Node, name: string): string | undefined {
+  if (n.k === 'ident' && n.name === 'result') return name;
+  if (n.k === 'member' && n.of.k === 'ident' && n.of.name === 'result' && literal(n.prop) !== undefined) {
+    const i = literal(n.prop)!;
+    return i === 0 ? name : `${name}[${i}]`;
   }
+  if (n.k === 'builtin' && REDUCERS.has(n.fn) && n.args.length === 1 && n.args[0]!.k === 'ident' && n.args[0]!.name === 'result') return `${n.fn}(${name})`;
   return undefined;
 }
 
 /**
- * Why a condition came out as it did, in the user's terms: `latency_ms.p95=412 > 200` rather than the
- * expression. Walks to the part that decided it (the disjunct that held, the conjunct that did not).
+ * Why a condition came out as it did, in the user's terms — `latency_ms.p95=412 > 200` rather than the
+ * expression — by walking to the part that decided it. Falls back to quoting the condition.
  */
-export function describeOutcome(name: string, value: string, c: Condition, result: Value, held: boolean, kind: 'success' | 'failure'): string {
-  const why = explain(c.ast, result, held, name, value);
-  return why ?? `${name}=${value} (${kind}Condition "${c.text}" is ${held})`;
-}
-
-function explain(n: Node, result: Value, held: boolean, name: string, value: string): string | undefined {
-  const holds = (x: Node) => {
+export function describeOutcome(name: string, c: Condition, value: Value, held: boolean, kind: 'success' | 'failure'): string {
+  const env = environment(typeof value === 'number' ? 'scalar' : 'vector', toVal(value));
+  // `at` is the element a predicate is looking at (`#`), when explaining all() / any().
+  const evalTo = (n: Node, at?: number): Val | undefined => {
     try {
-      return evalNode(x, result) === true;
+      return run(n, env, at === undefined ? undefined : (value as readonly number[])[at]);
     } catch {
-      return false;
+      return undefined;
     }
   };
-  if (n.k === 'bin' && (n.op === '||' || n.op === '&&')) {
-    // `a || b` held because of a disjunct that held; `a && b` failed because of a conjunct that failed.
-    const decisive = (n.op === '||') === held;
-    const child = [n.a, n.b].find((x) => holds(x) === held);
-    return decisive && child ? explain(child, result, held, name, value) : undefined;
-  }
-  if (n.k === 'not') return explain(n.of, result, !held, name, value);
-  if (n.k === 'call' && n.fn === 'isNaN') return held ? `${name}=NaN (no data)` : undefined;
-  const simple = simpleBound({ text: '', ast: n, handlesNaN: false });
-  if (simple && n.k === 'bin') {
-    // A reduced list reads as `max(latency_ms.p95)=490 > 200`; a single value as `latency_ms.p95=490 > 200`.
-    const side = n.a.k === 'num' ? n.b : n.a;
-    let shownValue = value;
-    let shownName = name;
-    if (side.k === 'call') {
-      shownName = `${side.fn}(${name})`;
-      try {
-        shownValue = formatValue(evalNode(side, result) as number);
-      } catch {
-        /* keep the raw value */
-      }
+  const explain = (n: Node, h: boolean, at?: number): string | undefined => {
+    if (n.k === 'binary' && ['&&', 'and', '||', 'or'].includes(n.op)) {
+      const or = n.op === '||' || n.op === 'or';
+      // `a || b` held by a disjunct that held, `a && b` failed by a conjunct that failed; otherwise both sides
+      // agree and the last one that names a value explains it (the first is usually a guard like !isNaN).
+      if (or === h) return [n.a, n.b].filter((x) => evalTo(x, at) === h).map((x) => explain(x, h, at)).find(Boolean);
+      return [n.b, n.a].map((x) => explain(x, h, at)).find(Boolean);
     }
-    return `${shownName}=${shownValue} ${held ? simple.op : NEGATE[simple.op]!} ${simple.bound}`;
-  }
-  return undefined;
+    if (n.k === 'unary' && (n.op === '!' || n.op === 'not')) return explain(n.of, !h, at);
+    if (n.k === 'call' && n.fn === 'isNaN' && h) return `${n.args[0]?.k === 'pointer' ? `${name}[${at}]` : name}=NaN (no data)`;
+    if (n.k === 'binary' && NEGATE[n.op]) {
+      const [side, bound, op] = literal(n.b) !== undefined ? [n.a, literal(n.b)!, n.op] : literal(n.a) !== undefined ? [n.b, literal(n.a)!, FLIP[n.op]!] : [];
+      const shownName = side && (side.k === 'pointer' ? `${name}[${at}]` : valueName(side, name));
+      const v = side && evalTo(side, at);
+      if (!shownName || typeof v !== 'number') return undefined;
+      return `${shownName}=${formatValue(v)} ${h ? op : NEGATE[op!]} ${bound}`;
+    }
+    if (n.k === 'builtin' && (n.fn === 'all' || n.fn === 'any') && n.args[0]?.k === 'ident' && n.args[1]?.k === 'predicate' && Array.isArray(value) && at === undefined) {
+      // all(result, # < 1000) failed by the first value that breaks it; any(result, # > 5) held by the first that meets it.
+      if ((n.fn === 'all') === h) return undefined;
+      const body = n.args[1].body;
+      const k = value.findIndex((_, i) => evalTo(body, i) === h);
+      return k < 0 ? undefined : explain(body, h, k);
+    }
+    return undefined;
+  };
+  const shown = typeof value === 'number' ? formatValue(value) : value.length === 1 ? formatValue(value[0]!) : `[${value.slice(0, 5).map(formatValue).join(', ')}${value.length > 5 ? ', …' : ''}]`;
+  return explain(c.ast, held) ?? `${name}=${shown} (${kind}Condition "${c.text}" is ${held})`;
 }

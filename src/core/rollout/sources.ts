@@ -10,8 +10,8 @@ export function prometheusSource(prom: Prometheus, url: string): MeasurementSour
     try {
       if (metric.range) {
         const r = await prom.queryRange(metric.query, new Date(now.getTime() - metric.range.durationMs), now, metric.range.stepMs);
-        // Points without traffic are NaN; judge the points that have data (none at all → empty → inconclusive).
-        return r.values.filter((v) => !Number.isNaN(v));
+        // Every point of every series, NaN included, as Argo's provider passes them.
+        return r.values;
       }
       const r = await prom.query(metric.query, now);
       return r.scalar ? r.values[0]! : r.values;

@@ -35,12 +35,15 @@ export function builtinMetrics(o: BuiltinOptions): MetricSpec[] {
   const sel = selectorText(o.matchers);
   const w = promDuration(o.windowMs);
   const withSel = (extra: string) => `{${[extra, sel].filter(Boolean).join(',')}}`;
+  // Argo's rules judge a condition that cannot read result[0] as an Error, which does not count: guard it, so no
+  // data (an empty result, or NaN from 0/0) meets neither condition and is Inconclusive.
+  const gate = (max: number) => ({ successCondition: parseCondition(`len(result) > 0 && result[0] <= ${max}`), failureCondition: parseCondition(`len(result) > 0 && result[0] > ${max}`) });
   const common = { intervalMs: o.intervalMs, count: o.count, initialDelayMs: o.initialDelayMs, failureLimit: o.failureLimit, inconclusiveLimit: o.inconclusiveLimit, consecutiveErrorLimit: 4 };
   return [
     {
       name: 'latency_ms.p95',
       query: `histogram_quantile(0.95, sum by (le) (rate(${o.latencyMetric}_bucket${withSel('')}[${w}]))) * 1000`,
-      successCondition: parseCondition(`result[0] <= ${o.maxP95Ms}`),
+      ...gate(o.maxP95Ms),
       ...common,
       scrape: { kind: 'quantile', family: o.latencyMetric, q: 0.95, scale: 1000, matchers: o.matchers },
     },
@@ -48,7 +51,7 @@ export function builtinMetrics(o: BuiltinOptions): MetricSpec[] {
       name: 'error_rate',
       // `or vector(0)`: without a single error the numerator has no series, which is a rate of 0, not "no data".
       query: `(sum(rate(${o.requestsMetric}${withSel(`code=~"${o.errorCodes}"`)}[${w}])) or vector(0)) / sum(rate(${o.requestsMetric}${withSel('')}[${w}]))`,
-      successCondition: parseCondition(`result[0] <= ${o.maxErrorRate}`),
+      ...gate(o.maxErrorRate),
       ...common,
       scrape: { kind: 'ratio', counter: o.requestsMetric, numerator: { label: 'code', regex: o.errorCodes }, matchers: o.matchers },
     },
@@ -142,7 +145,7 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
         return parseCondition(fill(t, field));
       } catch (e) {
         if (e instanceof ConfigurationError) throw e;
-        throw new ConfigurationError((e as Error).message, { file, path: at(field), hint: 'see the condition language in docs/commands/analyze.md, e.g. result[0] <= 200' });
+        throw new ConfigurationError(`metric "${m.name}": ${(e as Error).message}`, { file, path: at(field), hint: 'see the condition language in docs/commands/analyze.md, e.g. result[0] <= 200' });
       }
     };
     const int = (v: number | string | undefined, field: string, dflt: number) => {
