@@ -6,7 +6,8 @@
 // A commit cannot name its own SHA, so the actions are pinned to the commit being released (the source: it holds the
 // same actions/ and dist/), and the release is a commit on top of it that changes only .github/workflows/*.yml: every
 // `uses: <repo>/<path>@<ref>` and `uses: <repo>@<ref>` becomes `@<source sha> # v<version>`. That commit is on no
-// branch; the annotated tag v<version> names it, and the major tag v<major> moves to it (not for a pre-release).
+// branch; the annotated tag v<version> names it, and the major tag v<major> moves to it (not for a pre-release, nor
+// back from a later release when an earlier one is run again).
 // A caller pinning a workflow to the release tag's SHA then runs the same actions on every run. The git work is done
 // with plumbing (a temporary index), so the working tree and the current branch are left as they are.
 // Prints one JSON line: {version, source, commit, tags, pinned}. Exit 2: a wrong option or a tag that names another
@@ -72,6 +73,17 @@ function tagCommit(cwd, tag) {
   }
 }
 
+/** Whether the major tag names the release of a version after `version` (a retried older release must not move it back). */
+function newerRelease(cwd, major, version) {
+  const current = tagCommit(cwd, major);
+  const v = current && /^release: v(\d+)\.(\d+)\.(\d+)$/m.exec(git(cwd, ['log', '-1', '--format=%s', current]));
+  if (!v) return false;
+  const mine = version.split(/[.-]/).slice(0, 3).map(Number);
+  const theirs = v.slice(1, 4).map(Number);
+  const i = mine.findIndex((n, k) => n !== theirs[k]);
+  return i !== -1 && theirs[i] > mine[i];
+}
+
 /** The release commit made earlier for `source` (parent is source, trailer names it), if `commit` is one. */
 function isReleaseOf(cwd, commit, source) {
   const parents = git(cwd, ['rev-list', '--parents', '-n', '1', commit]).split(' ').slice(1);
@@ -103,17 +115,18 @@ export function release({ cwd = process.cwd(), version, source = 'HEAD', repo = 
 
   let pinned = 0;
   if (!commit) {
-    const files = git(cwd, ['ls-tree', '--name-only', sha, `${WORKFLOWS}/`]).split('\n').filter((f) => /\.ya?ml$/.test(f));
+    // "<mode> blob <object>\t<path>": the mode is kept (a workflow file is not made executable or the reverse)
+    const files = git(cwd, ['ls-tree', sha, `${WORKFLOWS}/`]).split('\n').map((l) => /^(\d+) blob \S+\t(.+\.ya?ml)$/.exec(l)).filter((x) => x);
     const dir = mkdtempSync(join(tmpdir(), 'mlloop-release-'));
     const env = { ...process.env, GIT_INDEX_FILE: join(dir, 'index') };
     try {
       git(cwd, ['read-tree', sha], { env });
-      for (const f of files) {
+      for (const [, mode, f] of files) {
         const r = pinWorkflow(gitRaw(cwd, ['cat-file', 'blob', `${sha}:${f}`]), repo, sha, version);
         if (r.pinned === 0) continue;
         pinned += r.pinned;
         const blob = git(cwd, ['hash-object', '-w', '--stdin'], { input: r.text });
-        git(cwd, ['update-index', '--cacheinfo', `100644,${blob},${f}`], { env });
+        git(cwd, ['update-index', '--cacheinfo', `${mode},${blob},${f}`], { env });
       }
       if (pinned === 0) throw new UsageError(`no uses: of ${repo} in ${WORKFLOWS}/ at ${sha}: nothing to pin`);
       const tree = git(cwd, ['write-tree'], { env });
@@ -124,7 +137,7 @@ export function release({ cwd = process.cwd(), version, source = 'HEAD', repo = 
     }
   }
 
-  const tags = [tag, ...(major ? [major] : [])];
+  const tags = [tag, ...(major && !newerRelease(cwd, major, version) ? [major] : [])];
   for (const t of tags) git(cwd, ['tag', '--force', '--annotate', '--message', `mlloop ${tag} (actions pinned to ${sha})`, t, commit]);
   // v<version> may replace the tag that asked for the release (pushed on the source commit); v<major> always moves.
   if (push) git(cwd, ['push', '--force', push, ...tags.map((t) => `refs/tags/${t}:refs/tags/${t}`)]);

@@ -60,6 +60,7 @@ describe('scripts/pin-release.mjs on a real repository', () => {
     // The release commit sits on the released one and changes only workflows; the branch and work tree stay.
     expect(await git(['rev-list', '--parents', '-n', '1', out.commit])).toBe(`${out.commit} ${source}`);
     expect((await git(['diff', '--name-only', source, out.commit])).split('\n').every((f) => f.startsWith('.github/workflows/'))).toBe(true);
+    expect(await git(['diff', '--summary', source, out.commit])).not.toMatch(/mode change/);
     expect(await git(['rev-parse', 'HEAD'])).toBe(source);
     expect(await git(['status', '--porcelain'])).toBe('');
 
@@ -124,6 +125,11 @@ describe('scripts/pin-release.mjs on a real repository', () => {
     expect(next).not.toBe(earlier);
     expect(await git(['rev-parse', 'v0^{commit}'], remote)).toBe(next);
     expect(await git(['rev-parse', 'v0.3.1^{commit}'], remote)).toBe(earlier);
+    // A retried run of the earlier release does not move v0 back.
+    const retried = await release(['--version', '0.3.1', '--source', 'v0.3.1^', '--push', 'origin']);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(JSON.parse(retried.stdout)).toMatchObject({ commit: earlier, tags: ['v0.3.1'] });
+    expect(await git(['rev-parse', 'v0^{commit}'], remote)).toBe(next);
   });
 
   it('releases the commit a pushed tag names, and a pre-release does not move v<major>', async () => {
