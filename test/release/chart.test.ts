@@ -1,29 +1,37 @@
-import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parse, parseAllDocuments } from 'yaml';
-import { HelmSubset } from './helm-subset.js';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { helm, helmTemplate } from '../support/helm.js';
 import { validateObject, validateYamlManifests, type K8sObject } from '../support/manifests.js';
 import { ROOT } from '../support/paths.js';
 import { cli } from '../support/run.js';
 import { coalesce } from '../../src/core/values/render.js';
+import { helmError } from '../../src/core/values/helm.js';
+import { loadTemplate } from '../../src/core/rollout/template.js';
 import { validateSchema, type JsonSchema } from '../../src/core/schema.js';
 
+/** A temp folder removed after the test that made it, also when it fails. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `mlloop-${prefix}-`));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 const CHART = join(ROOT, 'manifests/charts/model-service');
-const chartMeta = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { name: string; version: string; appVersion: string };
 const defaults = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<string, any>;
 const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as JsonSchema;
-const templates = Object.fromEntries(readdirSync(join(CHART, 'templates')).map((f) => [`templates/${f}`, readFileSync(join(CHART, 'templates', f), 'utf8')]));
-const chart = new HelmSubset(templates);
 
-/** What `helm template ocr <chart> -f values.yaml` gives, through the subset renderer: the objects. */
-function render(user: Record<string, unknown>, release = 'ocr'): K8sObject[] {
-  const values = coalesce(defaults, user) as Record<string, unknown>;
-  validateSchema(values, schema, 'values');
-  const files = chart.render({ Values: values, Release: { Name: release, Namespace: 'ocr-prod', Service: 'Helm' }, Chart: { Name: chartMeta.name, Version: chartMeta.version, AppVersion: chartMeta.appVersion } });
-  return Object.values(files).flatMap((text) => parseAllDocuments(text).map((d) => d.toJS() as K8sObject | null)).filter((o): o is K8sObject => o !== null);
+/** `helm template ocr <chart> -n ocr-prod -f values.yaml` with the real helm: the objects. */
+const render = (user: Record<string, unknown>): K8sObject[] => helmTemplate(CHART, user);
+
+/** `helm lint --strict <chart> -f values.yaml`: warnings fail too. */
+function lint(user: unknown): void {
+  const r = helm(['lint', '--strict', CHART, '--values', '-'], stringify(user ?? {}));
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
 }
 
 const kinds = (objs: K8sObject[]) => objs.map((o) => `${o.kind}/${o.metadata?.name}`).sort();
@@ -38,7 +46,10 @@ const VALUE_SETS: [string, Record<string, unknown>][] = [
 ];
 
 describe('chart model-service', () => {
-  it.each(VALUE_SETS)('%s: every object validates with kubernetes-models and the pieces fit together', async (_name, user) => {
+  it('helm lint --strict passes with the chart\'s own defaults', () => lint({}));
+
+  it.each(VALUE_SETS)('%s: helm lint --strict passes, every object helm renders validates with kubernetes-models and the pieces fit together', async (_name, user) => {
+    lint(user);
     const objs = render(user);
     for (const o of objs) await validateObject(o);
     const values = coalesce(defaults, user) as any;
@@ -51,7 +62,7 @@ describe('chart model-service', () => {
     // The selector selects the pod template; every Service selects those pods.
     for (const [k, v] of Object.entries(workload.spec.selector.matchLabels)) expect(pod.metadata.labels[k]).toBe(v);
     for (const svc of objs.filter((o) => o.kind === 'Service') as any[]) for (const [k, v] of Object.entries(svc.spec.selector)) expect(pod.metadata.labels[k]).toBe(v);
-    expect(pod.metadata.labels['ai.mlloop/model-version']).toBe(String(values.model.version).replace('+', '_'));
+    expect(pod.metadata.labels['mlloop.io/model-version']).toBe(String(values.model.version).replace('+', '_'));
     expect(workload.metadata.labels['app.kubernetes.io/part-of']).toBe('mlloop');
     const c = pod.spec.containers[0];
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
@@ -82,7 +93,9 @@ describe('chart model-service', () => {
       expect(one(objs, 'Service', canary.canaryService)).toBeTruthy();
       expect(one(objs, 'Service', canary.stableService)).toBeTruthy();
       if (values.rollout.analysis.enabled) {
-        expect(canary.analysis.templates.map((t: any) => t.templateName)).toEqual(['mlloop-p95-latency', 'mlloop-error-rate']);
+        expect(canary.analysis.templates).toEqual([{ templateName: 'mlloop-p95-latency', clusterScope: true }, { templateName: 'mlloop-error-rate', clusterScope: true }]);
+        expect(canary.analysis.args).toContainEqual({ name: 'requests-metric', value: values.metrics.requests });
+        expect(canary.analysis.args).toContainEqual({ name: 'latency-metric', value: values.metrics.latency });
         expect(canary.analysis.args).toContainEqual({ name: 'service-name', value: canary.canaryService });
         expect(canary.analysis.args).toContainEqual({ name: 'canary-hash', valueFrom: { podTemplateHashValue: 'Latest' } });
         expect(canary.analysis.args).toContainEqual({ name: 'max-p95-ms', value: String(values.rollout.analysis.maxP95Ms) });
@@ -90,24 +103,6 @@ describe('chart model-service', () => {
     } else {
       expect(objs.filter((o) => o.kind === 'Service').map((o) => o.metadata?.name)).toEqual([name]);
     }
-  });
-
-  it('passes exactly the arguments the AnalysisTemplates of manifests/rollouts declare', () => {
-    const file = join(ROOT, 'manifests/rollouts/analysis-templates.yaml');
-    const templatesDeclared = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()).filter((o: any) => o?.kind === 'AnalysisTemplate');
-    const rollout = one(render({}), 'Rollout');
-    const passed = new Set<string>(rollout.spec.strategy.canary.analysis.args.map((a: any) => a.name));
-    for (const name of ['mlloop-p95-latency', 'mlloop-error-rate']) {
-      const t = templatesDeclared.find((x: any) => x.metadata.name === name) as any;
-      expect(t, name).toBeTruthy();
-      const declared = t.spec.args.map((a: any) => a.name);
-      // Every argument without a default is passed; Argo Rollouts rejects arguments a template does not declare
-      // only when no template declares them, so each passed one is declared by at least one template.
-      for (const a of t.spec.args.filter((x: any) => x.value === undefined && !x.valueFrom)) expect(passed.has(a.name), `${name} needs ${a.name}`).toBe(true);
-      void declared;
-    }
-    const all = new Set(templatesDeclared.flatMap((t: any) => t.spec.args.map((a: any) => a.name)));
-    for (const p of passed) expect(all.has(p), p).toBe(true);
   });
 
   it('values.schema.json accepts the defaults and refuses bad values as Helm would', () => {
@@ -122,18 +117,78 @@ describe('chart model-service', () => {
       [{ servce: {} }, null],
     ] as const) {
       const run = () => validateSchema(coalesce(defaults, bad), schema, 'values');
-      if (msg) expect(run).toThrow(msg);
-      else expect(run).not.toThrow();
+      const real = helm(['template', 'ocr', CHART, '--values', '-'], stringify(bad));
+      if (msg) {
+        expect(run).toThrow(msg);
+        expect(real.code, `helm accepted ${JSON.stringify(bad)}`).not.toBe(0);
+        expect(real.stderr).toMatch(/values don't meet the specifications of the schema/);
+      } else {
+        expect(run).not.toThrow();
+        expect(real.code, real.stderr).toBe(0);
+      }
     }
   });
 
-  it('the subset renderer refuses what it does not implement, so the chart cannot drift outside it', () => {
-    expect(() => new HelmSubset({ 't.yaml': '{{ range .Values.x }}{{ end }}' })).toThrow(/outside the supported subset/);
-    expect(() => new HelmSubset({ 't.yaml': '{{ lookup "v1" "Secret" "ns" "x" }}' }).render({ Values: {}, Release: { Name: 'r', Namespace: 'n', Service: 'Helm' }, Chart: {} })).toThrow(/outside the supported subset/);
-    const h = new HelmSubset({ 't.yaml': 'a:\n  {{- if .Values.on }}\n  b: {{ .Values.n | quote }}\n  {{- else }}\n  c: {{ default "d" .Values.missing }}\n  {{- end }}\nz: {{ printf "%s-%s" "x" "y" }}\n' });
-    const ctx = (v: unknown) => ({ Values: v, Release: { Name: 'r', Namespace: 'n', Service: 'Helm' }, Chart: {} });
-    expect(h.render(ctx({ on: true, n: 3 }))['t.yaml']).toBe('a:\n  b: "3"\nz: x-y\n');
-    expect(h.render(ctx({ on: false }))['t.yaml']).toBe('a:\n  c: d\nz: x-y\n');
+  it('the Rollout refers only to analysis templates of the right scope that the chart or manifests/ install', async () => {
+    // What manifests/argocd installs: the chart per app namespace (ApplicationSet) and cluster-scoped objects from the
+    // mlloop repository (Applications over manifests/<path>, filtered by directory.include).
+    const argocd = await validateYamlManifests(spawnSync('kubectl', ['kustomize', join(ROOT, 'manifests/argocd')], { encoding: 'utf8' }).stdout);
+    const project = one(argocd, 'AppProject');
+    const installed: K8sObject[] = [];
+    for (const app of argocd.filter((o) => o.kind === 'Application') as any[]) {
+      expect(app.spec.project).toBe(project.metadata.name);
+      const include = new RegExp(`^${String(app.spec.source.directory?.include ?? '*').replace(/\./g, '\\.').replace(/\*/g, '.*')}$`);
+      for (const f of readdirSync(join(ROOT, app.spec.source.path)).filter((x) => include.test(x))) {
+        const objs = await validateYamlManifests(readFileSync(join(ROOT, app.spec.source.path, f), 'utf8'));
+        for (const o of objs) expect(project.spec.clusterResourceWhitelist, `the project must allow ${o.kind}`).toContainEqual({ group: o.apiVersion.split('/')[0], kind: o.kind });
+        installed.push(...objs);
+      }
+    }
+    /** Every templateName of a Rollout (canary steps, background analysis, pre/post-promotion) that does not resolve. */
+    const unresolved = (rollout: any, chartObjs: K8sObject[]): string[] => {
+      const refs: { templateName: string; clusterScope?: boolean; at: string }[] = [];
+      const walk = (v: unknown, at: string): void => {
+        if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
+        else if (v && typeof v === 'object') {
+          for (const [k, x] of Object.entries(v)) {
+            if (k === 'templates' && Array.isArray(x)) x.forEach((t: any, i) => refs.push({ ...t, at: `${at}.templates[${i}]` }));
+            else walk(x, `${at}.${k}`);
+          }
+        }
+      };
+      walk(rollout.spec.strategy, 'spec.strategy');
+      return refs
+        .filter((r) =>
+          r.clusterScope
+            ? !installed.some((o) => o.kind === 'ClusterAnalysisTemplate' && o.metadata?.name === r.templateName && !o.metadata?.namespace)
+            : !chartObjs.some((o) => o.kind === 'AnalysisTemplate' && o.metadata?.name === r.templateName),
+        )
+        .map((r) => `${r.at}: ${r.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate'} ${r.templateName}`);
+    };
+    const ocr = render({});
+    const rollout = one(ocr, 'Rollout');
+    expect(unresolved(rollout, ocr)).toEqual([]);
+    expect(rollout.spec.strategy.canary.analysis.templates.length).toBe(2);
+    // A namespaced reference (what the chart had before) resolves to nothing the chart or manifests/ install.
+    const namespaced = structuredClone(rollout);
+    for (const t of namespaced.spec.strategy.canary.analysis.templates) delete t.clusterScope;
+    expect(unresolved(namespaced, ocr)).toEqual(['spec.strategy.canary.analysis.templates[0]: AnalysisTemplate mlloop-p95-latency', 'spec.strategy.canary.analysis.templates[1]: AnalysisTemplate mlloop-error-rate']);
+
+    // The Rollout passes every argument the templates need, and nothing no template declares.
+    const templates = installed.filter((o) => o.kind === 'ClusterAnalysisTemplate') as any[];
+    expect(templates.map((t) => t.metadata.name).sort()).toEqual(['mlloop-error-rate', 'mlloop-p95-latency']);
+    const passed = rollout.spec.strategy.canary.analysis.args as { name: string; value?: string }[];
+    for (const t of templates) for (const a of t.spec.args.filter((x: any) => x.value === undefined)) expect(passed.map((p) => p.name), `${t.metadata.name} needs ${a.name}`).toContain(a.name);
+    for (const p of passed) expect(templates.some((t) => t.spec.args.some((a: any) => a.name === p.name)), p.name).toBe(true);
+
+    // A model that is not the OCR example: its metric names reach the queries mlloop analyze and Argo Rollouts run.
+    const fraud = one(render({ metrics: { requests: 'fraud_http_requests_total', latency: 'fraud_http_latency_seconds' } }), 'Rollout');
+    const args = Object.fromEntries(fraud.spec.strategy.canary.analysis.args.filter((a: any) => a.value !== undefined).map((a: any) => [a.name, a.value]));
+    const ms = await loadTemplate(join(ROOT, 'manifests/rollouts/analysis-templates.yaml'), { intervalMs: 60_000, count: 5, args: { ...args, 'canary-hash': 'abc123' } });
+    expect(ms.map((m) => m.name)).toEqual(['latency_ms.p95', 'error_rate']);
+    expect(ms[0]!.query).toContain('rate(fraud_http_latency_seconds_bucket{service="ocr-canary",rollouts_pod_template_hash="abc123"}');
+    expect(ms[1]!.query).toContain('rate(fraud_http_requests_total{service="ocr-canary"');
+    expect(ms.map((m) => m.query).join('\n')).not.toContain('ocr_request');
   });
 });
 
@@ -150,19 +205,26 @@ rollout:
     maxP95Ms: {{maxP95}}
 `;
 
-  it('renders per-env values from a handlebars template and typed --set overrides, validated by the chart schema', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-values-'));
+  it('renders per-env values from a handlebars template and Helm --set/--set-string/--set-file, checked by the schema and helm template', async () => {
+    const dir = tempDir('values');
     writeFileSync(join(dir, 'values.hbs.yaml'), tmpl.replace('{{maxP95}}', '200'));
+    writeFileSync(join(dir, 'owner.txt'), 'team-ocr, on call');
     const out = join(dir, 'prod.yaml');
-    const ran = await cli(['values', '--chart', CHART, '--env', 'prod', '--app', 'ocr', '--template', join(dir, 'values.hbs.yaml'), '--set', 'replicaCount=6', '--set', 'rollout.analysis.maxErrorRate=0.02', '--set', 'gpu.nodeSelector.nvidia\\.com/gpu\\.product=Tesla-T4', '--set-string', 'podAnnotations.team=42', '--out', out, '--json']);
+    const ran = await cli(['values', '--chart', CHART, '--env', 'prod', '--app', 'ocr', '--template', join(dir, 'values.hbs.yaml'), '--set', 'replicaCount=6', '--set-string', 'args={--workers,2}', '--set', 'gpu.nodeSelector.nvidia\\.com/gpu\\.product=Tesla-T4,resources.limits=null', '--set', 'env[0].name=LOG_LEVEL,env[0].value=info', '--set-string', 'podAnnotations.team=42', '--set-file', `podAnnotations.owner=${join(dir, 'owner.txt')}`, '--out', out, '--json']);
     expect(ran.code, ran.stderr).toBe(0);
     const values = parse(readFileSync(out, 'utf8'));
-    expect(values).toEqual({ mlloop: { app: 'ocr', env: 'prod' }, replicaCount: 6, gpu: { enabled: true, nodeSelector: { 'nvidia.com/gpu.product': 'Tesla-T4' } }, rollout: { analysis: { maxP95Ms: 200, maxErrorRate: 0.02 } }, podAnnotations: { team: '42' } });
+    expect(values).toEqual({ mlloop: { app: 'ocr', env: 'prod' }, replicaCount: 6, args: ['--workers', '2'], gpu: { enabled: true, nodeSelector: { 'nvidia.com/gpu.product': 'Tesla-T4' } }, resources: { limits: null }, env: [{ name: 'LOG_LEVEL', value: 'info' }], rollout: { analysis: { maxP95Ms: 200 } }, podAnnotations: { team: '42', owner: 'team-ocr, on call' } });
     expect(readFileSync(out, 'utf8')).toMatch(/^# Helm values of ocr in prod for chart model-service 0\.1\.0/);
-    // The file renders a valid GPU Rollout.
+    // helm template rendered the chart with these values before they were written.
+    const result = JSON.parse(ran.stdout);
+    expect(result.render.objects).toBe(5);
+    expect(result.render.templates).toEqual(expect.arrayContaining(['templates/rollout.yaml', 'templates/service.yaml', 'templates/pdb.yaml']));
+    // The file passes helm lint --strict and renders a valid GPU Rollout without the default memory limit.
+    lint(values);
     const objs = render(values);
     for (const o of objs) await validateObject(o);
-    expect(one(objs, 'Rollout').spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe(1);
+    expect(one(objs, 'Rollout').spec.template.spec.containers[0].resources.limits).toEqual({ 'nvidia.com/gpu': 1 });
+    expect(one(objs, 'Rollout').spec.template.metadata.annotations.owner).toBe('team-ocr, on call');
     expect(one(objs, 'Rollout').metadata.labels['mlloop.io/env']).toBe('prod');
 
     // A later render keeps what gitops deploy set.
@@ -177,9 +239,12 @@ rollout:
     ['a string where a number belongs', ['--set-string', 'containerPort=8080'], /\$\.containerPort: must be integer/],
     ['a template variable that does not exist', ['--template', 'MISSING'], /cannot render the template: "maxP95" not defined/],
     ['an env that is not a DNS-1123 label', ['--env', '../prod'], /--env "..\/prod" is not a DNS-1123 label/],
-    ['a --set without =', ['--set', 'replicaCount'], /must be key=value/],
+    ['a --set without =', ['--set', 'replicaCount'], /--set "replicaCount": key "replicaCount" has no value/],
+    ['an unterminated {list}', ['--set', 'args={a,b'], /--set "args=\{a,b": list must terminate with '\}'/],
+    ['a decimal by --set (Helm keeps it a string)', ['--set', 'rollout.analysis.maxErrorRate=0.02'], /\$\.rollout\.analysis\.maxErrorRate: must be number/],
+    ['a --set-file that does not exist', ['--set-file', 'podAnnotations.x=/nonexistent/notes.txt'], /\/nonexistent\/notes\.txt: --set-file cannot read the file: ENOENT/],
   ])('refuses %s with exit 2 and writes nothing', async (_n, args, msg) => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-values-'));
+    const dir = tempDir('values');
     writeFileSync(join(dir, 't.yaml'), tmpl);
     const argv = ['values', '--chart', CHART, '--env', 'prod', '--app', 'ocr', '--out', join(dir, 'out.yaml')];
     const i = args.indexOf('MISSING');
@@ -188,6 +253,52 @@ rollout:
     expect(ran.code, ran.stderr).toBe(2);
     expect(ran.stderr).toMatch(msg);
     expect(existsSync(join(dir, 'out.yaml'))).toBe(false);
+  });
+
+  /** A chart whose values.schema.json is absent, so only helm template can find what its templates refuse. */
+  function strictChart(): string {
+    const dir = tempDir('values-chart');
+    mkdirSync(join(dir, 'chart', 'templates'), { recursive: true });
+    writeFileSync(join(dir, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: strict\nversion: 1.0.0\n');
+    writeFileSync(join(dir, 'chart', 'values.yaml'), 'port: 8080\nname: web\n');
+    writeFileSync(join(dir, 'chart', 'templates', '_helpers.tpl'), '{{- define "strict.port" -}}\n{{ .Values.ports.http }}\n{{- end -}}\n');
+    writeFileSync(join(dir, 'chart', 'templates', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ required "name is required" .Values.name }}\ndata:\n  port: {{ .Values.port | quote }}\n  {{- if .Values.ports }}\n  http: {{ include "strict.port" . | quote }}\n  {{- end }}\n');
+    return dir;
+  }
+
+  it.each([
+    ['a required value set to null', ['--set', 'name=null'], /chart\/templates\/cm\.yaml:4:\d+: helm template fails with these values: name is required/],
+    ['a value an included template cannot use', ['--set', 'ports=x'], /chart\/templates\/_helpers\.tpl:2:\d+: helm template fails with these values \(from .*chart\/templates\/cm\.yaml:8:\d+\): .*can't evaluate field http/],
+    ['a value that breaks the rendered YAML', ['--set', 'port=null', '--set-string', 'name=a: b'], /chart\/templates\/cm\.yaml: helm template renders invalid YAML with these values .*mapping values are not allowed/],
+  ])('exit 2 when helm template refuses %s, naming the template and line; nothing written', async (_n, args, msg) => {
+    const dir = strictChart();
+    const out = join(dir, 'out.yaml');
+    const ran = await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, ...args]);
+    expect(ran.code, ran.stderr).toBe(2);
+    expect(ran.stderr).toMatch(msg);
+    expect(ran.stderr).toMatch(/fix: the values pass values\.schema\.json, but the chart cannot render them/);
+    expect(existsSync(out)).toBe(false);
+    // The same values without a broken one pass.
+    expect((await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, '--set', 'port=9090'])).code).toBe(0);
+  });
+
+  it('without helm on PATH it says so once, checks the schema only and writes the values', async () => {
+    const dir = strictChart();
+    const out = join(dir, 'out.yaml');
+    const ran = await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--set', 'name=null', '--out', out, '--json'], { env: { PATH: '/usr/bin:/bin' } });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stderr.match(/helm is not on PATH/g)).toHaveLength(1);
+    expect(JSON.parse(ran.stdout).render).toEqual({ skipped: 'helm is not on PATH' });
+    expect(parse(readFileSync(out, 'utf8'))).toEqual({ name: null });
+  });
+
+  it.each([
+    ['helm 3 execution error', 'Error: template: model-service/templates/rollout.yaml:29:12: executing "model-service/templates/rollout.yaml" at <required "x" .Values.x>: error calling required: x\n', 'charts/ms/templates/rollout.yaml:29:12: helm template fails with these values: error calling required: x'],
+    ['helm 3 schema error', "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nmodel-service:\n- replicaCount: Must be greater than or equal to 0\n", 'charts/ms/values.schema.json: helm refuses the values: $.replicaCount: Must be greater than or equal to 0'],
+    ['helm 4 schema error', "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nmodel-service:\n- at '/env/0': missing property 'name'\n", "charts/ms/values.schema.json: helm refuses the values: $.env[0]: missing property 'name'"],
+    ['helm 4 parse error', 'Error: parse error at (model-service/templates/hpa.yaml:7): function "nope" not defined\n\nUse --debug flag to render out invalid YAML\n', 'charts/ms/templates/hpa.yaml:7: helm template fails with these values: function "nope" not defined'],
+  ])('reads %s', (_n, stderr, message) => {
+    expect(helmError(stderr, 'charts/ms').message.split('\n')[0]).toBe(message);
   });
 });
 
@@ -215,7 +326,7 @@ describe('ArgoCD and the GitOps repository skeleton', () => {
     const r = spawnSync('kubectl', ['kustomize', join(ROOT, dir)], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const objs = await validateYamlManifests(r.stdout);
-    expect(objs.map((o) => o.kind).sort()).toEqual(['AppProject', 'ApplicationSet']);
+    expect(objs.map((o) => o.kind).sort()).toEqual(['AppProject', 'Application', 'ApplicationSet']);
     if (dir.includes('gitops-repo')) {
       const appset = one(objs, 'ApplicationSet');
       expect(appset.spec.generators[0].git.repoURL).toBe('https://github.com/acme/ocr-gitops.git');
@@ -224,10 +335,11 @@ describe('ArgoCD and the GitOps repository skeleton', () => {
     }
   });
 
-  it.each(['staging', 'prod'])('the skeleton\'s apps/ocr/%s/values.yaml is valid for the chart and renders valid objects', async (env) => {
+  it.each(['staging', 'prod'])('the skeleton\'s apps/ocr/%s/values.yaml passes helm lint --strict and renders valid objects', async (env) => {
     const user = parse(readFileSync(join(ROOT, `manifests/gitops-repo/apps/ocr/${env}/values.yaml`), 'utf8'));
+    lint(user);
     const objs = render(user);
     for (const o of objs) await validateObject(o);
-    expect(one(objs, 'Rollout').spec.template.metadata.labels['ai.mlloop/model-version']).toBe('ocr-v3.1');
+    expect(one(objs, 'Rollout').spec.template.metadata.labels['mlloop.io/model-version']).toBe('ocr-v3.1');
   });
 });

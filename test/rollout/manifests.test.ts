@@ -13,12 +13,17 @@ const load = (p: string) => validateYamlManifests(read(p));
 const byKind = (objs: K8sObject[], kind: string, name?: string) => objs.find((o) => o.kind === kind && (!name || o.metadata?.name === name))!;
 
 describe('manifests/rollouts', () => {
-  it('AnalysisTemplates keep the names the chart references, take the documented args, and fail closed on NaN', async () => {
+  it('ClusterAnalysisTemplates keep the names the chart references, take the documented args, and fail closed on NaN', async () => {
     const objs = await load('manifests/rollouts/analysis-templates.yaml');
-    expect(objs.map((o) => `${o.kind}/${o.metadata!.name}`)).toEqual(['AnalysisTemplate/mlloop-p95-latency', 'AnalysisTemplate/mlloop-error-rate']);
-    for (const [t, limitArg, dflt] of [[objs[0]!, 'max-p95-ms', '200'], [objs[1]!, 'max-error-rate', '0.01']] as const) {
+    expect(objs.map((o) => `${o.kind}/${o.metadata!.name}`)).toEqual(['ClusterAnalysisTemplate/mlloop-p95-latency', 'ClusterAnalysisTemplate/mlloop-error-rate']);
+    for (const [t, limitArg, dflt, metricArg, metric] of [[objs[0]!, 'max-p95-ms', '200', 'latency-metric', 'ocr_request_duration_seconds'], [objs[1]!, 'max-error-rate', '0.01', 'requests-metric', 'ocr_requests_total']] as const) {
       const spec = t.spec as { args: { name: string; value?: string }[]; metrics: Record<string, any>[] };
+      expect(t.metadata!.namespace).toBeUndefined();
       expect(spec.args.find((a) => a.name === limitArg)!.value).toBe(dflt);
+      // The serving metric is an argument (the chart's metrics.*), defaulting to the OCR example's name.
+      expect(spec.args.find((a) => a.name === metricArg)!.value).toBe(metric);
+      expect(spec.metrics[0]!.provider.prometheus.query).toContain(`{{args.${metricArg}}}`);
+      expect(spec.metrics[0]!.provider.prometheus.query).not.toContain(metric);
       expect(spec.args.filter((a) => a.value === undefined).map((a) => a.name).sort()).toEqual(['canary-hash', 'service-name']);
       const m = spec.metrics[0]!;
       expect(m.failureCondition).toBe(`isNaN(result[0]) || result[0] > {{args.${limitArg}}}`);
@@ -33,7 +38,7 @@ describe('manifests/rollouts', () => {
     const objs = await load('manifests/rollouts/rollout.yaml');
     const r = byKind(objs, 'Rollout') as any;
     expect(r.spec.strategy.canary.steps.map((s: Record<string, unknown>) => Object.keys(s)[0] === 'setWeight' ? s.setWeight : 'pause')).toEqual([10, 'pause', 30, 'pause', 100]);
-    expect(r.spec.strategy.canary.analysis.templates.map((t: { templateName: string }) => t.templateName)).toEqual(['mlloop-p95-latency', 'mlloop-error-rate']);
+    expect(r.spec.strategy.canary.analysis.templates).toEqual([{ templateName: 'mlloop-p95-latency', clusterScope: true }, { templateName: 'mlloop-error-rate', clusterScope: true }]);
     expect(r.spec.strategy.canary.analysis.args.map((a: { name: string }) => a.name).sort()).toEqual(['canary-hash', 'service-name']);
     expect(r.spec.strategy.canary.analysis.args.find((a: { name: string }) => a.name === 'canary-hash').valueFrom).toEqual({ podTemplateHashValue: 'Latest' });
     for (const svc of [r.spec.strategy.canary.canaryService, r.spec.strategy.canary.stableService]) expect(byKind(objs, 'Service', svc)).toBeDefined();

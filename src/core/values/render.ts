@@ -7,56 +7,20 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
 import { readYamlText } from '../gitops/yaml-edit.js';
 import { assertLabel } from '../gitops/names.js';
+import { applySetLines, setLinesTouch, type SetLine } from './strvals.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-export interface SetOverride {
-  path: string[];
-  value: unknown;
-}
-
 /**
- * `--set a.b=1`: the key is a dotted path (`\.` for a literal dot); the value is typed — integers and
- * decimals become numbers, true/false booleans, null deletes the key, anything else is a string.
- * `--set-string` keeps the value a string. Unlike Helm, one --set is one assignment (no comma lists),
- * so values may contain commas.
+ * Helm's coalescing of user values over the chart's defaults (pkg/chart/common/util/coalesce.go): maps merge, a null
+ * removes the chart's default (a null for a key the chart lacks stays null), the rest replaces.
  */
-export function parseSet(text: string, typed: boolean, what = '--set'): SetOverride {
-  const eq = text.indexOf('=');
-  if (eq <= 0) throw new ConfigurationError(`${what} "${text}" must be key=value`, { hint: 'e.g. --set replicaCount=3 --set gpu.enabled=true' });
-  const key = text.slice(0, eq);
-  const raw = text.slice(eq + 1);
-  if (/[[\]]/.test(key)) throw new ConfigurationError(`${what} "${key}": list indexes are not supported`, { hint: 'set the whole list in the --template file instead' });
-  const parts = key.split(/(?<!\\)\./).map((p) => p.replace(/\\\./g, '.'));
-  if (parts.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) throw new ConfigurationError(`${what} "${key}" is not a valid key path`);
-  let value: unknown = raw;
-  if (typed) {
-    if (raw === 'true' || raw === 'false') value = raw === 'true';
-    else if (raw === 'null') value = null;
-    else if (/^-?(0|[1-9]\d*)$/.test(raw) && Number.isSafeInteger(Number(raw))) value = Number(raw);
-    else if (/^-?(0|[1-9]\d*)?\.\d+([eE][-+]?\d+)?$/.test(raw)) value = Number(raw);
-  }
-  return { path: parts, value };
-}
-
-export function applySet(values: Obj, s: SetOverride): void {
-  let cur = values;
-  for (const p of s.path.slice(0, -1)) {
-    if (!isObj(cur[p])) cur[p] = {};
-    cur = cur[p] as Obj;
-  }
-  const last = s.path.at(-1)!;
-  if (s.value === null) delete cur[last];
-  else cur[last] = s.value;
-}
-
-/** Helm's coalescing of user values over the chart's defaults: maps merge, null deletes, the rest replaces. */
 export function coalesce(defaults: unknown, user: unknown): unknown {
   if (!isObj(defaults) || !isObj(user)) return user === undefined ? defaults : user;
   const out: Obj = { ...defaults };
   for (const [k, v] of Object.entries(user)) {
-    if (v === null) delete out[k];
+    if (v === null && Object.hasOwn(defaults, k)) delete out[k];
     else out[k] = coalesce(defaults[k], v);
   }
   return out;
@@ -88,7 +52,10 @@ export interface RenderInput {
   app?: string;
   /** Handlebars template of the environment's values (YAML), and its name for messages. */
   template?: { text: string; file: string };
-  sets: SetOverride[];
+  /** --set, --set-string and --set-file lines (Helm's syntax), applied in Helm's order after the template. */
+  sets: SetLine[];
+  /** Reads a --set-file value's file. */
+  readFile: (file: string) => string;
   /** The values file written before (its image and model version are kept unless set again). */
   previous?: { text: string; file: string };
 }
@@ -127,18 +94,18 @@ export async function renderValues(i: RenderInput): Promise<Rendered> {
     // Rendering values never undoes a deploy: image and model version stay what gitops deploy set.
     const prev = readYamlText(i.previous.text, i.previous.file);
     if (isObj(prev)) {
-      const setPaths = new Set(i.sets.map((s) => s.path.join('.')));
-      for (const p of [['image', 'repository'], ['image', 'tag'], ['image', 'digest'], ['model', 'version']]) {
-        const v = (prev[p[0]!] as Obj | undefined)?.[p[1]!];
-        const mine = (values[p[0]!] as Obj | undefined)?.[p[1]!];
-        if (v !== undefined && mine === undefined && !setPaths.has(p.join('.'))) {
-          applySet(values, { path: p, value: v });
-          kept.push(p.join('.'));
+      for (const [a, b] of [['image', 'repository'], ['image', 'tag'], ['image', 'digest'], ['model', 'version']] as const) {
+        const v = (prev[a] as Obj | undefined)?.[b];
+        const mine = (values[a] as Obj | undefined)?.[b];
+        if (v !== undefined && mine === undefined && !setLinesTouch(i.sets, [a, b])) {
+          if (!isObj(values[a])) values[a] = {};
+          (values[a] as Obj)[b] = v;
+          kept.push(`${a}.${b}`);
         }
       }
     }
   }
-  for (const s of i.sets) applySet(values, s);
+  applySetLines(values, i.sets, i.readFile);
   const coalesced = coalesce(i.chart.defaults, values) as Obj;
   if (i.chart.schema) validateSchema(coalesced, i.chart.schema, `values for ${i.env} (chart ${i.chart.name} defaults + template + --set)`);
   return { values, coalesced, kept };

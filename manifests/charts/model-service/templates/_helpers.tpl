@@ -1,4 +1,4 @@
-{{/* Written in the template subset documented in ../README.md, so the tests can render it without helm. */}}
+{{/* Names and labels shared by every template; every mlloop label uses the mlloop.io/ domain (docs/contracts.md). */}}
 {{- define "model-service.fullname" -}}
 {{- default .Release.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -18,8 +18,8 @@ mlloop.io/app: {{ default .Release.Name .Values.mlloop.app }}
 {{- if .Values.mlloop.env }}
 mlloop.io/env: {{ .Values.mlloop.env }}
 {{- end }}
-ai.mlloop/model-name: {{ .Values.model.name | quote }}
-ai.mlloop/model-version: {{ .Values.model.version | replace "+" "_" | quote }}
+mlloop.io/model-name: {{ .Values.model.name | quote }}
+mlloop.io/model-version: {{ .Values.model.version | replace "+" "_" | quote }}
 {{- end -}}
 
 {{- define "model-service.image" -}}
