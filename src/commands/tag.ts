@@ -5,7 +5,7 @@ export const command = defineCommand({
   summary: 'the image tag <model>-v<version>-commit-<sha7>-<yyyymmddHHMMss> and OCI labels, ready for docker/build-push-action',
   description:
     'Builds the image tag from the model name, version, commit and build time (UTC), e.g. ocr-v3.2-commit-abc1234-20250612110522, ' +
-    'and the OCI labels org.opencontainers.image.{title,version,revision,created,source} plus ai.mlloop.{model-version,dataset}. ' +
+    'and the OCI labels org.opencontainers.image.{title,version,revision,created,source} plus io.mlloop.{model-version,dataset}. ' +
     'The tag is checked against the Docker tag grammar ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) and, with --image, the whole reference ' +
     'against the image reference grammar. The outputs tags and labels are newline-separated, as docker/build-push-action reads them.',
   options: {
@@ -15,7 +15,7 @@ export const command = defineCommand({
     time: { type: 'string', help: 'build time, ISO-8601 (a time without a zone is UTC) [default: now]', placeholder: 'ISO-8601' },
     image: { type: 'string', help: 'image repository without tag, e.g. registry.example.com/ocr-service: tags become full references', placeholder: 'REPO' },
     source: { type: 'string', help: 'source repository URL for org.opencontainers.image.source [default: $GITHUB_SERVER_URL/$GITHUB_REPOSITORY on a runner]', placeholder: 'URL' },
-    dataset: { type: 'string', help: 'the training dataset, for the ai.mlloop.dataset label', placeholder: 'NAME' },
+    dataset: { type: 'string', help: 'the training dataset, for the io.mlloop.dataset label', placeholder: 'NAME' },
   },
   outputs: {
     tags: 'image references (newline-separated), for docker/build-push-action tags',

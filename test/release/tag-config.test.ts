@@ -30,7 +30,7 @@ describe('tag', () => {
     expect(() => parseTime('12/06/2025')).toThrow(/not an ISO-8601 time/);
   });
 
-  it('labels follow the OCI annotation keys and ai.mlloop', () => {
+  it('labels follow the OCI annotation keys and io.mlloop (reverse-DNS of mlloop.io)', () => {
     const r = imageTag({ model: 'ocr', version: '3.2', sha: SHA.toUpperCase(), time: T, image: 'registry.example.com/ocr-service', source: 'https://github.com/acme/ocr-fields', dataset: 'invoice-clean-2025Q1' });
     expect(r.tags).toEqual(['registry.example.com/ocr-service:ocr-v3.2-commit-abc1234-20250612110522']);
     expect(r.labels).toEqual({
@@ -39,8 +39,8 @@ describe('tag', () => {
       'org.opencontainers.image.revision': SHA,
       'org.opencontainers.image.created': '2025-06-12T11:05:22Z',
       'org.opencontainers.image.source': 'https://github.com/acme/ocr-fields',
-      'ai.mlloop.model-version': 'ocr-v3.2',
-      'ai.mlloop.dataset': 'invoice-clean-2025Q1',
+      'io.mlloop.model-version': 'ocr-v3.2',
+      'io.mlloop.dataset': 'invoice-clean-2025Q1',
     });
     expect(bareVersion('ocr', 'OCR-v3.2')).toBe('3.2');
   });

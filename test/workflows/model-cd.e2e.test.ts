@@ -180,7 +180,7 @@ describe('model-cd.yml on a push to main', () => {
     expect(calls.login).toEqual([{ registry: 'ghcr.io', username: 'octocat', password: 'ghs_runTokenPackagesWrite' }]);
     const build = calls.build![0]!;
     expect(build.tags).toMatch(new RegExp(`^${IMAGE}:${mv.replace(/\./g, '\\.')}-commit-2222222-\\d{14}$`));
-    expect(build.labels!.split('\n')).toEqual(expect.arrayContaining([`ai.mlloop.model-version=${mv}`, `org.opencontainers.image.revision=${'2'.repeat(40)}`, 'ai.mlloop.dataset=ocr-fields-sample']));
+    expect(build.labels!.split('\n')).toEqual(expect.arrayContaining([`io.mlloop.model-version=${mv}`, `org.opencontainers.image.revision=${'2'.repeat(40)}`, 'io.mlloop.dataset=ocr-fields-sample']));
     expect(build['build-args']!.trim()).toBe(`MODEL_VERSION=${mv}`);
     expect(build).toMatchObject({ push: 'true', context: '.', file: './Dockerfile', platforms: 'linux/amd64' });
 

@@ -75,8 +75,8 @@ export function imageTag(i: TagInput): TagResult {
     'org.opencontainers.image.revision': i.sha.toLowerCase(),
     'org.opencontainers.image.created': i.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     ...(i.source ? { 'org.opencontainers.image.source': i.source } : {}),
-    'ai.mlloop.model-version': modelVersion,
-    ...(i.dataset ? { 'ai.mlloop.dataset': i.dataset } : {}),
+    'io.mlloop.model-version': modelVersion,
+    ...(i.dataset ? { 'io.mlloop.dataset': i.dataset } : {}),
   };
   for (const [k, val] of Object.entries(labels)) if (/[\r\n]/.test(val)) throw new ConfigurationError(`label ${k} must be one line`);
   return { tag, model_version: modelVersion, tags, labels };
