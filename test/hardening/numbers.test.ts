@@ -154,7 +154,7 @@ describe('metrics outside their definition\'s range, and unknown schemas, are re
     writeFileSync(join(d, 'good.json'), JSON.stringify(good));
     writeFileSync(join(d, 'bad.json'), JSON.stringify(bad));
     writeFileSync(join(d, 'gate.yaml'), 'metrics:\n  overall.f1: {direction: higher, max_regression: 0.5}\n');
-    for (const [c, b] of [['bad.json', 'good.json'], ['good.json', 'bad.json']]) {
+    for (const [c, b] of [['bad.json', 'good.json'], ['good.json', 'bad.json']] as const) {
       const g = await mlloop(['gate', '--candidate', join(d, c), '--baseline', join(d, b), '--policy', join(d, 'gate.yaml'), '--out', join(d, 'v.json')], d);
       expectBadInput(g, `${join(d, 'bad.json')}: ${at}`);
       expect(existsSync(join(d, 'v.json'))).toBe(false);
