@@ -61,7 +61,7 @@ export const command = defineCommand({
   async run(o, ctx) {
     checkSource(o);
     const { analyze } = await import('../core/rollout/analyze.js');
-    const { formatValue } = await import('../core/rollout/analysis.js');
+    const { formatValue, CONDITION_ERROR } = await import('../core/rollout/analysis.js');
     ctx.secret(o.prometheusToken);
     const { verdict } = await analyze({
       prometheus: o.prometheus,
@@ -90,7 +90,10 @@ export const command = defineCommand({
       signal: ctx.signal,
     });
     if (verdict.phase === 'Error') {
-      const { ExternalError } = await import('../core/errors.js');
+      const { ExternalError, ConfigurationError } = await import('../core/errors.js');
+      // A condition that cannot be evaluated on what its query returns is the template's mistake, as in Argo.
+      if (verdict.metrics.some((m) => m.phase === 'Error' && m.message?.includes(CONDITION_ERROR)))
+        throw new ConfigurationError(verdict.message, { file: o.template, hint: 'make the condition fit the result: result[0] or all(result, …) for a vector query, result for a scalar one, and len(result) == 0 || … where the query may return nothing' });
       throw new ExternalError(verdict.message, { hint: 'the metrics source kept failing; check that it is reachable' });
     }
     const last = (m: (typeof verdict.metrics)[number]) => {

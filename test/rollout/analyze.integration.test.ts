@@ -148,31 +148,39 @@ describe('mlloop analyze against a real Prometheus', () => {
     expect(none.stderr).toMatch(/canary analysis failed: latency_ms\.p95=NaN \(no data\)/);
   });
 
-  it('judges range queries over every point with data', async () => {
+  it('judges range queries over every point, NaN points included, as Argo does', async () => {
     const file = join(tmp, 'range.yaml');
     writeFileSync(file, [
       'metrics:',
       '  - name: latency_ms.p95_over_time',
       '    query: histogram_quantile(0.95, sum by (le) (rate(ocr_request_duration_seconds_bucket{model_version="{{args.version}}"}[3s]))) * 1000',
       '    range: {duration: 6s, step: 1s}',
-      '    successCondition: max(result) <= {{args.max-p95-ms}}',
+      // Points from before the load are NaN (0/0): the condition says what they mean, as in Argo.
+      '    successCondition: "all(result, isNaN(#) || # <= {{args.max-p95-ms}})"',
       '    interval: 4s',
       '    count: 1',
       '',
     ].join('\n'));
     const r = await analyze(['--template', file, '--arg', 'version=ocr-v3.3', '--load', '10', '--target', `${slow.url}/predict`]);
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/canary analysis failed: max\(latency_ms\.p95_over_time\)=\d+ > 200/);
+    expect(r.stderr).toMatch(/canary analysis failed: latency_ms\.p95_over_time\[\d+\]=\d+ > 200/);
     const v = JSON.parse(r.stdout);
     expect(v.metrics[0].measurements[0].value.length).toBeGreaterThan(1);
   });
 
-  it('refuses a query Prometheus rejects before measuring (exit 2), and an unreachable Prometheus (exit 3)', async () => {
+  it('refuses a query Prometheus rejects before measuring (exit 2), a condition that does not fit its query (exit 2), and an unreachable Prometheus (exit 3)', async () => {
     const file = join(tmp, 'bad.yaml');
     writeFileSync(file, 'metrics:\n  - name: broken\n    query: sum(rate(x[5m])\n    successCondition: result[0] < 1\n');
     const r = await analyze(['--template', file]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/metric "broken": Prometheus rejected the query/);
+    // A condition Argo cannot evaluate on what the query returns (a vector compared as a number) is an Error
+    // naming the metric and condition, never a verdict; it is the template's mistake: exit 2.
+    const shape = join(tmp, 'shape.yaml');
+    writeFileSync(shape, 'metrics:\n  - name: up_share\n    query: vector(1)\n    successCondition: result >= 0.5\n    interval: 1s\n    count: 1\n    consecutiveErrorLimit: 0\n');
+    const wrong = await analyze(['--template', shape]);
+    expect(wrong.code, wrong.stderr).toBe(2);
+    expect(wrong.stderr).toContain('up_share: could not evaluate successCondition "result >= 0.5": invalid operation: >= (mismatched types []float64 and float64)');
     const down = await cli(['analyze', '--prometheus', 'http://127.0.0.1:9', '--duration', '1s', '--interval', '1s'], { timeoutMs: 60_000 });
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/did not answer after 4 attempts/);

@@ -84,6 +84,9 @@ function jsonValue(value: Value): Measurement['value'] {
   return value.map(j);
 }
 
+/** Marks the message of a measurement whose condition could not be evaluated (Argo's formatEvalError). */
+export const CONDITION_ERROR = ': could not evaluate ';
+
 /** Why neither condition held, in words: no data is the usual reason. */
 function neither(name: string, value: Value): string {
   if (typeof value !== 'number' && value.length === 0) return `${name} has no data (the query returned an empty result)`;
@@ -107,7 +110,7 @@ export function judge(metric: MetricSpec, value: Value): { phase: Phase; message
     } catch (e) {
       if (!(e instanceof ConditionError)) throw e;
       const empty = typeof value !== 'number' && value.length === 0;
-      return { phase: 'Error', message: `${metric.name}: could not evaluate ${field} "${c.text}": ${empty ? 'metric result is nil or empty: no data returned from the metric provider' : e.message}` };
+      return { phase: 'Error', message: `${metric.name}${CONDITION_ERROR}${field} "${c.text}": ${empty ? 'metric result is nil or empty: no data returned from the metric provider' : e.message}` };
     }
   };
   const sHeld = s ? evaluate(s, 'successCondition') : undefined;
