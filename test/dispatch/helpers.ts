@@ -1,14 +1,14 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { readClusters, readJobRequest, namespaceFor, tenantOf } from '../../src/core/dispatch/config.js';
 import { decide, type ClusterInput } from '../../src/core/dispatch/decide.js';
 import { ClusterStateBuilder } from '../../src/core/dispatch/state.js';
 import type { Obj } from './fixtures.js';
+import { tempDir as supportTempDir } from '../support/tmp.js';
 
-export function tempDir(prefix = 'mlloop-dispatch-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+export function tempDir(): string {
+  return supportTempDir('dispatch');
 }
 
 export const baseJob = {

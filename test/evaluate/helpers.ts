@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { tempDir as supportTempDir } from '../support/tmp.js';
 import { join } from 'node:path';
 import { Evaluator, type EvaluateConfig, type MetricsDoc, type SampleLine } from '../../src/core/evaluate/evaluate.js';
 import type { Image } from '../../src/core/evaluate/fields.js';
@@ -37,7 +37,7 @@ export function evaluateImages(gt: RawImage[], pred: RawImage[], config: Partial
 }
 
 export function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'mlloop-eval-'));
+  return supportTempDir('eval');
 }
 
 export function writeFields(dir: string, name: string, images: RawImage[], extra: Record<string, unknown> = {}): string {

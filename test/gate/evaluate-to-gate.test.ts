@@ -1,11 +1,11 @@
 // The loop as users run it: `mlloop evaluate --samples` on two models' predictions, then `gate` and
 // `compare` on what evaluate wrote — the contracts between the commands (metrics@1, samples@1) hold.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli } from '../support/run.js';
 import { Xoshiro128 } from '../../src/core/stats/prng.js';
+import { tempDir } from '../support/tmp.js';
 
 const LABELS = ['name', 'id_number', 'effective_date', 'amount'];
 
@@ -34,7 +34,7 @@ function data(dir: string, images: number) {
 
 describe('evaluate → gate → compare', () => {
   it('gates and reports on evaluate\'s own outputs', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-loop-'));
+    const dir = tempDir('loop');
     data(dir, 300);
     for (const v of ['v25', 'v30']) {
       const r = await cli(['evaluate', '--gt', 'gt.json', '--pred', `${v}.json`, '--out', `${v}.metrics.json`, '--samples', `${v}.samples.jsonl`], { cwd: dir });

@@ -1,9 +1,9 @@
 // Small, consistent evaluation outputs for tests: per-image samples (mlloop/samples@1) and the
 // metrics.json (mlloop/metrics@1) they sum to, for two models on the same test set.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Xoshiro128 } from '../../src/core/stats/prng.js';
+import { tempDir } from '../support/tmp.js';
 
 export const LABELS = ['name', 'id_number', 'effective_date', 'amount'] as const;
 
@@ -104,7 +104,7 @@ export interface Pair {
 
 /** Writes candidate and baseline metrics.json + samples.jsonl into a fresh temp folder. */
 export function writePair(cand: ModelSpec, base: ModelSpec, opts: { images?: number; dataset?: string; dir?: string } = {}): Pair {
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'mlloop-gate-'));
+  const dir = opts.dir ?? tempDir('gate');
   const images = opts.images ?? 400;
   const g = new Xoshiro128(99);
   const difficulty = Float64Array.from({ length: images * 4 }, () => g.uniform());

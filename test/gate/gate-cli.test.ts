@@ -1,11 +1,11 @@
 // `mlloop gate` through dist/cli.cjs as a user runs it: decisions, fail-closed cases, the comparability
 // guard, policy errors, the verdict file and the significance test on paired samples.
 import { describe, expect, it } from 'vitest';
-import { writeFileSync, readFileSync, existsSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { cli } from '../support/run.js';
 import { writePair, V25, V30 } from './fixtures.js';
+import { tempDir } from '../support/tmp.js';
 
 const POLICY = `# yaml-language-server: $schema=../schemas/gate.schema.json
 name: ocr-gate
@@ -197,7 +197,7 @@ describe('mlloop gate', () => {
   });
 
   it('needs a baseline source', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-gate-'));
+    const dir = tempDir('gate');
     writeFileSync(join(dir, 'm.json'), '{"f1": 0.9}');
     writeFileSync(join(dir, 'gate.yaml'), 'metrics:\n  f1: {direction: higher, min: 0.5}\n');
     const r = await cli(['gate', '--candidate', 'm.json'], { cwd: dir });

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { imageTag, parseTime, bareVersion } from '../../src/core/tag/tag.js';
 import { deepMerge } from '../../src/core/config/merge.js';
 import { cli, runAction } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const T = new Date('2025-06-12T11:05:22Z');
@@ -73,7 +73,7 @@ describe('tag', () => {
 
 describe('config merge', () => {
   it('merges the seed\'s policy overrides into ocr-template.yaml@v2.1 and records the provenance', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-merge-'));
+    const dir = tempDir('merge');
     const ran = await cli(['config', 'merge', '--template', join(FIX, 'ocr-template.yaml'), '--overrides', join(FIX, 'policy-overrides.yaml'), '--out', join(dir, 'job-uuid-998.yaml'), '--job-id', 'uuid-998', '--commit-sha', 'a97cb21', '--triggered-by', 'admin', '--submit-time', '2025-06-12T11:05:22', '--json']);
     expect(ran.code, ran.stderr).toBe(0);
     const text = readFileSync(join(dir, 'job-uuid-998.yaml'), 'utf8');
@@ -116,7 +116,7 @@ describe('config merge', () => {
     ['a list where the template has a mapping', 'training: [1]\n', [], /\$\.training: the template has a mapping here, the overrides a list/],
     ['overrides that are not a mapping', '- a\n', [], /the overrides must be a YAML mapping/],
   ])('refuses %s with exit 2 and writes nothing', async (_n, overrides, extra, msg) => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-merge-'));
+    const dir = tempDir('merge');
     writeFileSync(join(dir, 'o.yaml'), overrides);
     const ran = await cli(['config', 'merge', '--template', join(FIX, 'ocr-template.yaml'), '--overrides', join(dir, 'o.yaml'), '--out', join(dir, 'out.yaml'), ...extra]);
     expect(ran.code).toBe(2);
@@ -126,7 +126,7 @@ describe('config merge', () => {
   });
 
   it('a template without template: {name, version} is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-merge-'));
+    const dir = tempDir('merge');
     writeFileSync(join(dir, 't.yaml'), 'training: {lr: 1}\n');
     writeFileSync(join(dir, 'o.yaml'), 'training: {lr: 2}\n');
     const ran = await cli(['config', 'merge', '--template', join(dir, 't.yaml'), '--overrides', join(dir, 'o.yaml'), '--out', join(dir, 'out.yaml')]);
@@ -135,7 +135,7 @@ describe('config merge', () => {
   });
 
   it('warns about a likely typo without --strict', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-merge-'));
+    const dir = tempDir('merge');
     writeFileSync(join(dir, 'o.yaml'), 'training: {epoch: 3}\n');
     const ran = await cli(['config', 'merge', '--template', join(FIX, 'ocr-template.yaml'), '--overrides', join(dir, 'o.yaml'), '--out', join(dir, 'out.yaml'), '--job-id', 'j1']);
     expect(ran.code, ran.stderr).toBe(0);

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DIST } from './paths.js';
+import { tempDir } from './tmp.js';
 
 export interface Ran {
   code: number | null;
@@ -66,7 +66,7 @@ export async function runAction(
   inputs: Record<string, string>,
   opts: { cwd?: string; env?: Record<string, string | undefined>; event?: unknown; eventName?: string; timeoutMs?: number } = {},
 ): Promise<ActionRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-runner-'));
+  const dir = tempDir('runner');
   const outputFile = join(dir, 'output');
   const summaryFile = join(dir, 'summary');
   const eventFile = join(dir, 'event.json');

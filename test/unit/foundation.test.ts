@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { coerceOptions, defineCommand, parseDuration } from '../../src/commands/define.js';
 import { parseArgs } from '../../src/cli/args.js';
@@ -13,6 +12,7 @@ import { parseJson, getByDottedPath } from '../../src/core/io/read.js';
 import { parseYaml } from '../../src/core/io/yaml.js';
 import { Runner } from '../../src/actions/runner.js';
 import { parseOutputFile } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 
 const spec = defineCommand({
   name: 'demo thing',
@@ -112,7 +112,7 @@ describe('masking', () => {
 
 describe('atomic writes', () => {
   it('writes all files of a batch or none, and leaves no temp file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-atomic-'));
+    const dir = tempDir('atomic');
     await writeFilesAtomic([
       { path: join(dir, 'a.json'), data: '{"a":1}' },
       { path: join(dir, 'sub', 'b.txt'), data: 'b' },
@@ -176,7 +176,7 @@ describe('config parsing and schema validation', () => {
 
 describe('runner contract', () => {
   it('reads INPUT_* like @actions/core and writes outputs as heredoc blocks', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-runner-'));
+    const dir = tempDir('runner');
     const out = join(dir, 'out');
     writeFileSync(out, '');
     const printed: string[] = [];
