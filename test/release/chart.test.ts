@@ -1,24 +1,17 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { helm, helmTemplate } from '../support/helm.js';
 import { validateObject, validateYamlManifests, type K8sObject } from '../support/manifests.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 import { cli } from '../support/run.js';
 import { coalesce } from '../../src/core/values/render.js';
 import { helmError } from '../../src/core/values/helm.js';
 import { loadTemplate } from '../../src/core/rollout/template.js';
 import { validateSchema, type JsonSchema } from '../../src/core/schema.js';
-
-/** A temp folder removed after the test that made it, also when it fails. */
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `mlloop-${prefix}-`));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const CHART = join(ROOT, 'manifests/charts/model-service');
 const defaults = parse(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as Record<string, any>;

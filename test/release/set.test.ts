@@ -1,16 +1,15 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { helm } from '../support/helm.js';
+import { tempDir } from '../support/tmp.js';
 import { applySetLines, type SetKind } from '../../src/core/values/strvals.js';
 import { coalesce } from '../../src/core/values/render.js';
 import { ConfigurationError } from '../../src/core/errors.js';
 
 /** A tiny chart whose only template prints .Values as JSON: what helm makes of --set, to compare with mlloop's. */
-const chart = mkdtempSync(join(tmpdir(), 'mlloop-set-chart-'));
-afterAll(() => rmSync(chart, { recursive: true, force: true }));
+const chart = tempDir('set-chart', { scope: 'file' });
 const DEFAULTS = 'keep: 1\ndrop:\n  me: 2\n  other: 3\nlist: [1, 2]\nnested:\n  a: 1\n  b: {c: 2}\n';
 mkdirSync(join(chart, 'templates'));
 writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: dump\nversion: 0.1.0\n');
