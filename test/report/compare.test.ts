@@ -7,6 +7,7 @@ import type { Browser } from 'playwright-core';
 import { cli, run, runAction } from '../support/run.js';
 import { writePair, V25, V30, type ModelSpec } from '../gate/fixtures.js';
 import { CHROMIUM_ARGS } from '../../src/core/report/pdf.js';
+import { tool } from '../support/tools.js';
 
 // The candidate regresses on one field and is slower: both must show.
 const V31: ModelSpec = { ...V30, version: 'ocr-v3.1', miss: { ...V30.miss, amount: 0.2 } };
@@ -14,7 +15,7 @@ const V31: ModelSpec = { ...V30, version: 'ocr-v3.1', miss: { ...V30.miss, amoun
 let browser: Browser;
 beforeAll(async () => {
   const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: tool('chromium'), args: CHROMIUM_ARGS });
 });
 afterAll(() => browser?.close());
 
@@ -108,12 +109,12 @@ describe('mlloop compare', () => {
 
   it('report.pdf has the cover, chart and table, typical error samples, recommendation and a footer with versions and ids', async () => {
     const meta = JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8'));
-    const text = (await run('pdftotext', ['-layout', join(dir, 'report.pdf'), '-'])).stdout;
+    const text = (await run(tool('pdftotext'), ['-layout', join(dir, 'report.pdf'), '-'])).stdout;
     for (const s of ['mlloop model comparison report', 'compared with ocr-v2.5', 'Evaluated by', 'QA <team>', 'Dataset', 'Summary metrics', 'Metric comparison', 'Summary table', 'Typical error samples', 'Recommendation', 'Not recommended for release']) expect(text).toContain(s);
     expect(text).toContain(`report ${meta.report_id}`);
     expect(text).toContain(`mlloop ${meta.mlloop_version}`);
     expect(text).toContain('job 777');
-    const info = (await run('pdfinfo', [join(dir, 'report.pdf')])).stdout;
+    const info = (await run(tool('pdfinfo'), [join(dir, 'report.pdf')])).stdout;
     expect(Number(/Pages:\s+(\d+)/.exec(info)![1])).toBeGreaterThanOrEqual(3);
   });
 });

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { validateYamlManifests, type K8sObject } from '../support/manifests.js';
 import { run } from '../support/run.js';
-import { PROMTOOL_BIN } from '../support/services.js';
+import { tool } from '../support/tools.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 const load = (p: string) => validateYamlManifests(read(p));
@@ -96,14 +96,14 @@ describe('manifests/monitoring', () => {
     expect(alerts.ModelHighErrorRate!.expr).toMatch(/> 0\.05\s*$/);
     expect(alerts.ModelLatencyP95OverBudget!.expr).toMatch(/\* 1000 > 200\s*$/);
     expect(alerts.LowConfidenceSpike!.labels.mlloop_route).toBe('retrain');
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-rules-'));
+    const dir = tempDir('rules');
     writeFileSync(join(dir, 'rules.yml'), JSON.stringify({ groups }));
-    const r = await run(PROMTOOL_BIN, ['check', 'rules', join(dir, 'rules.yml')]);
+    const r = await run(tool('promtool'), ['check', 'rules', join(dir, 'rules.yml')]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/SUCCESS: 4 rules found/);
     // promtool does catch a broken expression.
     writeFileSync(join(dir, 'bad.yml'), JSON.stringify({ groups: [{ name: 'x', rules: [{ alert: 'X', expr: 'sum(rate(x[5m])' }] }] }));
-    expect((await run(PROMTOOL_BIN, ['check', 'rules', join(dir, 'bad.yml')])).code).not.toBe(0);
+    expect((await run(tool('promtool'), ['check', 'rules', join(dir, 'bad.yml')])).code).not.toBe(0);
   });
 
   it('the ServiceMonitor keeps the pod label the AnalysisTemplates select on', async () => {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './tmp.js';
+import { tool } from './tools.js';
 
 /**
  * Real Prometheus and Alertmanager (Debian's packages) for integration tests: each started on a free
@@ -10,9 +11,6 @@ import { join } from 'node:path';
  * stopped (SIGTERM, then SIGKILL) with its folder removed. Share one instance per test file.
  */
 
-export const PROMETHEUS_BIN = process.env.MLLOOP_PROMETHEUS ?? '/usr/bin/prometheus';
-export const ALERTMANAGER_BIN = process.env.MLLOOP_ALERTMANAGER ?? '/usr/bin/prometheus-alertmanager';
-export const PROMTOOL_BIN = process.env.MLLOOP_PROMTOOL ?? '/usr/bin/promtool';
 
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for tests on one machine). */
 export function freePort(): Promise<number> {
@@ -52,7 +50,7 @@ export interface StartOptions {
 
 /** Starts any HTTP service on a free loopback port and waits until it is ready. */
 export async function startService(o: StartOptions): Promise<Service> {
-  const dir = mkdtempSync(join(tmpdir(), `mlloop-${o.name}-`));
+  const dir = tempDir(o.name);
   for (const [name, text] of Object.entries(o.files ?? {})) writeFileSync(join(dir, name), text);
   const port = await freePort();
   const args = o.args.map((a) => a.replace(/\{port\}/g, String(port)).replace(/\{dir\}/g, dir));
@@ -140,7 +138,7 @@ export async function startPrometheus(o: PrometheusOptions = {}): Promise<Promet
   };
   const svc = await startService({
     name: 'prometheus',
-    command: PROMETHEUS_BIN,
+    command: tool('prometheus'),
     args: ['--config.file={dir}/prometheus.yml', '--storage.tsdb.path={dir}/data', '--web.listen-address=127.0.0.1:{port}', '--web.enable-lifecycle', '--log.level=warn'],
     readyPath: '/-/ready',
     // JSON is YAML: no YAML writer needed here.
@@ -190,7 +188,7 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
   const text = typeof o.config === 'string' ? o.config : JSON.stringify(o.config, null, 2);
   const svc = await startService({
     name: 'alertmanager',
-    command: ALERTMANAGER_BIN,
+    command: tool('alertmanager'),
     // An empty cluster address turns off clustering (which would otherwise bind 0.0.0.0:9094).
     args: ['--config.file={dir}/alertmanager.yml', '--storage.path={dir}/data', '--web.listen-address=127.0.0.1:{port}', '--cluster.listen-address=', '--log.level=warn'],
     readyPath: '/-/ready',

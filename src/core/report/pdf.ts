@@ -1,13 +1,63 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { ConfigurationError, ExternalError } from '../errors.js';
 
-export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
+/** Names of Chromium and Chrome on PATH, in the order they are tried. */
+export const CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
 
-/** The default path, else where Debian/Ubuntu images and GitHub's runners keep Chromium or Chrome. */
-export function findChromium(wanted: string, env: Readonly<Record<string, string | undefined>>): string {
-  if (wanted !== DEFAULT_CHROMIUM || existsSync(wanted)) return wanted;
-  const others = [env.CHROME_PATH, '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'].filter((p): p is string => Boolean(p));
-  return others.find((p) => existsSync(p)) ?? wanted;
+/** Where Debian/Ubuntu, snap, Google's packages and macOS put Chromium or Chrome, tried after PATH. */
+export const CHROMIUM_PATHS = [
+  '/usr/bin/chromium',
+  '/usr/lib/chromium/chromium',
+  '/snap/bin/chromium',
+  '/usr/bin/chromium-browser',
+  '/usr/bin/google-chrome',
+  '/usr/bin/google-chrome-stable',
+  '/opt/google/chrome/chrome',
+  '/Applications/Chromium.app/Contents/MacOS/Chromium',
+  '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
+];
+
+const executable = (p: string) => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The Chromium builds Playwright downloaded (`npx playwright install chromium`), newest first. */
+function playwrightChromium(env: Readonly<Record<string, string | undefined>>): string[] {
+  const cache = env.PLAYWRIGHT_BROWSERS_PATH || (env.HOME ? join(env.HOME, '.cache', 'ms-playwright') : '');
+  if (!cache) return [];
+  let dirs: string[] = [];
+  try {
+    dirs = readdirSync(cache).filter((d) => /^chromium-\d+$/.test(d)).sort((a, b) => b.localeCompare(a, 'en', { numeric: true }));
+  } catch {
+    return [];
+  }
+  return dirs.flatMap((d) => ['chrome-linux64', 'chrome-linux'].map((sub) => join(cache, d, sub, 'chrome')));
+}
+
+/**
+ * The Chromium that prints the PDF: --chromium when given, else $MLLOOP_CHROMIUM or $CHROME_PATH, else the first of
+ * CHROMIUM_NAMES on PATH, else the first of `known` (CHROMIUM_PATHS and Playwright's downloads) that exists.
+ * None: exit 2 naming everything searched.
+ */
+export function findChromium(wanted: string | undefined, env: Readonly<Record<string, string | undefined>>, known: readonly string[] = [...CHROMIUM_PATHS, ...playwrightChromium(env)]): string {
+  if (wanted) return wanted;
+  const override = env.MLLOOP_CHROMIUM || env.CHROME_PATH;
+  if (override) return override;
+  const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const name of CHROMIUM_NAMES) {
+    for (const dir of dirs) if (executable(join(dir, name))) return join(dir, name);
+  }
+  const hit = known.find(executable);
+  if (hit) return hit;
+  throw new ConfigurationError(`Chromium not found: searched $MLLOOP_CHROMIUM, $CHROME_PATH, PATH for ${CHROMIUM_NAMES.join(', ')}, and ${known.join(', ')}`, {
+    hint: 'install it (apt-get install chromium), pass --chromium PATH or set MLLOOP_CHROMIUM, or --no-pdf to skip report.pdf',
+  });
 }
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
