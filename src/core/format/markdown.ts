@@ -28,7 +28,7 @@ export function mdText(v: unknown, max = MD_TEXT_MAX): string {
     .replace(/\b(www)\./gi, '$1\\.')
     .replace(/@/g, '@\u200d')
     .replace(/^([#+=-])(?!\d)/, '\\$1')
-    .replace(/^(\d+)([.)])/, '$1\\$2');
+    .replace(/^(\d+)([.)])(?=\s|$)/, '$1\\$2');
 }
 
 /** A table cell: data through mdText; mlloop's own Markdown kept, made safe for one cell. */

@@ -23,8 +23,8 @@ function rows(checks: Check[]): string[][] {
 /** A mermaid bar chart of per-field deltas (GitHub renders it in comments and job summaries). */
 export function mermaidDeltas(title: string, items: { label: string; delta: number }[]): string {
   if (items.length === 0) return '';
-  // Inside a code fence only a backtick run, a quote or a line break could escape the label; < > & are dropped for Mermaid's own HTML labels.
-  const clean = (s: string) => displayText(s, 40).replace(/["\n\r`]/g, "'").replace(/[<>&]/g, '');
+  // Inside a code fence only a backtick run, a quote or a line break could escape the label; < > & are dropped for Mermaid's own HTML labels, mentions neutralised.
+  const clean = (s: string) => displayText(s, 40).replace(/["\n\r`]/g, "'").replace(/[<>&]/g, '').replace(/@/g, '@\u200d');
   const max = Math.max(0.001, ...items.map((i) => Math.abs(i.delta)));
   const bound = Number((max * 1.2).toPrecision(2));
   return [
