@@ -174,7 +174,7 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
       const r: MetricResult = { name: metric.name, query: metric.query, phase: 'Inconclusive', successful: 0, failed: 0, inconclusive: 0, error: 0, measurements: [] };
       let consecutiveErrors = 0;
       let phase: Phase | undefined;
-      for (let i = 0; phase === undefined && !stop.signal.aborted; i++) {
+      while (phase === undefined && !stop.signal.aborted) {
         const previous = r.measurements.at(-1);
         await sleep(!previous ? metric.initialDelayMs : previous.phase === 'Error' ? ERROR_RETRY_MS : metric.intervalMs, stop.signal);
         if (stop.signal.aborted) break;
@@ -198,7 +198,8 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
         else if (m.phase === 'Inconclusive') r.inconclusive++;
         else r.error++;
         consecutiveErrors = m.phase === 'Error' ? consecutiveErrors + 1 : 0;
-        opts.onMeasurement?.(metric, m, i);
+        // The index of the counted measurement (an Error is retried in the same slot).
+        opts.onMeasurement?.(metric, m, r.successful + r.failed + r.inconclusive - (m.phase === 'Error' ? 0 : 1));
         phase = assess(metric, r, consecutiveErrors, r.successful + r.failed + r.inconclusive);
         if (phase && phase !== 'Successful') stop.abort();
       }

@@ -5,7 +5,7 @@
  * value as a float64 and a vector (or matrix) as a []float64, so whether a condition compiles depends on the
  * shape of the result: `result[0] >= 0.95` is an error on a scalar, `result >= 0.95` on a vector.
  */
-import { BOOL, FLOAT, INT, UNKNOWN, arrayOf, check, ExprError, goType, Int, List, parse, run, type Env, type EnvFunction, type Node, type Type, type Val } from './expr.js';
+import { BOOL, FLOAT, INT, UNKNOWN, arrayOf, check, ExprError, goType, Int, int64, List, parse, parseNumber, run, type Env, type EnvFunction, type Node, type Type, type Val } from './expr.js';
 
 /** What a Prometheus query gives a condition: a scalar, or the values of a vector / matrix. */
 export type Value = number | readonly number[];
@@ -41,11 +41,7 @@ const shownVal = (v: Val): string => (v instanceof List ? `[${v.items.map(shownV
 function toNumber(fn: 'asInt' | 'asFloat', v: Val): number {
   if (typeof v === 'number') return v;
   if (v instanceof Int) return v.v;
-  if (typeof v === 'string') {
-    const ok = fn === 'asInt' ? /^[+-]?\d+$/.test(v) : v.trim() !== '' && !Number.isNaN(Number(v));
-    if (!ok) throw new ExprError(`strconv.Parse${fn === 'asInt' ? 'Int' : 'Float'}: parsing ${JSON.stringify(v)}: invalid syntax`, 'run');
-    return Number(v);
-  }
+  if (typeof v === 'string') return parseNumber(fn === 'asInt' ? 'Int' : 'Float', v);
   return panicOn(fn, v);
 }
 
@@ -60,11 +56,6 @@ const ARGO_FUNCTIONS = (result: Val): Record<string, EnvFunction> => ({
   default: { params: [UNKNOWN, UNKNOWN], out: UNKNOWN, call: ([, d]) => (result === null ? d! : result) },
 });
 const FUNCTION_NAMES = new Set(Object.keys(ARGO_FUNCTIONS(null)));
-
-/** Go's int64(f): NaN, ±Inf and values out of range give the minimum int64 on amd64 (Argo's release images). */
-function int64(f: number): number {
-  return Number.isFinite(f) && Math.abs(f) < 2 ** 63 ? Math.trunc(f) : -(2 ** 63);
-}
 
 function float(v: Val, fn: string): number {
   if (typeof v === 'number') return v;

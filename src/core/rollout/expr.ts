@@ -846,13 +846,9 @@ function runBuiltin(n: Extract<Node, { k: 'builtin' }>, env: Env, elem: Val | un
     }
     case 'int':
     case 'float': {
-      let x = num(v);
-      if (x === undefined && typeof v === 'string') {
-        x = n.fn === 'int' ? (/^[+-]?\d+$/.test(v.trim()) ? Number(v) : undefined) : v.trim() === '' ? undefined : Number(v);
-        if (x === undefined || Number.isNaN(x)) return fail(`strconv.Parse${n.fn === 'int' ? 'Int' : 'Float'}: parsing ${JSON.stringify(v)}: invalid syntax`);
-      }
+      const x = typeof v === 'string' ? parseNumber(n.fn === 'int' ? 'Int' : 'Float', v) : num(v);
       if (x === undefined) return fail(`invalid operation: ${n.fn}(${goType(v)})`);
-      return n.fn === 'int' ? new Int(Math.trunc(x)) : x;
+      return n.fn === 'int' ? new Int(int64(x)) : x;
     }
     case 'first':
     case 'last':
@@ -873,6 +869,18 @@ function runBuiltin(n: Extract<Node, { k: 'builtin' }>, env: Env, elem: Val | un
       return k % 2 === 1 ? xs[(k - 1) / 2]! : (xs[k / 2 - 1]! + xs[k / 2]!) / 2;
     }
   }
+}
+
+/** Go's int64(f): NaN, ±Inf and values out of range give the minimum int64 on amd64 (Argo's release images). */
+export function int64(f: number): number {
+  return Number.isFinite(f) && Math.abs(f) < 2 ** 63 ? Math.trunc(f) : -(2 ** 63);
+}
+
+/** strconv.ParseInt / ParseFloat of a decimal string (no spaces, as Go). */
+export function parseNumber(kind: 'Int' | 'Float', s: string): number {
+  const ok = kind === 'Int' ? /^[+-]?\d+$/.test(s) : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(s) || /^[+-]?(inf|infinity|nan)$/i.test(s);
+  if (!ok) throw new ExprError(`strconv.Parse${kind}: parsing ${JSON.stringify(s)}: invalid syntax`, 'run');
+  return /nan/i.test(s) ? Number.NaN : /inf/i.test(s) ? (s.startsWith('-') ? -Infinity : Infinity) : Number(s);
 }
 
 function numbers(fn: string, vs: readonly Val[]): number[] {
