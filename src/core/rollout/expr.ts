@@ -312,7 +312,11 @@ export function parse(text: string, envFunctions: ReadonlySet<string>): Node {
   const number = (t: Token): Node => {
     const v = t.v.replace(/_/g, '');
     const lower = v.toLowerCase();
-    if (/^0[xob]/.test(lower)) return { k: 'int', v: Number.parseInt(lower.slice(2), lower[1] === 'x' ? 16 : lower[1] === 'o' ? 8 : 2) };
+    if (/^0[xob]/.test(lower)) {
+      const v = Number.parseInt(lower.slice(2), lower[1] === 'x' ? 16 : lower[1] === 'o' ? 8 : 2);
+      if (Number.isNaN(v)) fail(`invalid integer literal: ${t.v}`, t);
+      return { k: 'int', v };
+    }
     if (/[.e]/.test(lower)) {
       const f = Number(v);
       if (Number.isNaN(f)) fail(`invalid float literal: ${t.v}`, t);
@@ -776,17 +780,24 @@ export function run(n: Node, env: Env, elem?: Val): Val {
       return truth(r(n.c)) ? r(n.a) : r(n.b);
     case 'call': {
       const f = env.functions[n.fn]!;
-      return f.call(n.args.map((a, i) => {
-        const v = r(a);
-        // checker.go replaces integer arguments of float parameters with floats
-        return f.params[i]!.k === 'float' && v instanceof Int ? v.v : v;
-      }));
+      return f.call(n.args.map((a, i) => r(f.params[i]!.k === 'float' ? floatLiterals(a) : a)));
     }
     case 'builtin':
       return runBuiltin(n, env, elem);
     case 'predicate':
       return r(n.body);
   }
+}
+
+/**
+ * checker.go traverseAndReplaceIntegerNodesWithFloatNodes: integer literals passed to a float parameter become
+ * floats (through unary operators and + - *); any other int reaches the function as an int, and fails there.
+ */
+function floatLiterals(n: Node): Node {
+  if (n.k === 'int') return { k: 'float', v: n.v };
+  if (n.k === 'unary') return { ...n, of: floatLiterals(n.of) };
+  if (n.k === 'binary' && ['+', '-', '*'].includes(n.op)) return { ...n, a: floatLiterals(n.a), b: floatLiterals(n.b) };
+  return n;
 }
 
 function runBuiltin(n: Extract<Node, { k: 'builtin' }>, env: Env, elem: Val | undefined): Val {
