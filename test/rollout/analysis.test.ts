@@ -158,6 +158,17 @@ describe('running an analysis', () => {
     expect(v.phase).toBe('Failed');
     expect(v.metrics.find((m) => m.name === 'a')!.measurements.length).toBeLessThan(50);
     expect(v.message).toContain('b=900 > 200');
+    // Argo terminates the run: a metric stopped before its count without passing a limit is Successful.
+    expect(v.metrics.find((m) => m.name === 'a')!.phase).toBe('Successful');
+  });
+
+  it('an interrupted analysis does not pass (mlloop fails closed where Argo would call a terminated run Successful)', async () => {
+    const stop = new AbortController();
+    const src: MeasurementSource = { describe: {}, measure: async () => (stop.abort(), [10]) };
+    const v = await runAnalysis({ metrics: [metric({ count: 5 })], source: src, now: () => new Date(0), signal: stop.signal, sleep: async () => {} });
+    expect(v.phase).toBe('Inconclusive');
+    expect(v.pass).toBe(false);
+    expect(v.message).toBe('canary analysis inconclusive (failing closed): latency_ms.p95: interrupted after 1 of 5 measurements');
   });
 
   it('formats values for messages', () => {

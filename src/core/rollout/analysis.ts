@@ -207,7 +207,7 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
       // takes the worst phase) or by a signal (mlloop fails closed: an interrupted analysis does not pass).
       r.phase = phase ?? (opts.signal?.aborted ? 'Inconclusive' : 'Successful');
       const last = [...r.measurements].reverse().find((m) => m.phase === r.phase && m.message) ?? [...r.measurements].reverse().find((m) => m.message);
-      if (r.phase !== 'Successful') r.message = last?.message ?? `${metric.name}: stopped before a measurement was taken`;
+      if (r.phase !== 'Successful') r.message = last?.message ?? `${metric.name}: interrupted after ${r.measurements.length} of ${metric.count} measurements`;
       return r;
     }),
   );
