@@ -19,7 +19,8 @@ export function startRelayProcess(config: string, env: Record<string, string>, e
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the last lines on stdout may arrive after the exit.
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`relay did not start:\n${stderr}`)), 30_000);
     child.stderr!.on('data', (d) => {

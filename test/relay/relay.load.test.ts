@@ -28,6 +28,7 @@ function configFile(name: string, limits: Record<string, unknown>): string {
   const cfg = parse(readFileSync(join(ROOT, 'manifests/relay/relay.yaml'), 'utf8')) as Record<string, any>;
   cfg.github.api_url = gh.url;
   Object.assign(cfg.limits, { retry_backoff: '100ms', ...limits });
+  cfg.spool = { dir: join(dir, `${name}-spool`) };
   const file = join(dir, name);
   writeFileSync(file, JSON.stringify(cfg));
   return file;

@@ -34,13 +34,33 @@ export interface RelayConfig {
   retryBackoffMs: number;
   concurrency: number;
   shutdownGraceMs: number;
+  /** Connections one client address may hold open; more are closed at once. */
+  maxConnectionsPerClient: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** Events merged into one repository_dispatch, at most (count and serialized size). */
+  coalesceMax: number;
+  coalesceMaxBytes: number;
+  /** Spacing of repository_dispatch calls: GitHub asks for about one content-creating request per second. */
+  writeIntervalMs: number;
+  /** The token of the github section (events replayed for a route that no longer exists use it). */
+  githubToken: string;
+  /** The append-only spool folder (relative to the working directory unless absolute); unused with redis. */
+  spoolDir: string;
+  redis?: { url: string; stream: string; group: string; consumer?: string; claimIdleMs: number };
 }
 
 interface RawConfig {
   listen?: { host?: string; port?: number };
   auth: { bearer_token_env?: string; hmac_secret_env?: string };
   github: { api_url?: string; token_env: string };
-  limits?: { max_body_bytes?: number; max_connections?: number; max_queue?: number; dedup_window?: string; dedup_max_keys?: number; retries?: number; retry_backoff?: string; concurrency?: number; shutdown_grace?: string };
+  limits?: {
+    max_body_bytes?: number; max_connections?: number; max_connections_per_client?: number; headers_timeout?: string; request_timeout?: string;
+    max_queue?: number; dedup_window?: string; dedup_max_keys?: number; retries?: number; retry_backoff?: string; concurrency?: number; shutdown_grace?: string;
+    coalesce_max?: number; coalesce_max_bytes?: number; write_interval?: string;
+  };
+  spool?: { dir?: string };
+  redis?: { url_env: string; stream?: string; group?: string; consumer?: string; claim_idle?: string };
   routes: { name: string; source: 'alertmanager' | 'notification'; match?: Record<string, string | string[]>; event_type: string; repository: string; send_resolved?: boolean; token_env?: string; app?: string; env?: string }[];
 }
 
@@ -79,13 +99,14 @@ export async function loadRelayConfig(file: string, env: Readonly<Record<string,
       token: r.token_env ? fromEnv(r.token_env, ['routes', i, 'token_env']) : defaultToken,
     };
   });
-  const dur = (v: string | undefined, dflt: string, at: string) => {
+  const dur = (v: string | undefined, dflt: string, at: string, section = 'limits') => {
     try {
       return parseDuration(v ?? dflt, at);
     } catch (e) {
-      throw new ConfigurationError((e as Error).message.split('\n')[0]!, { file, path: `$.limits.${at}` });
+      throw new ConfigurationError((e as Error).message.split('\n')[0]!, { file, path: `$.${section}.${at}` });
     }
   };
+  const r = raw.redis;
   const l = raw.limits ?? {};
   return {
     host: raw.listen?.host ?? '127.0.0.1',
@@ -103,5 +124,20 @@ export async function loadRelayConfig(file: string, env: Readonly<Record<string,
     retryBackoffMs: dur(l.retry_backoff, '1s', 'retry_backoff'),
     concurrency: l.concurrency ?? 4,
     shutdownGraceMs: dur(l.shutdown_grace, '30s', 'shutdown_grace'),
+    maxConnectionsPerClient: l.max_connections_per_client ?? 64,
+    headersTimeoutMs: dur(l.headers_timeout, '5s', 'headers_timeout'),
+    requestTimeoutMs: dur(l.request_timeout, '15s', 'request_timeout'),
+    coalesceMax: l.coalesce_max ?? 100,
+    coalesceMaxBytes: l.coalesce_max_bytes ?? 60_000,
+    writeIntervalMs: dur(l.write_interval, '1s', 'write_interval'),
+    githubToken: defaultToken,
+    spoolDir: raw.spool?.dir ?? 'relay-spool',
+    redis: r && {
+      url: fromEnv(r.url_env, ['redis', 'url_env']),
+      stream: r.stream ?? 'mlloop-relay',
+      group: r.group ?? 'mlloop-relay',
+      consumer: r.consumer,
+      claimIdleMs: dur(r.claim_idle, '30s', 'claim_idle', 'redis'),
+    },
   };
 }

@@ -165,6 +165,40 @@ export function notificationDispatches(n: { eventType: string; clientPayload: Re
   return out;
 }
 
+// ---------------------------------------------------------------- coalescing
+
+/** Events for the same target may be merged into one repository_dispatch: same repository, event type, app, env. */
+export function targetKey(d: Pick<Dispatch, 'owner' | 'repo' | 'eventType' | 'clientPayload'>): string {
+  return JSON.stringify([d.owner.toLowerCase(), d.repo.toLowerCase(), d.eventType, d.clientPayload.app ?? null, d.clientPayload.env ?? null]);
+}
+
+export const BATCH_SCHEMA = 'mlloop/relay-batch@1';
+
+/**
+ * The client_payload of one repository_dispatch for events of one target: a single event's payload as it
+ * is; several as `{schema, count, source, trigger, app, env, reason, events}` (8 of GitHub's 10 keys), where
+ * the top-level fields are the first event's — so `client_payload.app/env/reason` read the same in both
+ * shapes — and `events` lists every payload in the order accepted.
+ */
+export function coalescedPayload(payloads: readonly Record<string, unknown>[]): Record<string, unknown> {
+  if (payloads.length === 1) return payloads[0]!;
+  const first = payloads[0]!;
+  const top = (k: string) => first[k] ?? null;
+  return { schema: BATCH_SCHEMA, count: payloads.length, source: top('source'), trigger: top('trigger'), app: top('app'), env: top('env'), reason: top('reason'), events: payloads };
+}
+
+/** How many of the waiting payloads (oldest first) go into the next dispatch: at least one, within both bounds. */
+export function batchSize(sizes: readonly number[], maxEvents: number, maxBytes: number): number {
+  let n = 0;
+  let bytes = 0;
+  for (const size of sizes) {
+    if (n >= maxEvents || (n > 0 && bytes + size > maxBytes)) break;
+    bytes += size;
+    n++;
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------- duplicate suppression
 
 /** Keys seen within a window, bounded in number (the oldest are forgotten first). */
@@ -179,15 +213,28 @@ export class DedupWindow {
   admit(key: string, now: number): boolean {
     const at = this.seen.get(key);
     if (at !== undefined && now - at < this.windowMs) return false;
-    this.seen.delete(key);
-    this.seen.set(key, now);
-    while (this.seen.size > this.maxKeys) this.seen.delete(this.seen.keys().next().value!);
+    this.remember(key, now);
     return true;
   }
 
   has(key: string, now: number): boolean {
     const at = this.seen.get(key);
     return at !== undefined && now - at < this.windowMs;
+  }
+
+  /** Remembers a key seen at `at` (replaying a spool: oldest first). */
+  remember(key: string, at: number): void {
+    this.seen.delete(key);
+    this.seen.set(key, at);
+    while (this.seen.size > this.maxKeys) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  seenAt(key: string): number | undefined {
+    return this.seen.get(key);
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.seen.entries();
   }
 
   /** Forgets a key, so the next identical event is forwarded (after a delivery that failed for good). */

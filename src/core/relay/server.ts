@@ -1,18 +1,22 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from '../log.js';
 import type { RelayConfig } from './config.js';
 import {
   alertmanagerDispatches,
   BadPayload,
+  batchSize,
   checkBearer,
   checkSignature,
-  DedupWindow,
+  coalescedPayload,
   notificationDispatches,
   parseAlertmanager,
   parseNotification,
   SIGNATURE_HEADER,
+  targetKey,
   type Dispatch,
 } from './events.js';
+import { FileSpool, newEventId, type EventStore, type StoredEvent } from './spool.js';
 
 /** Sends one repository_dispatch; throws with `status` on an HTTP error. */
 export type Deliver = (d: Dispatch, signal: AbortSignal) => Promise<void>;
@@ -20,53 +24,87 @@ export type Deliver = (d: Dispatch, signal: AbortSignal) => Promise<void>;
 export interface RelayStats {
   accepted: number;
   suppressed: number;
+  /** Events delivered (several may share one repository_dispatch). */
   delivered: number;
+  /** repository_dispatch calls GitHub answered 2xx. */
+  dispatches: number;
   failed: number;
-  /** Accepted but not delivered when the shutdown grace ran out. */
+  /** Accepted but not delivered when the shutdown grace ran out: they stay in the spool for the next start. */
   undelivered: number;
   unauthorized: number;
   rejected: number;
 }
 
-interface Job {
-  d: Dispatch;
-  acceptedAt: number;
+/** Accepted events of one target (repository, event type, app, env), delivered in order, merged when several wait. */
+interface Lane {
+  jobs: StoredEvent[];
+  busy: boolean;
+  attempt: number;
+  notBefore: number;
 }
 
 class TooLarge extends Error {}
 
+/** The cause of a failed delivery in words: an HTTP status only when GitHub answered. */
+export function deliveryFailure(e: unknown, stopping: boolean): { status?: number; text: string } {
+  const err = e as { status?: number; response?: unknown; message?: string; name?: string; cause?: unknown };
+  if (err.response !== undefined && typeof err.status === 'number') return { status: err.status, text: `HTTP ${err.status} ${err.message ?? ''}`.trim() };
+  // Octokit reports network errors, timeouts and aborts as "status 500" without a response: name the cause.
+  const chain: { name?: string; code?: string; message?: string }[] = [];
+  for (let c: unknown = e, i = 0; c && typeof c === 'object' && i < 5; c = (c as { cause?: unknown }).cause, i++) chain.push(c as { name?: string; code?: string; message?: string });
+  if (chain.some((c) => c.name === 'TimeoutError')) return { text: 'no answer from GitHub before the request timeout' };
+  if (chain.some((c) => c.name === 'AbortError')) return { text: stopping ? 'aborted at shutdown' : 'aborted' };
+  const coded = chain.find((c) => typeof c.code === 'string');
+  const words: Record<string, string> = { ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset', ETIMEDOUT: 'connection timed out', ENOTFOUND: 'host not found', EAI_AGAIN: 'DNS lookup failed', UND_ERR_SOCKET: 'connection closed by the server', UND_ERR_CONNECT_TIMEOUT: 'connect timeout' };
+  if (coded) return { text: `${words[coded.code!] ?? 'network error'} (${coded.code}${coded.message ? `: ${coded.message}` : ''})` };
+  return { text: chain.at(-1)?.message ?? String(e) };
+}
+
 /**
  * The relay: an HTTP service that turns Alertmanager webhooks and Argo notifications into GitHub
- * repository_dispatch events. Accepted events wait in a bounded queue (full → 503, the sender retries)
- * and are delivered by a few workers with retries; on stop() it refuses new work and delivers what it
- * accepted before the grace period ends.
+ * repository_dispatch events. An accepted event is on disk (the spool) or in Redis before the sender gets
+ * 202, and leaves it only once GitHub answered 2xx, or failed for good; a restart replays what is left.
+ * Waiting events of one target are merged into one dispatch, because GitHub allows about one write a second.
  */
 export class Relay {
   private server?: Server;
-  private readonly queue: Job[] = [];
+  private readonly lanes = new Map<string, Lane>();
+  private waiting = 0;
   private active = 0;
+  private inFlightEvents = 0;
   private draining = false;
-  private readonly dedup: DedupWindow;
-  private readonly stats: RelayStats = { accepted: 0, suppressed: 0, delivered: 0, failed: 0, undelivered: 0, unauthorized: 0, rejected: 0 };
+  private stopping = false;
+  private store!: EventStore;
+  private readonly stats: RelayStats = { accepted: 0, suppressed: 0, delivered: 0, dispatches: 0, failed: 0, undelivered: 0, unauthorized: 0, rejected: 0 };
   private readonly requests = new Map<string, number>();
-  private readonly dispatches = new Map<string, number>();
+  private readonly dispatchCounts = new Map<string, number>();
   private attempts = 0;
   private idle?: () => void;
+  private settled?: () => void;
   private readonly stopSignal = new AbortController();
-  private sweeper?: NodeJS.Timeout;
+  private timer?: NodeJS.Timeout;
+  private nextWriteAt = 0;
+  private readonly perClient = new Map<string, number>();
+  private reserved = 0;
+  private readonly tokens: Map<string, string>;
+  private readonly now: () => number;
   url = '';
 
   constructor(
     private readonly cfg: RelayConfig,
     private readonly deliver: Deliver,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly opts: { now?: () => number; store?: EventStore } = {},
   ) {
-    this.dedup = new DedupWindow(cfg.dedupWindowMs, cfg.dedupMaxKeys);
+    this.now = opts.now ?? Date.now;
+    this.tokens = new Map(cfg.routes.map((r) => [r.name, r.token]));
   }
 
+  /** Opens the store (replaying what an earlier run left), then the port. */
   async start(): Promise<string> {
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    this.store = this.opts.store ?? (this.cfg.redis ? await this.redisStore() : new FileSpool(this.cfg.spoolDir, this.cfg.dedupWindowMs, this.cfg.dedupMaxKeys, this.log, this.now));
+    await this.store.open((events) => this.enqueue(events));
+    const server = createServer({ requestTimeout: this.cfg.requestTimeoutMs, headersTimeout: this.cfg.headersTimeoutMs, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(1000, this.cfg.headersTimeoutMs) }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         this.log.warn(`relay: ${req.method} ${req.url}: ${(e as Error).message}`);
         if (!res.headersSent) this.reply(req, res, 500, { error: 'internal error' });
@@ -75,6 +113,22 @@ export class Relay {
     server.maxHeadersCount = 100;
     // Bounds the memory of bodies being read: at most maxConnections × maxBodyBytes.
     server.maxConnections = this.cfg.maxConnections;
+    // One address cannot take every connection (slow senders holding headers open): /healthz stays reachable.
+    server.on('connection', (socket: Socket) => {
+      const who = socket.remoteAddress ?? '?';
+      const n = (this.perClient.get(who) ?? 0) + 1;
+      if (n > this.cfg.maxConnectionsPerClient) {
+        this.stats.rejected++;
+        socket.destroy();
+        return;
+      }
+      this.perClient.set(who, n);
+      socket.once('close', () => {
+        const left = (this.perClient.get(who) ?? 1) - 1;
+        if (left > 0) this.perClient.set(who, left);
+        else this.perClient.delete(who);
+      });
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -83,37 +137,66 @@ export class Relay {
     const addr = server.address() as { address: string; port: number };
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `http://${host}:${addr.port}`;
-    this.sweeper = setInterval(() => this.dedup.sweep(this.now()), 60_000);
-    this.sweeper.unref();
     return this.url;
   }
 
-  /** Stops accepting, delivers what was accepted (up to the grace period), closes the port. */
+  private async redisStore(): Promise<EventStore> {
+    const { RedisQueue } = await import('./redis-queue.js');
+    return new RedisQueue(this.cfg.redis!, this.cfg.dedupWindowMs, this.log);
+  }
+
+  /**
+   * Stops accepting, delivers what it can within the grace period, closes the port and the store. What is
+   * not delivered by then stays in the spool (or the Redis stream) for the next start.
+   */
   async stop(): Promise<RelayStats> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (this.server?.listening ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeIdleConnections();
     const drained = new Promise<void>((resolve) => {
-      if (this.queue.length === 0 && this.active === 0) return resolve();
+      if (this.waiting === 0 && this.active === 0) return resolve();
       this.idle = resolve;
     });
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => (timer = setTimeout(() => resolve('grace'), this.cfg.shutdownGraceMs)));
     const outcome = await Promise.race([drained.then(() => 'drained' as const), grace]);
     clearTimeout(timer);
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
     if (outcome === 'grace') {
-      this.stats.undelivered = this.queue.length + this.active;
-      this.queue.length = 0;
       this.stopSignal.abort();
+      // Let aborted deliveries settle, so the store is closed after their last write.
+      await new Promise<void>((resolve) => {
+        if (this.active === 0) return resolve();
+        this.settled = resolve;
+      });
     }
-    if (this.sweeper) clearInterval(this.sweeper);
+    this.stats.undelivered = this.waiting;
     this.server?.closeAllConnections();
     await closed;
+    await this.store?.close();
     return { ...this.stats };
   }
 
+  /** Where accepted events are kept (for messages). */
+  get storeName(): string {
+    return this.store?.describe ?? 'spool';
+  }
+
   snapshot(): RelayStats & { queued: number; inFlight: number; dedupKeys: number } {
-    return { ...this.stats, queued: this.queue.length, inFlight: this.active, dedupKeys: this.dedup.size };
+    return { ...this.stats, queued: this.waiting, inFlight: this.inFlightEvents, dedupKeys: this.store?.dedupKeys() ?? 0 };
+  }
+
+  /** Events to deliver (accepted here, replayed, or read from the shared stream) join their target's lane. */
+  private enqueue(events: StoredEvent[]) {
+    for (const e of events) {
+      const key = targetKey(e.d);
+      let lane = this.lanes.get(key);
+      if (!lane) this.lanes.set(key, (lane = { jobs: [], busy: false, attempt: 0, notBefore: 0 }));
+      lane.jobs.push(e);
+      this.waiting++;
+    }
+    this.pump();
   }
 
   private count(map: Map<string, number>, key: string, n = 1) {
@@ -218,74 +301,136 @@ export class Relay {
       return this.reply(req, res, 200, { accepted: 0, suppressed: 0, routes: [] });
     }
     const now = this.now();
-    const fresh: Dispatch[] = [];
-    for (const d of dispatches) if (!this.dedup.has(d.dedupKey, now) && !fresh.some((f) => f.dedupKey === d.dedupKey)) fresh.push(d);
-    const suppressed = dispatches.length - fresh.length;
-    if (this.queue.length + fresh.length > this.cfg.maxQueue) {
+    const unique: StoredEvent[] = [];
+    for (const d of dispatches) {
+      if (unique.some((u) => u.d.dedupKey === d.dedupKey)) continue;
+      const { token: _token, ...stored } = d;
+      unique.push({ id: newEventId(), d: stored, acceptedAt: now });
+    }
+    let fresh: StoredEvent[];
+    this.reserved += unique.length;
+    try {
+      const backlog = await this.store.backlog(this.waiting);
+      if (backlog + this.reserved > this.cfg.maxQueue) {
+        this.stats.rejected++;
+        this.log.warn(`relay: 503 for ${who}: ${backlog} events waiting (limit ${this.cfg.maxQueue})`);
+        return this.reply(req, res, 503, { error: 'queue full; retry later' }, { 'retry-after': '5' });
+      }
+      fresh = await this.store.accept(unique, now);
+    } catch (e) {
       this.stats.rejected++;
-      this.log.warn(`relay: 503 for ${who}: ${this.queue.length} events waiting (limit ${this.cfg.maxQueue})`);
-      return this.reply(req, res, 503, { error: 'queue full; retry later' }, { 'retry-after': '5' });
+      this.log.warn(`relay: 503 for ${who}: could not record the event(s) in the ${this.store.describe}: ${(e as Error).message}`);
+      return this.reply(req, res, 503, { error: 'cannot store events; retry later' }, { 'retry-after': '5' });
+    } finally {
+      this.reserved -= unique.length;
     }
-    for (const d of fresh) {
-      this.dedup.admit(d.dedupKey, now);
-      this.queue.push({ d, acceptedAt: now });
-      this.log.info(`relay: accepted ${d.eventType} for ${d.owner}/${d.repo} (route ${d.route})`);
-    }
+    for (const e of fresh) this.log.info(`relay: accepted ${e.d.eventType} for ${e.d.owner}/${e.d.repo} (route ${e.d.route})`);
+    const suppressed = dispatches.length - fresh.length;
     this.stats.accepted += fresh.length;
     this.stats.suppressed += suppressed;
-    this.pump();
     this.reply(req, res, fresh.length ? 202 : 200, { accepted: fresh.length, suppressed, routes: dispatches.map((d) => d.route) });
   }
 
+  /**
+   * Starts deliveries: the lane whose oldest event waited longest goes first, with every event waiting in it
+   * (up to coalesce_max). Calls are spaced by write_interval, so the batch is chosen when the call can go
+   * out rather than queued inside the GitHub client's throttling while more events arrive.
+   */
   private pump() {
-    while (this.active < this.cfg.concurrency && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      this.active++;
-      void this.run(job).finally(() => {
-        this.active--;
-        this.pump();
-        if (this.queue.length === 0 && this.active === 0 && this.idle) {
-          const idle = this.idle;
-          this.idle = undefined;
-          idle();
+    if (this.stopping) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    while (this.active < this.cfg.concurrency) {
+      const now = Date.now();
+      let best: Lane | undefined;
+      let wake = Infinity;
+      for (const lane of this.lanes.values()) {
+        if (lane.busy || lane.jobs.length === 0) continue;
+        if (lane.notBefore > now) {
+          wake = Math.min(wake, lane.notBefore);
+          continue;
         }
-      });
+        if (!best || lane.jobs[0]!.acceptedAt < best.jobs[0]!.acceptedAt) best = lane;
+      }
+      if (best && this.nextWriteAt > now) wake = Math.min(wake, this.nextWriteAt);
+      else if (best) {
+        this.nextWriteAt = now + this.cfg.writeIntervalMs;
+        const sizes = best.jobs.slice(0, this.cfg.coalesceMax).map((j) => JSON.stringify(j.d.clientPayload).length);
+        const batch = best.jobs.splice(0, batchSize(sizes, this.cfg.coalesceMax, this.cfg.coalesceMaxBytes));
+        best.busy = true;
+        this.waiting -= batch.length;
+        this.inFlightEvents += batch.length;
+        this.active++;
+        const lane = best;
+        void this.run(lane, batch).finally(() => {
+          lane.busy = false;
+          this.active--;
+          this.inFlightEvents -= batch.length;
+          if (lane.jobs.length === 0) for (const [k, l] of this.lanes) if (l === lane) this.lanes.delete(k);
+          if (this.active === 0 && this.settled) this.settled();
+          if (this.waiting === 0 && this.active === 0 && this.idle) {
+            const idle = this.idle;
+            this.idle = undefined;
+            idle();
+          }
+          this.pump();
+        });
+        continue;
+      }
+      if (wake !== Infinity) {
+        this.timer = setTimeout(() => this.pump(), Math.max(1, wake - now));
+        this.timer.unref();
+      }
+      return;
     }
   }
 
-  private async run(job: Job): Promise<void> {
-    const { d } = job;
-    for (let attempt = 0; ; attempt++) {
-      if (this.stopSignal.signal.aborted) return;
-      this.attempts++;
-      try {
-        await this.deliver(d, this.stopSignal.signal);
-        this.stats.delivered++;
-        this.count(this.dispatches, `${d.eventType}\u0000delivered`);
-        this.log.info(`relay: delivered ${d.eventType} to ${d.owner}/${d.repo} (route ${d.route}, attempt ${attempt + 1})`);
+  private async run(lane: Lane, batch: StoredEvent[]): Promise<void> {
+    const first = batch[0]!.d;
+    const d: Dispatch = { ...first, token: this.tokens.get(first.route) ?? this.cfg.githubToken, clientPayload: coalescedPayload(batch.map((j) => j.d.clientPayload)) };
+    const what = `${d.eventType} to ${d.owner}/${d.repo}${batch.length > 1 ? ` (${batch.length} events merged)` : ''} (route ${d.route})`;
+    this.attempts++;
+    try {
+      await this.store.touch(batch);
+      await this.deliver(d, this.stopSignal.signal);
+    } catch (e) {
+      const { status, text } = deliveryFailure(e, this.stopSignal.signal.aborted);
+      if (this.stopSignal.signal.aborted) {
+        // Still in the spool: the next start delivers them.
+        lane.jobs.unshift(...batch);
+        this.waiting += batch.length;
+        this.log.warn(`relay: ${what}: ${text}; ${batch.length} event(s) stay in the ${this.store.describe} for the next start`);
         return;
-      } catch (e) {
-        const status = (e as { status?: number }).status;
-        const permanent = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
-        if (permanent || attempt >= this.cfg.retries || this.stopSignal.signal.aborted) {
-          this.stats.failed++;
-          this.count(this.dispatches, `${d.eventType}\u0000failed`);
-          // Let the sender's next notification try again.
-          this.dedup.forget(d.dedupKey);
-          this.log.warn(`relay: could not deliver ${d.eventType} to ${d.owner}/${d.repo} after ${attempt + 1} attempt(s): ${status ? `HTTP ${status} ` : ''}${(e as Error).message}`);
-          return;
-        }
-        const wait = Math.min(30_000, this.cfg.retryBackoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
-        this.log.debug(`relay: ${d.eventType} to ${d.owner}/${d.repo} failed (${status ?? (e as Error).message}); retry in ${Math.round(wait)} ms`);
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, wait);
-          this.stopSignal.signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            resolve();
-          }, { once: true });
-        });
       }
+      const permanent = status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+      if (permanent) {
+        this.stats.failed += batch.length;
+        this.count(this.dispatchCounts, `${d.eventType}\u0000failed`, batch.length);
+        this.log.warn(`relay: could not deliver ${what} after ${lane.attempt + 1} attempt(s): ${text}`);
+        lane.attempt = 0;
+        await this.store.dropped(batch).catch((err: Error) => this.log.warn(`relay: ${this.store.describe}: ${err.message}`));
+        return;
+      }
+      // A transient failure never drops an accepted event: it waits in its lane, backing off up to 30 s.
+      const wait = Math.min(30_000, this.cfg.retryBackoffMs * 2 ** Math.min(lane.attempt, 20)) * (0.5 + Math.random() / 2);
+      lane.attempt++;
+      lane.notBefore = Date.now() + wait;
+      lane.jobs.unshift(...batch);
+      this.waiting += batch.length;
+      const message = `relay: ${what} failed (attempt ${lane.attempt}): ${text}; retry in ${Math.round(wait)} ms`;
+      if (lane.attempt === 1 || lane.attempt > this.cfg.retries) this.log.warn(message);
+      else this.log.debug(message);
+      return;
     }
+    this.stats.delivered += batch.length;
+    this.stats.dispatches++;
+    this.count(this.dispatchCounts, `${d.eventType}\u0000delivered`, batch.length);
+    this.log.info(`relay: delivered ${what}, attempt ${lane.attempt + 1}`);
+    lane.attempt = 0;
+    lane.notBefore = 0;
+    await this.store.delivered(batch).catch((err: Error) => this.log.warn(`relay: ${this.store.describe}: ${err.message} (the events may be delivered again after a restart)`));
   }
 
   private metricsText(): string {
@@ -299,7 +444,7 @@ export class Relay {
       const [endpoint, code] = k.split('\u0000');
       return [`{endpoint="${esc(endpoint!)}",code="${code}"}`, v];
     }));
-    family('mlloop_relay_dispatches_total', 'counter', 'repository_dispatch events by event type and outcome.', [...this.dispatches].map(([k, v]) => {
+    family('mlloop_relay_dispatches_total', 'counter', 'Accepted events by event type and outcome (delivered, failed for good).', [...this.dispatchCounts].map(([k, v]) => {
       const [eventType, outcome] = k.split('\u0000');
       return [`{event_type="${esc(eventType!)}",outcome="${outcome}"}`, v];
     }));
@@ -307,10 +452,11 @@ export class Relay {
     family('mlloop_relay_suppressed_total', 'counter', 'Duplicate events not forwarded (same alert group or notification within the window).', [['', this.stats.suppressed]]);
     family('mlloop_relay_unauthorized_total', 'counter', 'Requests refused with 401.', [['', this.stats.unauthorized]]);
     family('mlloop_relay_delivery_attempts_total', 'counter', 'Calls to the GitHub API, retries included.', [['', this.attempts]]);
-    family('mlloop_relay_queue_depth', 'gauge', 'Events waiting for delivery.', [['', this.queue.length]]);
+    family('mlloop_relay_github_dispatches_total', 'counter', 'repository_dispatch calls GitHub accepted (each may carry several merged events).', [['', this.stats.dispatches]]);
+    family('mlloop_relay_queue_depth', 'gauge', 'Events waiting for delivery.', [['', this.waiting]]);
     family('mlloop_relay_queue_limit', 'gauge', 'Queue size beyond which requests get 503.', [['', this.cfg.maxQueue]]);
-    family('mlloop_relay_in_flight', 'gauge', 'Deliveries under way.', [['', this.active]]);
-    family('mlloop_relay_dedup_keys', 'gauge', 'Keys remembered for duplicate suppression.', [['', this.dedup.size]]);
+    family('mlloop_relay_in_flight', 'gauge', 'Events in deliveries under way.', [['', this.inFlightEvents]]);
+    family('mlloop_relay_dedup_keys', 'gauge', 'Keys remembered for duplicate suppression.', [['', this.store?.dedupKeys() ?? 0]]);
     family('process_resident_memory_bytes', 'gauge', 'Resident memory of the relay process.', [['', process.memoryUsage().rss]]);
     return `${lines.join('\n')}\n`;
   }
