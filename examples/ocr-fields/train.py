@@ -77,8 +77,9 @@ def parse_args(argv, cfg):
                    help="checkpoint folder (default $MLLOOP_CHECKPOINTS, else OUT/checkpoints)")
     p.add_argument("--keep-checkpoints", type=int, default=0, metavar="K",
                    help="keep only the newest K epoch checkpoints (default 0: keep all)")
-    p.add_argument("--model-version", default=None,
-                   help="version recorded in model.json (default: %s-<hash of the weights>)" % cfg["model"]["name"])
+    p.add_argument("--model-version", default=os.environ.get("MLLOOP_MODEL_VERSION") or None,
+                   help="version recorded in model.json (default $MLLOOP_MODEL_VERSION, else %s-<hash of the weights>)"
+                   % cfg["model"]["name"])
     p.add_argument("--threshold", type=float, default=None,
                    help="decoding threshold for validation (default %s)" % cfg["inference"]["threshold"])
     args = p.parse_args(argv)

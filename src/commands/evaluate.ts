@@ -25,6 +25,7 @@ export const command = defineCommand({
     normalize: { type: 'enum', choices: ['lenient', 'exact'], default: 'lenient', help: 'value comparison: lenient (NFKC, case-fold, no whitespace/punctuation, numbers as numbers) or exact (raw strings)' },
     match: { type: 'enum', choices: ['value', 'location'], default: 'value', help: 'value: label, IoU and value must agree; location: label and IoU only (detection metrics)' },
     tokenize: { type: 'enum', choices: TOKENIZERS, default: '13a', help: 'sacrebleu tokenizer for the BLEU of field values (zh for Chinese text)' },
+    'model-version': { type: 'string', help: 'the model version recorded in metrics.json (and so named by gate and compare), e.g. ocr-v3.2 [default: the predictions\' model_version]', placeholder: 'V' },
   },
   outputs: {
     f1: 'overall.f1 (micro over all fields)',
@@ -59,6 +60,7 @@ export const command = defineCommand({
       normalize: o.normalize,
       match: o.match,
       tokenize: o.tokenize,
+      modelVersion: o.modelVersion,
       log: ctx.log,
     });
     ctx.log.debug(`join: ${join}`);

@@ -144,6 +144,16 @@ describe('config files have a size limit (1 MiB); data files keep streaming', ()
     expectBadInput(r, /clusters\.yaml/, /1 MiB limit/);
   });
 
+  it('an analysis template and a comment body over 1 MiB likewise', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'analysis.yaml'), big('metrics: []\n'));
+    const a = await mlloop(['analyze', '--scrape', 'http://127.0.0.1:9/metrics', '--template', join(d, 'analysis.yaml')], d);
+    expectBadInput(a, /analysis\.yaml/, /1 MiB limit/);
+    writeFileSync(join(d, 'body.md'), big('report\n'));
+    const c = await mlloop(['comment', '--body', join(d, 'body.md'), '--pr', '1', '--repository', 'o/r', '--token', 't', '--api-url', 'http://127.0.0.1:9'], d);
+    expectBadInput(c, /body\.md/, /1 MiB limit/);
+  });
+
   it('a data file over 1 MiB is read as before', async () => {
     const d = tmp();
     const f = fieldsFiles(d);

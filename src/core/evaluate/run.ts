@@ -20,6 +20,8 @@ export interface EvaluateFilesOptions extends Partial<EvaluateConfig> {
   out?: string;
   /** Where to write the per-image samples JSONL. */
   samples?: string;
+  /** The model's version for metrics.json, over the predictions' model_version (which a training may name by a hash). */
+  modelVersion?: string;
   log?: Logger;
 }
 
@@ -66,7 +68,7 @@ export async function evaluateFiles(o: EvaluateFilesOptions): Promise<EvaluateOu
       else await joinIndexedPred(gt, pred, evaluator, sink, log);
       result = { evaluator, join: indexGt ? 'index:gt' : 'index:pred' };
     }
-    const meta: FileMeta = { model_version: pred.meta.model_version ?? gt.meta.model_version, dataset: gt.meta.dataset ?? pred.meta.dataset };
+    const meta: FileMeta = { model_version: o.modelVersion || (pred.meta.model_version ?? gt.meta.model_version), dataset: gt.meta.dataset ?? pred.meta.dataset };
     const metrics = result.evaluator.metrics(meta);
     if (metrics.images_only_in_predictions) log.warn(`${metrics.images_only_in_predictions} image(s) only in the predictions: their fields count as false positives (is the ground truth complete?)`);
     if (metrics.images_without_predictions) log.info(`${metrics.images_without_predictions} image(s) without predictions: every field counts as missed`);

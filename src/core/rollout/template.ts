@@ -1,7 +1,7 @@
 import { ConfigurationError, jsonPath } from '../errors.js';
 import { parseDuration } from '../../commands/define.js';
 import { parseAllDocuments } from 'yaml';
-import { readText } from '../io/read.js';
+import { readConfigText } from '../io/read.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
 import schema from '../../../schemas/analysis.schema.json';
 import { parseCondition, type Condition } from './condition.js';
@@ -69,6 +69,7 @@ interface RawMetric {
   failureLimit?: number | string;
   inconclusiveLimit?: number | string;
   consecutiveErrorLimit?: number | string;
+  consecutiveSuccessLimit?: number | string;
   range?: { duration: string; step: string };
 }
 
@@ -88,7 +89,7 @@ const ARG = /\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}/g;
  * with no value anywhere is an error before any query is sent.
  */
 export async function loadTemplate(file: string, defaults: TemplateDefaults): Promise<MetricSpec[]> {
-  const docs = parseAllDocuments(await readText(file, 'analysis template'), { uniqueKeys: true, prettyErrors: true });
+  const docs = parseAllDocuments(await readConfigText(file, 'analysis template'), { uniqueKeys: true, prettyErrors: true });
   const list = Array.isArray(docs) ? docs : [docs];
   const out: MetricSpec[] = [];
   const names = new Set<string>();
@@ -148,10 +149,10 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
         throw new ConfigurationError(`metric "${m.name}": ${(e as Error).message}`, { file, path: at(field), hint: 'see the condition language in docs/commands/analyze.md, e.g. result[0] <= 200' });
       }
     };
-    const int = (v: number | string | undefined, field: string, dflt: number) => {
+    const int = (v: number | string | undefined, field: string, dflt: number, min = 0) => {
       if (v === undefined) return dflt;
       const n = Number(typeof v === 'string' ? fill(v, field) : v);
-      if (!Number.isInteger(n) || n < 0) throw new ConfigurationError(`${field} must be a whole number ≥ 0, not "${v}"`, { file, path: at(field) });
+      if (!Number.isInteger(n) || n < min) throw new ConfigurationError(`${field} must be a whole number ≥ ${min}, not "${v}"`, { file, path: at(field) });
       return n;
     };
     const dur = (v: string | undefined, field: string, dflt: number) => {
@@ -163,6 +164,7 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
       }
     };
     const intervalMs = dur(m.interval, 'interval', defaults.intervalMs);
+    const limits = argoLimits(m, int, at);
     return {
       name: m.name,
       query: fill(m.query, 'query'),
@@ -172,12 +174,24 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
       // Argo: without count a metric runs until stopped; here the --duration bounds it.
       count: Math.max(1, int(m.count, 'count', m.interval !== undefined ? Math.max(1, Math.round((defaults.intervalMs * defaults.count) / intervalMs)) : defaults.count)),
       initialDelayMs: dur(m.initialDelay, 'initialDelay', defaults.initialDelayMs ?? intervalMs),
-      failureLimit: int(m.failureLimit, 'failureLimit', 0),
-      inconclusiveLimit: int(m.inconclusiveLimit, 'inconclusiveLimit', 0),
+      ...limits,
       consecutiveErrorLimit: int(m.consecutiveErrorLimit, 'consecutiveErrorLimit', 4),
       ...(m.range ? { range: { durationMs: dur(m.range.duration, 'range.duration', 60_000), stepMs: dur(m.range.step, 'range.step', 15_000) } } : {}),
     };
   });
+}
+
+/** The limits Argo's ValidateMetric (utils/analysis/factory.go) accepts, checked against an explicit count. */
+function argoLimits(m: RawMetric, int: (v: number | string | undefined, field: string, dflt: number, min?: number) => number, at: (field: string) => string) {
+  const failureLimit = int(m.failureLimit, 'failureLimit', 0, -1);
+  const consecutiveSuccessLimit = int(m.consecutiveSuccessLimit, 'consecutiveSuccessLimit', 0);
+  const inconclusiveLimit = int(m.inconclusiveLimit, 'inconclusiveLimit', 0);
+  const refuse = (message: string, field: string) => new ConfigurationError(message, { path: at(field), hint: 'as Argo Rollouts validates an AnalysisTemplate' });
+  if (failureLimit === -1 && consecutiveSuccessLimit === 0) throw refuse('failureLimit and consecutiveSuccessLimit cannot both be disabled', 'failureLimit');
+  const count = m.count === undefined ? 0 : int(m.count, 'count', 0);
+  if (count > 0 && count < Math.max(failureLimit, 0) + consecutiveSuccessLimit) throw refuse(`count (${count}) must be >= failureLimit + consecutiveSuccessLimit (${Math.max(failureLimit, 0)} + ${consecutiveSuccessLimit})`, 'count');
+  if (count > 0 && count < inconclusiveLimit) throw refuse('count must be >= inconclusiveLimit', 'count');
+  return { failureLimit, inconclusiveLimit, consecutiveSuccessLimit };
 }
 
 /** `--arg NAME=VALUE` options → a map, with a clear error for a malformed one. */

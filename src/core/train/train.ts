@@ -20,6 +20,8 @@ export interface TrainRequest {
   resume: boolean;
   resumeArgs: string;
   data?: string;
+  /** The version the model is built as: MLLOOP_MODEL_VERSION for the commands, and model_version in run.json. */
+  modelVersion?: string;
   env: Record<string, string | undefined>;
   signal?: AbortSignal;
   now: () => Date;
@@ -44,6 +46,8 @@ export interface RunRecord {
   duration_s: number;
   timeout_s: number;
   git_commit: string | null;
+  /** --model-version, else the model_version the training wrote into its metrics file. */
+  model_version: string | null;
   data: { path: string; sha256: string; files: number; bytes: number } | null;
   resumed_from_epoch: number | null;
   checkpoints: string;
@@ -145,6 +149,7 @@ export async function train(req: TrainRequest): Promise<TrainOutcome> {
     MLLOOP_OUTPUTS: outputs,
     MLLOOP_LOGS: logs,
     MLLOOP_CHECKPOINTS: checkpoints,
+    ...(req.modelVersion ? { MLLOOP_MODEL_VERSION: req.modelVersion } : {}),
     ...(resumedFrom !== null ? { MLLOOP_RESUME_EPOCH: String(resumedFrom) } : {}),
   };
   const phases: PhaseRecord[] = [];
@@ -197,6 +202,7 @@ export async function train(req: TrainRequest): Promise<TrainOutcome> {
     duration_s: (ended.getTime() - started.getTime()) / 1000,
     timeout_s: req.timeoutMs / 1000,
     git_commit: await gitCommit(repo),
+    model_version: req.modelVersion ?? null,
     data: dataDir ? { path: path.relative(repo, dataDir) || '.', ...(await sha256Tree(dataDir)) } : null,
     resumed_from_epoch: resumedFrom,
     checkpoints: path.relative(repo, checkpoints),
@@ -223,6 +229,7 @@ export async function train(req: TrainRequest): Promise<TrainOutcome> {
     const metrics = await readMetricsFile(metricsPath);
     record.metrics_path = relMetrics;
     record.metrics = headlineMetrics(metrics);
+    if (record.model_version === null && typeof metrics.model_version === 'string') record.model_version = metrics.model_version;
   } catch (e) {
     record.status = 'failed';
     await finish();
