@@ -33,10 +33,11 @@ const LABELS = Object.keys(GT);
 
 /** Samples where the candidate fixes the address on some images and breaks the amount on one. */
 function writeEvaluation(dir: string, name: string, version: string, wrong: (image: number, label: string) => boolean, labels = LABELS, gt = GT) {
-  const lines = [];
+  type Line = { image_id: string; tp: number; fp: number; fn: number; per_field: Record<string, { tp: number; fp: number; fn: number }>; fields: unknown[] };
+  const lines: Line[] = [];
   const perField: Record<string, { tp: number; fp: number; fn: number }> = Object.fromEntries(labels.map((l) => [l, { tp: 0, fp: 0, fn: 0 }]));
   for (let i = 0; i < 30; i++) {
-    const line = { image_id: `保单-${String(i).padStart(3, '0')}`, tp: 0, fp: 0, fn: 0, per_field: {} as Record<string, { tp: number; fp: number; fn: number }>, fields: [] as unknown[] };
+    const line: Line = { image_id: `保单-${String(i).padStart(3, '0')}`, tp: 0, fp: 0, fn: 0, per_field: {}, fields: [] };
     for (const label of labels) {
       const c = { tp: 0, fp: 0, fn: 0 };
       if (wrong(i, label)) {
@@ -174,11 +175,11 @@ describe('a report of Chinese policies', () => {
       await page.emulateMedia({ media: 'print' });
       for (const f of ['summary_metrics.html', 'samples_diff.html']) {
         await page.goto(`file://${join(report, f)}`, { waitUntil: 'load' });
-        expect(await page.evaluate(() => document.documentElement.lang)).toBe('zh-CN');
+        expect(await page.$eval('html', (h) => h.getAttribute('lang'))).toBe('zh-CN');
         const widths = await page.$$eval('table', (ts) => ts.map((t) => t.scrollWidth));
         expect(widths.length, f).toBeGreaterThan(0);
         for (const w of widths) expect(w, f).toBeLessThanOrEqual(PRINTABLE_PX);
-        expect(await page.evaluate(() => document.documentElement.scrollWidth), f).toBeLessThanOrEqual(PRINTABLE_PX);
+        expect(await page.$eval('html', (h) => h.scrollWidth), f).toBeLessThanOrEqual(PRINTABLE_PX);
         // The long value is in the page, whole, and wraps inside its cell.
         if (f === 'samples_diff.html') {
           const cell = await page.$$eval('section.sample td', (tds, v) => tds.filter((td) => td.textContent === v).map((td) => ({ sw: td.scrollWidth, cw: td.clientWidth, h: td.clientHeight })), LONG_ADDRESS);
