@@ -266,3 +266,22 @@ describe('relay: slow clients', () => {
     }
   }, 60_000);
 });
+
+describe('relay: the shipped manifests keep the spool on a volume', () => {
+  it('the Deployment runs in a PersistentVolumeClaim where relay.yaml’s spool.dir resolves, one pod at a time', () => {
+    const docs = readFileSync(join(ROOT, 'manifests/relay/deployment.yaml'), 'utf8').split(/^---$/m).map((d) => parse(d) as Record<string, any>);
+    const dep = docs.find((d) => d.kind === 'Deployment')!;
+    const pvc = docs.find((d) => d.kind === 'PersistentVolumeClaim')!;
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    const volume = pod.volumes.find((v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim?.claimName === pvc.metadata.name);
+    expect(volume).toBeDefined();
+    const mount = c.volumeMounts.find((m: { name: string }) => m.name === volume.name);
+    expect(c.workingDir).toBe(mount.mountPath);
+    const cfg = parse(readFileSync(join(ROOT, 'manifests/relay/relay.yaml'), 'utf8')) as { spool: { dir: string } };
+    expect(cfg.spool.dir.startsWith('/')).toBe(false);
+    expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(dep.spec.strategy.type).toBe('Recreate');
+    expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+  });
+});

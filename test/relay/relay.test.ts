@@ -44,7 +44,7 @@ async function config(over: Record<string, unknown> = {}): Promise<RelayConfig> 
   raw.limits = { ...raw.limits, retry_backoff: '10ms', shutdown_grace: '5s', write_interval: '10ms', ...((over.limits as object) ?? {}) };
   const name = `relay-${Math.random()}`;
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, JSON.stringify({ spool: { dir: join(dir, `${name}-spool`) }, ...raw, ...over, limits: raw.limits }));
+  writeFileSync(file, JSON.stringify({ ...raw, spool: { dir: join(dir, `${name}-spool`) }, ...over, limits: raw.limits }));
   return loadRelayConfig(file, ENV, () => {});
 }
 

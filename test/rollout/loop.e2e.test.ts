@@ -38,6 +38,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mlloop-loop-'));
   const cfg = parse(readFileSync(join(ROOT, 'manifests/relay/relay.yaml'), 'utf8')) as Record<string, any>;
   cfg.github.api_url = gh.url;
+  cfg.spool = { dir: join(dir, 'spool') };
   writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(cfg));
   relay = await startRelayProcess(join(dir, 'relay.yaml'), { RELAY_BEARER_TOKEN: BEARER, RELAY_HMAC_SECRET: 'hmac-secret-0123456789abcdef', GITHUB_TOKEN: TOKEN });
 }, 120_000);
