@@ -16,6 +16,9 @@ describe('mlloop demo: the whole loop on one machine', () => {
       // Progress is shown step by step on stderr.
       expect(r.stderr).toMatch(/\[ 1\/19\] prepare the model repository/);
       expect(r.stderr).toMatch(/\[19\/19\] export the samples/);
+      // While the candidate trains, its epochs are shown as they come (indented under the step), not ~40 s of silence.
+      const training = r.stderr.slice(r.stderr.indexOf('] train the candidate'), r.stderr.indexOf('[ 4/19]'));
+      expect(training.match(/^\[\s*[\d.]+s\]\s+│ epoch=\d+\/\d+ loss=/gm)?.length ?? 0, training).toBeGreaterThanOrEqual(3);
     }
 
     // The gate verdict: the candidate passed, with a significance test against what production ran.
@@ -24,10 +27,20 @@ describe('mlloop demo: the whole loop on one machine', () => {
     expect(JSON.stringify(verdict)).toMatch(/paired-bootstrap/);
     expect(verdict.pass ?? verdict.passed).toBe(true);
 
-    // The PR report.
-    for (const f of ['report.md', 'summary_metrics.html', 'samples_diff.html']) {
-      const found = execFileSync('find', [join(keep, 'compare_reports'), '-name', f], { encoding: 'utf8' }).trim();
-      expect(found, f).not.toBe('');
+    // The PR report, named by the model versions, follows the gate's verdict (which passed).
+    const report = join(keep, 'compare_reports', 'ocr-v3.2_vs_ocr-v3.1');
+    for (const f of ['report.md', 'summary_metrics.html', 'samples_diff.html']) expect(existsSync(join(report, f)), f).toBe(true);
+    const md = readFileSync(join(report, 'report.md'), 'utf8');
+    expect(md).toMatch(/^# Model comparison: ocr-v3\.2 vs ocr-v3\.1$/m);
+    expect(md).toContain('**Recommended for release');
+    expect(md).not.toMatch(/Not recommended/);
+    expect(JSON.parse(readFileSync(join(report, 'metadata.json'), 'utf8')).recommendation.level).toMatch(/^(yes|warn)$/);
+    // Versions, never the training's hash names, wherever a version is known.
+    expect(verdict.candidate.model_version).toBe('ocr-v3.2');
+    expect(verdict.baseline.model_version).toBe('ocr-v3.1');
+    expect(JSON.parse(readFileSync(join(keep, 'model-repo/outputs-candidate/run.json'), 'utf8')).model_version).toBe('ocr-v3.2');
+    for (const f of [join(report, 'report.md'), join(report, 'summary_metrics.html'), join(keep, 'gate/verdict.json'), join(keep, 'eval/candidate/metrics.json')]) {
+      expect(readFileSync(f, 'utf8'), f).not.toMatch(/ocr-fields-[0-9a-f]{12}/);
     }
 
     // The canary analysis failed on latency, and production was rolled back by a commit.
@@ -57,5 +70,6 @@ describe('mlloop demo: the whole loop on one machine', () => {
     expect(Array.isArray(tasks) && tasks.length).toBeGreaterThan(0);
     expect(tasks[0].predictions[0].result.length).toBeGreaterThan(0);
     expect(existsSync(join(keep, 'model-repo/outputs-candidate/run.json'))).toBe(true);
-  });
+    // Two whole demos (each about a minute, more on a busy machine) exceed the default per-test limit.
+  }, 600_000);
 });
