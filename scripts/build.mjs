@@ -38,7 +38,7 @@ function actionNames() {
  * Heavy clients are bundled once each into dist/vendor/<slug>.cjs and required only when a command
  * first uses them (every use in src/ is a dynamic import), so an action starts at close to bare Node.
  */
-export const VENDOR = ['@actions/artifact', '@octokit/rest', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis'];
+export const VENDOR = ['@actions/artifact', '@octokit/rest', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams'];
 const slug = (name) => name.replace(/^@/, '').replace(/\//g, '-');
 
 const vendorPlugin = {
@@ -49,6 +49,15 @@ const vendorPlugin = {
       if (args.importer.includes('node_modules') || args.kind === 'entry-point') return undefined;
       return { path: `./vendor/${slug(args.path)}.cjs`, external: true };
     });
+  },
+};
+
+/** `import sql from './x.sql?raw'` is the file's text, as vite reads it in tests: migrations ship inside the bundle. */
+const sqlPlugin = {
+  name: 'mlloop-sql-raw',
+  setup(b) {
+    b.onResolve({ filter: /\.sql\?raw$/ }, (args) => ({ path: join(args.resolveDir, args.path.slice(0, -'?raw'.length)), namespace: 'sql-raw' }));
+    b.onLoad({ filter: /.*/, namespace: 'sql-raw' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'text' }));
   },
 };
 
@@ -71,6 +80,9 @@ const common = {
     __MLLOOP_VERSION__: JSON.stringify(pkg.version),
   },
   absWorkingDir: root,
+  // PGlite (the embedded history store) loads its WebAssembly and data files next to its own module: it is
+  // resolved from node_modules at run time (docs/commands/history.md); pg's native binding is optional.
+  external: ['@electric-sql/pglite', 'pg-native'],
 };
 
 export async function build(outDir = join(root, 'dist')) {
@@ -101,7 +113,7 @@ export async function build(outDir = join(root, 'dist')) {
     ...entries.map((e) =>
       esbuild.build({
         ...common,
-        plugins: [vendorPlugin],
+        plugins: [vendorPlugin, sqlPlugin],
         outfile: join(outDir, `${e.out}.cjs`),
         ...(e.stdin ? { stdin: { contents: e.stdin, resolveDir: root, sourcefile: `action-${e.out}.ts`, loader: 'ts' } } : { entryPoints: [e.entry] }),
       }),

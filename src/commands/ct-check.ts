@@ -48,11 +48,12 @@ export const command = defineCommand({
     const { describeTrigger, decisionHeadline } = await import('../core/ct/describe.js');
     const { mdTable } = await import('../core/format/markdown.js');
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(ctx.cwd, p));
+    const { isPostgresUrl } = await import('../core/history/db.js');
     const { decision, stateWritten } = await ctCheck({
       policy: abs(o.policy)!,
       alerts: o.alerts.map((a) => abs(a)!),
       alertmanager: o.alertmanager,
-      history: abs(o.history),
+      history: o.history && isPostgresUrl(o.history) ? o.history : abs(o.history),
       inferenceLog: abs(o.inferenceLog),
       corrected: o.corrected,
       state: abs(o.state),
@@ -61,6 +62,7 @@ export const command = defineCommand({
       now: ctx.now(),
       log: ctx.log,
       signal: ctx.signal,
+      secret: (v) => ctx.secret(v),
     });
     const headline = decisionHeadline(decision);
     const lines = decision.checked.map((c) => `  ${c.holds ? '✔' : '·'} ${c.trigger}: ${describeTrigger(c)}`);

@@ -12,6 +12,7 @@ export interface CheckOptions {
   policy: string;
   alerts: string[];
   alertmanager?: string;
+  /** A JSONL file, or a history store (postgres URL or embedded store folder). */
   history?: string;
   inferenceLog?: string;
   corrected?: number;
@@ -21,6 +22,8 @@ export interface CheckOptions {
   now: Date;
   log: Logger;
   signal?: AbortSignal;
+  /** Masks a history store's password. */
+  secret?: (v: string | undefined) => void;
 }
 
 async function readAlertsFile(file: string): Promise<Alert[]> {
@@ -59,9 +62,12 @@ export async function fetchAlertmanagerAlerts(base: string, signal?: AbortSignal
   throw new ExternalError(`cannot read alerts from Alertmanager at ${url.origin}: ${lastError}`, { hint: 'check --alertmanager and that Alertmanager is reachable from here' });
 }
 
-async function readHistory(file: string): Promise<HistoryPeriod[]> {
+async function readHistory(file: string, secret: (v: string | undefined) => void): Promise<HistoryPeriod[]> {
   const out: HistoryPeriod[] = [];
-  for await (const { value, line } of readJsonl(file)) out.push(parseHistoryLine(value, line, file));
+  // A history store (postgres URL or embedded store folder) reads as the same lines, one per evaluation.
+  const { isHistoryStore, historyLines } = await import('../history/history.js');
+  const lines = isHistoryStore(file) ? await historyLines(file, secret) : readJsonl(file);
+  for await (const { value, line } of lines) out.push(parseHistoryLine(value, line, file));
   return out;
 }
 
@@ -92,7 +98,7 @@ export async function ctCheck(o: CheckOptions): Promise<{ decision: Decision; st
     if (o.alertmanager) signals.alerts.push(...(await fetchAlertmanagerAlerts(o.alertmanager, o.signal)));
     o.log.debug(`${signals.alerts.length} alert notification(s) read`);
   }
-  if (o.history) signals.history = await readHistory(o.history);
+  if (o.history) signals.history = await readHistory(o.history, o.secret ?? (() => undefined));
   if (o.inferenceLog) {
     o.log.progress(`reading inference log ${o.inferenceLog}`);
     const { records, lines } = await readInferenceLog(o.inferenceLog);

@@ -12,6 +12,7 @@ import { VERSION } from '../../version.js';
 import { fieldRows, metricRows, recommend, sampleDiffs, type SampleDiff } from './compare.js';
 import { pdfFooter, pdfHtml, reportMarkdown, samplesDiffHtml, summaryHtml, type ReportModel } from './render.js';
 import { reportLang } from './html.js';
+import { isPostgresUrl } from '../history/db.js';
 
 export interface CompareOptions {
   candidate: string;
@@ -43,9 +44,11 @@ function slug(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80) || 'model';
 }
 
-async function readHistory(file: string): Promise<{ label: string; values: Record<string, unknown> }[]> {
+async function readHistory(file: string, ctx: Context): Promise<{ label: string; values: Record<string, unknown> }[]> {
   const out: { label: string; values: Record<string, unknown> }[] = [];
-  for await (const { value, line } of readJsonl(file)) {
+  const { isHistoryStore, historyLines } = await import('../history/history.js');
+  const lines = isHistoryStore(file) ? await historyLines(file, (v) => ctx.secret(v)) : readJsonl(file);
+  for await (const { value, line } of lines) {
     if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ConfigurationError(`line ${line}: must be an object`, { file, hint: 'one JSON object per line: a metrics.json, or {"model_version", "date", "metrics": {…}}' });
     const o = value as Record<string, unknown>;
     const values = o.metrics && typeof o.metrics === 'object' ? (o.metrics as Record<string, unknown>) : o;
@@ -96,7 +99,7 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
   }
   const rows = metricRows(candidate, baseline);
   const fields = fieldRows(candidate, baseline);
-  const history = o.history ? await readHistory(abs(o.history)) : [];
+  const history = o.history ? await readHistory(isPostgresUrl(o.history) ? o.history : abs(o.history), ctx) : [];
   // The headline ratios the history also has; for a history of other metrics (CT's {"accuracy": …}), its own.
   let trendMetrics = rows.filter((r) => r.percent).map((r) => r.path).filter((p) => history.some((h) => p in flatNumbers(h.values, [p]))).slice(0, 4);
   if (history.length && trendMetrics.length === 0) {

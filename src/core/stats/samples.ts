@@ -36,6 +36,47 @@ function count(v: unknown, file: string, line: number, path: (string | number)[]
   return v;
 }
 
+/** One line of a samples file, checked: its image id (as a string) and counts. */
+export interface SampleLine {
+  id: string;
+  tp: number;
+  fp: number;
+  fn: number;
+  perField: [label: string, counts: { tp: number; fp: number; fn: number }][];
+  /** The line's `fields` array when it has one. */
+  fields: FieldOutcome[] | undefined;
+  raw: Record<string, unknown>;
+}
+
+/** Checks one parsed line of a samples file (exit 2 naming the line and JSON path); duplicates are the caller's. */
+export function parseSampleLine(value: unknown, line: number, file: string): SampleLine {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigurationError(`line ${line}: must be a JSON object (one image per line)`, { file, hint: 'see mlloop/samples@1 in docs/contracts.md' });
+  }
+  const o = value as Record<string, unknown>;
+  const id = o.image_id;
+  if (typeof id !== 'string' && typeof id !== 'number') {
+    throw new ConfigurationError(`line ${line}: "image_id" is missing`, { file, path: '$.image_id', hint: 'every line names its image with "image_id"' });
+  }
+  if (typeof id === 'number' && !Number.isSafeInteger(id)) {
+    throw new ConfigurationError(`line ${line}: image_id ${id} is not a whole number that can be read exactly (beyond ${Number.MAX_SAFE_INTEGER}, or a fraction): two different ids could pair as one image`, { file, path: '$.image_id', hint: 'write image ids as JSON strings, e.g. "image_id": "123456789012345678"' });
+  }
+  const perField: SampleLine['perField'] = [];
+  const tp = count(o.tp, file, line, ['tp']);
+  const fp = count(o.fp, file, line, ['fp']);
+  const fn = count(o.fn, file, line, ['fn']);
+  if (o.per_field !== undefined) {
+    if (o.per_field === null || typeof o.per_field !== 'object') {
+      throw new ConfigurationError(`line ${line}: must be an object of {tp, fp, fn} per label`, { file, path: '$.per_field' });
+    }
+    for (const [label, c] of Object.entries(o.per_field as Record<string, unknown>)) {
+      const cc = (c ?? {}) as Record<string, unknown>;
+      perField.push([label, { tp: count(cc.tp, file, line, ['per_field', label, 'tp']), fp: count(cc.fp, file, line, ['per_field', label, 'fp']), fn: count(cc.fn, file, line, ['per_field', label, 'fn']) }]);
+    }
+  }
+  return { id: String(id), tp, fp, fn, perField, fields: Array.isArray(o.fields) ? (o.fields as FieldOutcome[]) : undefined, raw: o };
+}
+
 /** Reads a samples file; a malformed line is reported with its number and JSON path (exit 2). */
 export async function readSamples(file: string, opts: { keepOutcomes?: boolean } = {}): Promise<SampleSet> {
   const ids: string[] = [];
@@ -46,40 +87,24 @@ export async function readSamples(file: string, opts: { keepOutcomes?: boolean }
   const perField = new Map<string, { idx: number[]; tp: number[]; fp: number[]; fn: number[] }>();
   const outcomes: FieldOutcome[][] | undefined = opts.keepOutcomes ? [] : undefined;
   for await (const { value, line } of readJsonl(file)) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new ConfigurationError(`line ${line}: must be a JSON object (one image per line)`, { file, hint: 'see mlloop/samples@1 in docs/contracts.md' });
-    }
-    const o = value as Record<string, unknown>;
-    const id = o.image_id;
-    if (typeof id !== 'string' && typeof id !== 'number') {
-      throw new ConfigurationError(`line ${line}: "image_id" is missing`, { file, path: '$.image_id', hint: 'every line names its image with "image_id"' });
-    }
-    if (typeof id === 'number' && !Number.isSafeInteger(id)) {
-      throw new ConfigurationError(`line ${line}: image_id ${id} is not a whole number that can be read exactly (beyond ${Number.MAX_SAFE_INTEGER}, or a fraction): two different ids could pair as one image`, { file, path: '$.image_id', hint: 'write image ids as JSON strings, e.g. "image_id": "123456789012345678"' });
-    }
-    const key = String(id);
+    const s = parseSampleLine(value, line, file);
+    const key = s.id;
     if (index.has(key)) throw new ConfigurationError(`line ${line}: image "${key}" appears twice`, { file, path: '$.image_id', hint: 'one line per image' });
     const i = ids.length;
     index.set(key, i);
     ids.push(key);
-    tp.push(count(o.tp, file, line, ['tp']));
-    fp.push(count(o.fp, file, line, ['fp']));
-    fn.push(count(o.fn, file, line, ['fn']));
-    if (o.per_field !== undefined) {
-      if (o.per_field === null || typeof o.per_field !== 'object') {
-        throw new ConfigurationError(`line ${line}: must be an object of {tp, fp, fn} per label`, { file, path: '$.per_field' });
-      }
-      for (const [label, c] of Object.entries(o.per_field as Record<string, unknown>)) {
-        const cc = (c ?? {}) as Record<string, unknown>;
-        let f = perField.get(label);
-        if (!f) perField.set(label, (f = { idx: [], tp: [], fp: [], fn: [] }));
-        f.idx.push(i);
-        f.tp.push(count(cc.tp, file, line, ['per_field', label, 'tp']));
-        f.fp.push(count(cc.fp, file, line, ['per_field', label, 'fp']));
-        f.fn.push(count(cc.fn, file, line, ['per_field', label, 'fn']));
-      }
+    tp.push(s.tp);
+    fp.push(s.fp);
+    fn.push(s.fn);
+    for (const [label, c] of s.perField) {
+      let f = perField.get(label);
+      if (!f) perField.set(label, (f = { idx: [], tp: [], fp: [], fn: [] }));
+      f.idx.push(i);
+      f.tp.push(c.tp);
+      f.fp.push(c.fp);
+      f.fn.push(c.fn);
     }
-    if (outcomes) outcomes.push(Array.isArray(o.fields) ? (o.fields as FieldOutcome[]) : []);
+    if (outcomes) outcomes.push(s.fields ?? []);
   }
   if (ids.length === 0) throw new ConfigurationError('no images in the samples file', { file, hint: 'write it with `mlloop evaluate --samples FILE`' });
   const n = ids.length;
