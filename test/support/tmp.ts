@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { onTestFinished, TestRunner } from 'vitest';
 
 // Folders made outside a test (at module level, in beforeAll): removed after the test file by test/support/setup.ts.
 const fileScoped = new Set<string>();
@@ -12,18 +12,16 @@ export function removeDir(dir: string): void {
 
 /**
  * A fresh folder `$TMPDIR/mlloop-<prefix>-XXXXXX` that is removed, also when the test fails: after the test
- * that made it, or after the test file when made outside a test or with `{ scope: 'file' }` (a folder shared
- * by the file's tests, e.g. one cached by a helper).
+ * that made it, or after the test file when made outside a test, in a concurrent test or with
+ * `{ scope: 'file' }` (a folder shared by the file's tests, e.g. one cached by a helper).
  */
 export function tempDir(prefix: string, opts: { scope?: 'test' | 'file' } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), `mlloop-${prefix}-`));
-  if (opts.scope !== 'file') {
-    try {
-      onTestFinished(() => removeDir(dir));
-      return dir;
-    } catch {
-      // Not inside a test: the file's afterAll removes it.
-    }
+  // Concurrent tests share one "current test" across their awaits: their folders wait for the end of the file.
+  const test = TestRunner.getCurrentTest();
+  if (opts.scope !== 'file' && test && !test.concurrent) {
+    onTestFinished(() => removeDir(dir));
+    return dir;
   }
   fileScoped.add(dir);
   return dir;

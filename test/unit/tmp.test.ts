@@ -44,3 +44,17 @@ describe('tempDir', () => {
 afterAll(() => {
   expect(existsSync(atCollection)).toBe(false);
 });
+
+describe.concurrent('tempDir in concurrent tests', () => {
+  const made: string[] = [];
+  it('keeps a concurrent test\'s folder until the end of the file (the current test is ambiguous across awaits)', async () => {
+    await new Promise((r) => setTimeout(r, 20));
+    made.push(tempDir('tmp-concurrent'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(made[0]!)).toBe(true);
+  });
+  it('ends first, while the other test still uses its folder', async () => {
+    await new Promise((r) => setTimeout(r, 40));
+    expect(made.every((d) => existsSync(d))).toBe(true);
+  });
+});
