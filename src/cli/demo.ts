@@ -85,19 +85,6 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
   let n = 0;
   const quiet: Context = { ...ctx, cwd: repo, log: { ...ctx.log, info: () => {}, progress: () => {} } };
 
-  /** One step: progress line, run, record the decision and the artifact. */
-  async function step<T>(title: string, fn: () => Promise<{ decision: string; artifact?: string; value?: T }>): Promise<T | undefined> {
-    n++;
-    ctx.log.progress(`[${String(n).padStart(2)}/${total}] ${title} …`);
-    const t0 = Date.now();
-    try {
-      const r = await fn();
-      const seconds = (Date.now() - t0) / 1000;
-      records.push({ step: title, decision: r.decision, artifact: r.artifact ? rel(r.artifact) : '', seconds });
-      ctx.log.progress(`        ${r.decision}${r.artifact ? `  → ${rel(r.artifact)}` : ''} (${seconds.toFixed(1)}s)`);
-      return r.value;
-    } catch (e) {
-      const msg = isMlloopError(e) ? e.message : (e as Error).stack ?? String(e);
   // While a step runs: its own output lines (the training's epochs), or a heartbeat when it is quiet for a while.
   let lastShown = Date.now();
   const show = (line: string) => {
@@ -106,16 +93,35 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
   };
   const HEARTBEAT_MS = 5000;
 
-      throw new ExternalError(`demo step "${title}" failed: ${msg}`);
-    }
-  }
-  const mlloop = (argv: string[]) => invoke(argv, quiet);
-  const py = async (args: string[]) => {
+  /** One step: progress line, run, record the decision and the artifact. */
+  async function step<T>(title: string, fn: () => Promise<{ decision: string; artifact?: string; value?: T }>): Promise<T | undefined> {
+    n++;
+    ctx.log.progress(`[${String(n).padStart(2)}/${total}] ${title} …`);
+    const t0 = Date.now();
     lastShown = t0;
     const beat = setInterval(() => {
       if (Date.now() - lastShown >= HEARTBEAT_MS) show(`still running (${Math.round((Date.now() - t0) / 1000)}s)`);
     }, 1000);
     beat.unref();
+    try {
+      const r = await fn();
+      const seconds = (Date.now() - t0) / 1000;
+      records.push({ step: title, decision: r.decision, artifact: r.artifact ? rel(r.artifact) : '', seconds });
+      ctx.log.progress(`        ${r.decision}${r.artifact ? `  → ${rel(r.artifact)}` : ''} (${seconds.toFixed(1)}s)`);
+      return r.value;
+    } catch (e) {
+      const msg = isMlloopError(e) ? e.message : (e as Error).stack ?? String(e);
+      throw new ExternalError(`demo step "${title}" failed: ${msg}`);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+  const mlloop = (argv: string[]) => invoke(argv, quiet);
+  // The training's own lines ("epoch=3/12 loss=… val_f1=…"), shown as they come (without the command line and the
+  // script's timestamps); install and test output stays quiet.
+  const trainLine = /^\[train\] (?!\$ )(?:\d{4}-\d\d-\d\dT\S+ )?(.+)$/;
+  const streamed: Context = { ...quiet, log: { ...quiet.log, info: (line) => void (trainLine.exec(line)?.[1] && show(trainLine.exec(line)![1]!)) } };
+  const py = async (args: string[]) => {
     const r = await runShell({ command: [o.python, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '), cwd: repo, env: { ...ctx.env, PYTHONUNBUFFERED: '1' }, signal: ctx.signal });
     if (r.exitCode !== 0) throw new ExternalError(`${o.python} ${args.join(' ')} exited with ${r.exitCode}`);
   };
@@ -125,18 +131,14 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
     await fs.cp(path.join(root, 'examples/ocr-fields'), repo, { recursive: true, filter: (src) => !/[/\\](outputs[^/\\]*|logs|__pycache__|\.venv)$/.test(src) });
     git(repo, 'init', '-q');
     git(repo, 'add', '.');
-    } finally {
-      clearInterval(beat);
     git(repo, 'commit', '-qm', 'ocr-fields model');
     return { decision: `commit ${git(repo, 'rev-parse', '--short', 'HEAD')}`, artifact: repo };
   });
-  // The training's own lines ("epoch=3/12 loss=… val_f1=…"), shown as they come (without the command line and the
-  // script's timestamps); install and test output stays quiet.
-  const trainLine = /^\[train\] (?!\$ )(?:\d{4}-\d\d-\d\dT\S+ )?(.+)$/;
-  const streamed: Context = { ...quiet, log: { ...quiet.log, info: (line) => void (trainLine.exec(line)?.[1] && show(trainLine.exec(line)![1]!)) } };
   const sha = git(repo, 'rev-parse', 'HEAD');
 
   const trained: Record<string, number> = {};
+  // Each model is built as a version (train.py reads MLLOOP_MODEL_VERSION), so every report names it ocr-v3.x, not by a hash.
+  const versions = { baseline: 'ocr-v3.1', candidate: 'ocr-v3.2' } as const;
   for (const [name, epochs] of [['baseline', o.baselineEpochs], ['candidate', o.candidateEpochs]] as const) {
     await step(`train the ${name} ${versions[name]} (${epochs} epoch${epochs > 1 ? 's' : ''}, mlloop train)`, async () => {
       const r = await invoke(['train', '--repo', repo, '--command', `${o.python} train.py --epochs ${epochs} --data sample_data --out outputs-${name} --seed 1`, '--outputs', `outputs-${name}`, '--model-version', versions[name], '--no-upload'], streamed);
@@ -150,8 +152,6 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
   const evals: Record<string, { metrics: string; samples: string; pred: string }> = {};
   for (const name of ['baseline', 'candidate']) {
     await step(`predict and evaluate the ${name} on the test set (mlloop evaluate)`, async () => {
-  // Each model is built as a version (train.py reads MLLOOP_MODEL_VERSION), so every report names it ocr-v3.x, not by a hash.
-  const versions = { baseline: 'ocr-v3.1', candidate: 'ocr-v3.2' } as const;
       const pred = path.join(work, `eval/${name}/pred.json`);
       await fs.mkdir(path.dirname(pred), { recursive: true });
       await py(['predict.py', '--model', `outputs-${name}`, '--data', 'sample_data/test', '--out', pred]);
@@ -182,6 +182,7 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
     return { decision: `commit ${String(c.commit ?? '').slice(0, 7)}: apps/ocr/prod runs ocr-v3.1`, artifact: gitopsRemote };
   });
 
+  const verdict = path.join(work, 'gate/verdict.json');
   await step('gate the candidate against what production runs, with significance (mlloop gate)', async () => {
     const r = await mlloop(['gate', '--candidate', evals.candidate!.metrics, '--candidate-samples', evals.candidate!.samples, '--baseline-gitops', gitopsRemote, '--app', 'ocr', '--env', 'prod', '--policy', gatePolicy, '--out', verdict]);
     if (r.exitCode !== 0) throw new ExternalError(`the gate failed: ${r.failure ?? ''}`);
@@ -196,7 +197,6 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
     const r = await mlloop(['compare', '--candidate', evals.candidate!.metrics, '--baseline', evals.baseline!.metrics, '--candidate-samples', evals.candidate!.samples, '--baseline-samples', evals.baseline!.samples, '--verdict', verdict, '--out-dir', out, '--no-pdf']);
     const rec = (r.data as { recommendation: { level: string } }).recommendation.level;
     return { decision: `recommendation "${rec}" (the gate's verdict): report.md, summary_metrics.html, samples_diff.html`, artifact: String((r.data as { report_dir: string }).report_dir) };
-  const verdict = path.join(work, 'gate/verdict.json');
   });
 
   const image = await step('tag the image (mlloop tag)', async () => {
