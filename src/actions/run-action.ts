@@ -2,6 +2,7 @@ import { Runner } from './runner.js';
 import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
 import { ExitCode, isMlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
+import { printableLine } from '../core/log.js';
 
 /** GitHub caps one output at 1 MiB; larger JSON results are still in the job's files. */
 const MAX_RESULT_OUTPUT = 512 * 1024;
@@ -42,11 +43,12 @@ export async function runAction(
     const ctx: Context = {
       cwd: env.GITHUB_WORKSPACE || process.cwd(),
       env,
+      // One log call is one line: a newline from input cannot start a line (or a workflow command) of its own.
       log: {
-        info: (m) => core.info(masker.mask(m)),
-        warn: (m) => core.warning(masker.mask(m)),
-        debug: (m) => core.debug(masker.mask(m)),
-        progress: (m) => core.info(masker.mask(m)),
+        info: (m) => core.info(printableLine(masker.mask(m))),
+        warn: (m) => core.warning(printableLine(masker.mask(m))),
+        debug: (m) => core.debug(printableLine(masker.mask(m))),
+        progress: (m) => core.info(printableLine(masker.mask(m))),
       },
       masker,
       secret: (v) => {

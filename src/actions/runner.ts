@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync } from 'node:fs';
 import { EOL } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { printableLines } from '../core/log.js';
 
 /**
  * The GitHub runner's contract for actions (inputs as INPUT_* variables, file commands for outputs and
@@ -36,8 +37,9 @@ export class Runner {
     if (value) this.command('add-mask', {}, value);
   }
 
+  /** A log line (or a multi-line text); no line of it can be a workflow command (`::…`), nor a control character. */
   info(message: string): void {
-    this.write(`${message}${EOL}`);
+    this.write(`${printableLines(message)}${EOL}`);
   }
 
   debug(message: string): void {

@@ -4,6 +4,7 @@ import { commandHelp } from './help.js';
 import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsSpec, type Logger } from '../commands/define.js';
 import { ExitCode, isMlloopError, closest } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
+import { printableError, printableLine, printableLines } from '../core/log.js';
 import { VERSION } from '../version.js';
 
 export interface CliIO {
@@ -55,7 +56,7 @@ async function globalHelp(prefix?: string): Promise<string> {
 
 function makeLogger(io: CliIO, masker: Masker, debug: boolean): Logger {
   const start = Date.now();
-  const write = (text: string) => io.stderr(`${masker.mask(text)}\n`);
+  const write = (text: string) => io.stderr(`${printableLine(masker.mask(text))}\n`);
   return {
     info: (m) => write(m),
     warn: (m) => write(`warning: ${m}`),
@@ -88,7 +89,7 @@ export async function main(io: CliIO): Promise<number> {
     }
     const attempted = group ? `${first} ${argv[1]}` : first;
     const guess = closest(attempted, Object.keys(registry));
-    io.stderr(`mlloop: unknown command "${attempted}"${guess ? ` — did you mean "${guess}"?` : ''}\nRun mlloop --help for the list of commands.\n`);
+    io.stderr(`${printableLine(`mlloop: unknown command "${attempted}"${guess ? ` — did you mean "${guess}"?` : ''}`)}\nRun mlloop --help for the list of commands.\n`);
     return ExitCode.badInput;
   }
   const { command } = await registry[found.name]!();
@@ -117,17 +118,17 @@ export async function main(io: CliIO): Promise<number> {
     };
     const result = await command.run(options, ctx);
     if (json) io.stdout(`${masker.mask(JSON.stringify(result.data, null, 2))}\n`);
-    else if (result.text) io.stdout(masker.mask(result.text.endsWith('\n') ? result.text : `${result.text}\n`));
-    if (result.exitCode !== 0 && result.failure) io.stderr(`${masker.mask(result.failure)}\n`);
+    else if (result.text) io.stdout(printableLines(masker.mask(result.text.endsWith('\n') ? result.text : `${result.text}\n`)));
+    if (result.exitCode !== 0 && result.failure) io.stderr(`${printableLines(masker.mask(result.failure))}\n`);
     return result.exitCode;
   } catch (e) {
     if (isMlloopError(e)) {
-      io.stderr(`mlloop ${command.name}: error: ${masker.mask(e.message)}\n`);
+      io.stderr(`mlloop ${command.name}: error: ${printableError(masker.mask(e.message))}\n`);
       if (json) io.stdout(`${masker.mask(JSON.stringify({ error: { message: e.message, exitCode: e.exitCode, ...e.location } }, null, 2))}\n`);
       return e.exitCode;
     }
     const err = e as Error;
-    io.stderr(`mlloop ${command.name}: internal error (a bug in mlloop, please report it): ${masker.mask(err?.stack ?? String(e))}\n`);
+    io.stderr(printableLines(`mlloop ${command.name}: internal error (a bug in mlloop, please report it): ${masker.mask(err?.stack ?? String(e))}\n`));
     return ExitCode.verdictFailed;
   }
 }

@@ -94,7 +94,8 @@ export const command = defineCommand({
     if (o.lineageRepo && r.selected.length) {
       const { buildRecord } = await import('../core/lineage/record.js');
       const { appendLineage } = await import('../core/lineage/store.js');
-      ctx.secret(ctx.env.GITOPS_TOKEN);
+      const { remoteFrom } = await import('../core/gitops/git.js');
+      const remote = remoteFrom({ url: o.lineageRepo, branch: o.lineageBranch }, ctx.env, (v) => ctx.secret(v));
       const versions = [...new Set(r.selected.map((c) => c.model_version).filter((v): v is string => v !== null))];
       const record = await buildRecord({
         kind: 'relabel',
@@ -106,7 +107,7 @@ export const command = defineCommand({
         time: ctx.now(),
         cwd: ctx.cwd,
       });
-      const w = await appendLineage({ remote: { url: o.lineageRepo, branch: o.lineageBranch, token: ctx.env.GITOPS_TOKEN }, records: [record], env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal });
+      const w = await appendLineage({ remote, records: [record], env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal });
       lineage = { record: record.id, commit: w.commit, changed: w.changed };
     }
     const counts = new Map<string, number>();

@@ -48,8 +48,8 @@ export const command = defineCommand({
     const { ConfigurationError } = await import('../core/errors.js');
     const { buildRecord } = await import('../core/lineage/record.js');
     const { appendLineage } = await import('../core/lineage/store.js');
-    const token = o.token ?? ctx.env.GITOPS_TOKEN;
-    ctx.secret(token);
+    const { remoteFrom } = await import('../core/gitops/git.js');
+    const remote = remoteFrom({ url: o.repo, branch: o.branch, token: o.token }, ctx.env, (v) => ctx.secret(v));
     const time = o.time ? new Date(o.time) : ctx.now();
     if (Number.isNaN(time.getTime())) throw new ConfigurationError(`--time "${o.time}" is not an ISO 8601 time`);
     const e = ctx.env;
@@ -76,7 +76,7 @@ export const command = defineCommand({
       cwd: ctx.cwd,
     });
     ctx.log.progress(`recording ${o.kind} lineage ${record.id} (${record.files.length} file(s), ${record.samples.length} sample(s))`);
-    const r = await appendLineage({ remote: { url: o.repo, branch: o.branch, token }, records: [record], env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal, dryRun: o.dryRun });
+    const r = await appendLineage({ remote, records: [record], env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal, dryRun: o.dryRun });
     const what = `${o.kind} record ${record.id}${record.model_id ? ` for ${record.model_id}` : ''}: ${record.files.length} file(s), ${record.samples.length} sample(s)`;
     const text = o.dryRun ? `would append ${what}\n${r.diff ?? ''}` : r.changed ? `appended ${what} in ${r.commit.slice(0, 7)}` : `${what} is already recorded; nothing to commit`;
     return {

@@ -33,13 +33,13 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     if (!o.model === !o.file) throw new ConfigurationError('pass exactly one of --model or --file', { hint: 'e.g. mlloop lineage --repo R --model ocr-v3.3' });
-    const token = o.token ?? ctx.env.GITOPS_TOKEN;
-    ctx.secret(token);
+    const { remoteFrom, displayUrl } = await import('../core/gitops/git.js');
+    const remote = remoteFrom({ url: o.repo, branch: o.branch, token: o.token }, ctx.env, (v) => ctx.secret(v));
     const { readLineage } = await import('../core/lineage/store.js');
     const { modelLineage, fileLineage } = await import('../core/lineage/records.js');
     const { textTable, mdTable } = await import('../core/format/markdown.js');
-    ctx.log.progress(`reading lineage from ${o.repo}`);
-    const { records, audit, commit } = await readLineage({ remote: { url: o.repo, branch: o.branch, token }, env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal });
+    ctx.log.progress(`reading lineage from ${displayUrl(remote.url)}`);
+    const { records, audit, commit } = await readLineage({ remote, env: ctx.env, log: ctx.log, cwd: ctx.cwd, signal: ctx.signal });
     if (o.model) {
       const m = modelLineage(records, o.model);
       const t = m.trained_on;

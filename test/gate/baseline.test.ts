@@ -56,7 +56,8 @@ describe('baseline from the GitOps repository', () => {
   it.each([
     ['an environment without a release', {}, 'staging', /no release in ocr\/staging/],
     ['a release without metrics_file', { metrics_file: undefined }, 'prod', /"metrics_file" is missing[\s\S]*gitops deploy --metrics/],
-    ['a metrics_file outside the release folder', { metrics_file: '../../../../etc/passwd' }, 'prod', /points outside the release folder/],
+    // release.json is read by the gitops reader: its schema allows only the evidence files next to it.
+    ['a metrics_file outside the release folder', { metrics_file: '../../../../etc/passwd' }, 'prod', /apps\/ocr\/prod\/release\.json: \$\.metrics_file: must be one of "metrics\.json", null/],
     ['a release without samples for the significance test', { samples_file: null }, 'prod', /keeps no per-image samples/],
   ])('refuses %s (exit 2)', async (_, release, env, message) => {
     const p = writePair(V30, V25);

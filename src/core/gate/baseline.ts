@@ -1,9 +1,5 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { tmpdir } from 'node:os';
-import { ConfigurationError, ExternalError } from '../errors.js';
-import { readJson } from '../io/read.js';
-import { redactUrlCredentials } from '../mask.js';
+import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Where the baseline came from; recorded in the verdict. */
@@ -34,14 +30,6 @@ export interface ResolvedBaseline {
   cleanup(): Promise<void>;
 }
 
-const DNS1123 = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-export function checkAppEnv(app: string, env: string): void {
-  for (const [what, v] of [['--app', app], ['--env', env]] as const) {
-    if (!DNS1123.test(v)) throw new ConfigurationError(`${what} "${v}" is not a DNS-1123 label`, { hint: 'use lower-case letters, digits and dashes (e.g. ocr, prod)' });
-  }
-}
-
 /** A file named inside release.json must stay inside the release's folder (no path traversal). */
 function inside(dir: string, name: unknown, field: string, releaseFile: string): string {
   if (typeof name !== 'string' || !name) throw new ConfigurationError(`"${field}" is missing`, { file: releaseFile, path: `$.${field}`, hint: 'deploy with `mlloop gitops deploy --metrics F [--samples F]` so the release keeps its metrics' });
@@ -52,78 +40,67 @@ function inside(dir: string, name: unknown, field: string, releaseFile: string):
 
 /**
  * The baseline of what runs in an environment: `apps/<app>/<env>/release.json` of the GitOps repository
- * (a local path or a git URL), cloned shallow and read-only into a temp folder.
+ * (a local path or a git URL), read the way `mlloop gitops` reads it — a shallow clone through the one git
+ * wrapper (credentials as a header, never in argv or .git/config; $GITOPS_TOKEN honoured) and release.ts.
  */
-export async function baselineFromGitops(req: { repo: string; app: string; env: string; ref?: string; cwd: string; log: Logger; wantSamples: boolean }): Promise<ResolvedBaseline> {
-  checkAppEnv(req.app, req.env);
-  const { simpleGit } = await import('simple-git');
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'mlloop-baseline-'));
-  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
-  const looksLocal = !/^[a-z][a-z0-9+.-]*:\/\//i.test(req.repo) && !/^[^/\s]+@[^:\s]+:/.test(req.repo);
-  const source = looksLocal ? path.resolve(req.cwd, req.repo) : req.repo;
-  const shown = redactUrlCredentials(source);
+export async function baselineFromGitops(req: {
+  repo: string;
+  app: string;
+  env: string;
+  ref?: string;
+  cwd: string;
+  log: Logger;
+  wantSamples: boolean;
+  /** The caller's environment (PATH, HOME, proxies, GITOPS_TOKEN). */
+  processEnv: Readonly<Record<string, string | undefined>>;
+  secret(value: string | undefined): void;
+  signal?: AbortSignal;
+}): Promise<ResolvedBaseline> {
+  // Loaded on use: a gate against a baseline file starts without git, YAML editing or the release schemas.
+  const [{ cloneRepo, displayUrl, remoteFrom }, { assertLabel }, { RELEASE_FILE, envPath, readEnvState }] = await Promise.all([import('../gitops/git.js'), import('../gitops/names.js'), import('../gitops/release.js')]);
+  assertLabel(req.app, '--app');
+  assertLabel(req.env, '--env');
+  const remote = remoteFrom({ url: req.repo, branch: req.ref ?? '' }, req.processEnv, req.secret);
+  const shown = displayUrl(remote.url);
+  req.log.progress(`cloning ${shown} (shallow, read-only) for the baseline of ${req.app}/${req.env}`);
+  const ws = await cloneRepo({ remote, env: req.processEnv, log: req.log, signal: req.signal, cwd: req.cwd, depth: 1 });
   try {
-    if (looksLocal) {
-      try {
-        await fs.access(source);
-      } catch {
-        throw new ConfigurationError(`GitOps repository ${shown} not found`, { hint: 'pass a local clone or a git URL to --baseline-gitops' });
-      }
+    const rel = envPath(req.app, req.env);
+    const shownRelease = `${shown}:${rel}/${RELEASE_FILE}`;
+    const state = await readEnvState(ws.dir, req.app, req.env);
+    const release = state.release;
+    if (!release) {
+      throw new ConfigurationError(`no release in ${req.app}/${req.env} (${rel}/${RELEASE_FILE} is missing at ${ws.base.slice(0, 7) || 'an empty repository'})`, {
+        file: shown,
+        hint: 'check --app and --env, or deploy a first release with `mlloop gitops deploy`; for a first model pass --baseline with a metrics file',
+      });
     }
-    req.log.progress(`cloning ${shown} (shallow, read-only) for the baseline of ${req.app}/${req.env}`);
-    try {
-      await simpleGit({ baseDir: dir }).clone(looksLocal ? `file://${source}` : source, dir, ['--depth', '1', '--single-branch', ...(req.ref ? ['--branch', req.ref] : [])]);
-    } catch (e) {
-      const msg = redactUrlCredentials((e as Error).message.split('\n').filter(Boolean).slice(-1)[0] ?? '');
-      if (looksLocal) throw new ConfigurationError(`${shown} is not a git repository I can clone: ${msg}`, { hint: 'pass the GitOps repository (a clone or a URL) to --baseline-gitops' });
-      throw new ExternalError(`cannot clone the GitOps repository ${shown}: ${msg}`, { hint: 'check the URL and the credentials, then rerun' });
-    }
-    const commit = (await simpleGit({ baseDir: dir }).revparse(['HEAD'])).trim();
-    const envDir = path.join(dir, 'apps', req.app, req.env);
-    const releaseFile = path.join(envDir, 'release.json');
-    const shownRelease = `${shown}:apps/${req.app}/${req.env}/release.json`;
-    let release: Record<string, unknown>;
-    try {
-      release = (await readJson(releaseFile, 'release.json')) as Record<string, unknown>;
-    } catch (e) {
-      if (e instanceof ConfigurationError && /not found/.test(e.message)) {
-        throw new ConfigurationError(`no release in ${req.app}/${req.env} (apps/${req.app}/${req.env}/release.json is missing at ${commit.slice(0, 7)})`, {
-          file: shown,
-          hint: 'check --app and --env, or deploy a first release with `mlloop gitops deploy`; for a first model pass --baseline with a metrics file',
-        });
-      }
-      throw e;
-    }
-    if (!release || typeof release !== 'object' || release.schema !== 'mlloop/release@1') {
-      throw new ConfigurationError('not an mlloop/release@1 file', { file: shownRelease, path: '$.schema', hint: 'release.json is written by `mlloop gitops deploy`' });
-    }
-    const metricsFile = inside(envDir, release.metrics_file, 'metrics_file', shownRelease);
-    const samplesFile = req.wantSamples && release.samples_file ? inside(envDir, release.samples_file, 'samples_file', shownRelease) : undefined;
+    const metricsFile = inside(state.dir, release.metrics_file, 'metrics_file', shownRelease);
+    const samplesFile = req.wantSamples && release.samples_file ? inside(state.dir, release.samples_file, 'samples_file', shownRelease) : undefined;
     if (req.wantSamples && !samplesFile) {
       throw new ConfigurationError('the release keeps no per-image samples, which the significance test needs', { file: shownRelease, path: '$.samples_file', hint: 'deploy with `mlloop gitops deploy --samples samples.jsonl`, or pass --baseline-samples' });
     }
-    const str = (v: unknown) => (typeof v === 'string' ? v : null);
     return {
       metricsFile,
       samplesFile,
       origin: {
         kind: 'gitops',
-        metrics_file: `apps/${req.app}/${req.env}/${String(release.metrics_file)}`,
-        samples_file: samplesFile ? `apps/${req.app}/${req.env}/${String(release.samples_file)}` : null,
-        model_version: str(release.model_version),
-        dataset: str(release.dataset),
+        metrics_file: `${rel}/${String(release.metrics_file)}`,
+        samples_file: samplesFile ? `${rel}/${String(release.samples_file)}` : null,
+        model_version: release.model_version,
+        dataset: release.dataset ?? null,
         repo: shown,
-        commit,
+        commit: ws.base,
         app: req.app,
         env: req.env,
-        source_commit: str(release.source_commit),
-        deployed_at: str(release.deployed_at),
-        run_url: str(release.run_url),
+        source_commit: release.source_commit ?? null,
+        deployed_at: release.deployed_at ?? null,
+        run_url: release.run_url ?? null,
       },
-      cleanup,
+      cleanup: ws.cleanup,
     };
   } catch (e) {
-    await cleanup();
+    await ws.cleanup();
     throw e;
   }
 }

@@ -66,7 +66,7 @@ async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolea
   if (o.baseline) return baselineFromFile(path.resolve(ctx.cwd, o.baseline), o.baselineSamples && path.resolve(ctx.cwd, o.baselineSamples));
   if (o.baselineGitops) {
     if (!o.app || !o.env) throw new ConfigurationError('--baseline-gitops needs --app and --env', { hint: 'e.g. --baseline-gitops ../gitops --app ocr --env prod' });
-    const b = await baselineFromGitops({ repo: o.baselineGitops, app: o.app, env: o.env, ref: o.baselineGitopsRef, cwd: ctx.cwd, log: ctx.log, wantSamples: wantSamples && !o.baselineSamples });
+    const b = await baselineFromGitops({ repo: o.baselineGitops, app: o.app, env: o.env, ref: o.baselineGitopsRef, cwd: ctx.cwd, log: ctx.log, wantSamples: wantSamples && !o.baselineSamples, processEnv: ctx.env, secret: (v) => ctx.secret(v), signal: ctx.signal });
     if (o.baselineSamples) b.samplesFile = path.resolve(ctx.cwd, o.baselineSamples);
     return b;
   }

@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigurationError, ExternalError } from '../errors.js';
+import { makeTempDir, shutdownSignal } from '../fs/temp.js';
 import type { Logger } from '../log.js';
 import { redactUrlCredentials } from '../mask.js';
 
@@ -18,6 +18,9 @@ import { redactUrlCredentials } from '../mask.js';
  *
  * Credentials: a token is sent as an HTTP `Authorization` header through GIT_CONFIG_* environment
  * variables of the git processes — never in a URL, an argument list, a config file or a message.
+ * Credentials written into an https URL (`https://user:token@host/…`) are moved out of it into that
+ * header by `remoteFrom`, and again by `cloneRepo` for any caller that did not. Clones live in temp
+ * folders registered with fs/temp.ts, removed when done and on exit or SIGINT/SIGTERM.
  */
 
 type SimpleGit = import('simple-git').SimpleGit;
@@ -25,6 +28,7 @@ type SimpleGit = import('simple-git').SimpleGit;
 export interface GitRemote {
   /** https://…, ssh://…, git@host:path, file://… or a local path to a (bare) repository. */
   url: string;
+  /** The branch to read and write; '' for a read of the remote's default branch. */
   branch: string;
   /** HTTPS token (GitHub: a PAT or an installation token). Register it with ctx.secret before calling. */
   token?: string;
@@ -71,6 +75,40 @@ export function remoteUrl(url: string, cwd: string): string {
   return pathToFileURL(path.resolve(cwd, url)).href;
 }
 
+/**
+ * The remote from what a user passes: the token from the option or $GITOPS_TOKEN; credentials written into
+ * an http(s) URL are moved out of it into the token (and user), and every form of them is reported to
+ * `secret` so the masker hides them.
+ */
+export function remoteFrom(o: { url: string; branch: string; token?: string; tokenUser?: string }, env: Readonly<Record<string, string | undefined>>, secret: (v: string | undefined) => void): GitRemote {
+  const moved = moveCredentials({ url: o.url.trim(), branch: o.branch, token: o.token ?? (env.GITOPS_TOKEN || undefined), tokenUser: o.tokenUser }, secret);
+  secret(moved.token);
+  return moved;
+}
+
+/** `https://user:token@host/x` → url `https://host/x` with token and user set (an explicit token wins). */
+function moveCredentials(remote: GitRemote, secret: (v: string | undefined) => void = () => {}): GitRemote {
+  const m = /^(https?:\/\/)([^/@\s]+)@(.*)$/i.exec(remote.url);
+  if (!m) return remote;
+  let userInfo = m[2]!;
+  secret(userInfo);
+  try {
+    userInfo = decodeURIComponent(userInfo);
+  } catch {
+    /* keep it as written */
+  }
+  const [user, pass] = userInfo.split(/:(.*)/s);
+  secret(user);
+  secret(pass);
+  let token = remote.token;
+  let tokenUser = remote.tokenUser;
+  if (pass) {
+    token ??= pass;
+    tokenUser = user || tokenUser;
+  } else token ??= user;
+  return { ...remote, url: `${m[1]}${m[3]}`, ...(token ? { token, tokenUser } : {}) };
+}
+
 /** A URL safe to print: credentials removed. */
 export function displayUrl(url: string): string {
   return redactUrlCredentials(url);
@@ -91,10 +129,8 @@ function gitEnv(o: GitOptions): Record<string, string> {
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   });
-  const config: [string, string][] = [
-    ['advice.detachedHead', 'false'],
-    ['init.defaultBranch', o.remote.branch],
-  ];
+  const config: [string, string][] = [['advice.detachedHead', 'false']];
+  if (o.remote.branch) config.push(['init.defaultBranch', o.remote.branch]);
   if (o.remote.token) {
     const basic = Buffer.from(`${o.remote.tokenUser ?? 'x-access-token'}:${o.remote.token}`).toString('base64');
     config.push(['http.extraHeader', `Authorization: Basic ${basic}`]);
@@ -109,8 +145,18 @@ function gitEnv(o: GitOptions): Record<string, string> {
 
 async function makeGit(dir: string, o: GitOptions): Promise<SimpleGit> {
   const { simpleGit } = await import('simple-git');
+  // git stops on the caller's abort and when the process is told to stop (its temp folder is then removed).
+  let abort = shutdownSignal();
+  if (o.signal) {
+    const both = new AbortController();
+    for (const s of [o.signal, abort]) {
+      if (s.aborted) both.abort(s.reason);
+      else s.addEventListener('abort', () => both.abort(s.reason), { once: true });
+    }
+    abort = both.signal;
+  }
   // The only "unsafe" setting used is our own GIT_CONFIG_COUNT, which carries the auth header.
-  return simpleGit({ baseDir: dir, abort: o.signal, unsafe: { allowUnsafeConfigEnvCount: true } }).env(gitEnv(o));
+  return simpleGit({ baseDir: dir, abort, unsafe: { allowUnsafeConfigEnvCount: true } }).env(gitEnv(o));
 }
 
 /** The text of a git failure, without credentials, on a few lines. */
@@ -120,14 +166,17 @@ export function gitFailure(e: unknown): string {
 }
 
 /** Step 1: a shallow clone of one branch into a fresh temporary folder. An empty remote gets the branch created. */
-export async function cloneRepo(o: GitOptions & { depth?: number | 'full'; cwd?: string }): Promise<Workspace> {
-  const dir = await fs.mkdtemp(path.join(tmpdir(), 'mlloop-git-'));
-  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cwd?: string }): Promise<Workspace> {
+  // Whoever built the remote, credentials in its URL never reach git's argv or the clone's .git/config.
+  const o = { ...opts, remote: moveCredentials(opts.remote) };
+  const temp = await makeTempDir('git');
+  const dir = temp.dir;
+  const cleanup = () => temp.remove();
   try {
     const git = await makeGit(dir, o);
     const url = remoteUrl(o.remote.url, o.cwd ?? process.cwd());
     const depth = o.depth ?? 1;
-    const args = ['--no-tags', '--single-branch', '--branch', o.remote.branch, ...(depth === 'full' ? [] : ['--depth', String(depth)])];
+    const args = ['--no-tags', '--single-branch', ...(o.remote.branch ? ['--branch', o.remote.branch] : []), ...(depth === 'full' ? [] : ['--depth', String(depth)])];
     try {
       await git.clone(url, dir, args);
     } catch (e) {
@@ -141,6 +190,8 @@ export async function cloneRepo(o: GitOptions & { depth?: number | 'full'; cwd?:
         }
         throw new ConfigurationError(`branch "${o.remote.branch}" does not exist in ${displayUrl(o.remote.url)}`, { hint: 'pass the branch ArgoCD syncs with --branch' });
       }
+      // A local repository that cannot be cloned is the user's input, not an outage.
+      if (url.startsWith('file:') && !/^file:/i.test(o.remote.url)) throw new ConfigurationError(`${o.remote.url} is not a git repository I can clone: ${msg.split('\n').pop()}`, { hint: 'pass a clone of the GitOps repository or its URL' });
       throw new ExternalError(`cannot clone ${displayUrl(o.remote.url)}: ${msg}`, { hint: 'check the URL, the network and the token (it needs contents: write)' });
     }
     const base = await headCommit(dir, git);

@@ -1,6 +1,6 @@
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError } from '../errors.js';
-import type { GitOptions, GitRemote, RetryPolicy } from './git.js';
+import { remoteFrom, type GitOptions, type RetryPolicy } from './git.js';
 
 /** Options every `gitops` command shares (same names in the CLI and the actions). */
 export const repoOptions = {
@@ -32,23 +32,9 @@ export interface RepoOptionValues {
  * is registered as a secret; credentials written into an https URL are moved out of it into the header.
  */
 export function gitOptionsFrom(o: RepoOptionValues, ctx: Context): GitOptions & { cwd: string } {
-  let url = o.repo.trim();
-  let token = o.token ?? ctx.env.GITOPS_TOKEN;
-  let tokenUser = o.tokenUser;
-  const m = /^(https?:\/\/)([^/@\s]+)@(.*)$/i.exec(url);
-  if (m) {
-    const [user, pass] = decodeURIComponent(m[2]!).split(/:(.*)/s);
-    ctx.secret(m[2]);
-    if (pass) {
-      token ??= pass;
-      tokenUser = user || tokenUser;
-    } else token ??= user;
-    url = `${m[1]}${m[3]}`;
-  }
-  ctx.secret(token);
+  const remote = remoteFrom({ url: o.repo, branch: o.branch, token: o.token, tokenUser: o.tokenUser }, ctx.env, (v) => ctx.secret(v));
   const a = /^\s*(.+?)\s*<([^<>\s]+@[^<>\s]+)>\s*$/.exec(o.author);
   if (!a) throw new ConfigurationError(`--author "${o.author}" must look like "Name <email@example.com>"`);
-  const remote: GitRemote = { url, branch: o.branch, ...(token ? { token, tokenUser } : {}) };
   return { remote, env: ctx.env, log: ctx.log, signal: ctx.signal, author: { name: a[1]!, email: a[2]! }, cwd: ctx.cwd };
 }
 
