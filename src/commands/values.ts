@@ -32,7 +32,8 @@ export const command = defineCommand({
   async run(o, ctx) {
     const { readChart, renderValues, writeValues } = await import('../core/values/render.js');
     const { findHelm, helmTemplate } = await import('../core/values/helm.js');
-    const { readText } = await import('../core/io/read.js');
+    const { readConfigText } = await import('../core/io/read.js');
+    const { checkOutputPath } = await import('../core/io/atomic.js');
     const { readFileSync } = await import('node:fs');
     const { ConfigurationError } = await import('../core/errors.js');
     const chartDir = path.resolve(ctx.cwd, o.chart);
@@ -46,12 +47,14 @@ export const command = defineCommand({
       }
     };
     const out = path.resolve(ctx.cwd, o.out);
+    // Before reading the old content: reading a FIFO would block, and a device is never replaced.
+    await checkOutputPath(out);
     const previousText = await fs.readFile(out, 'utf8').catch(() => undefined);
     const rendered = await renderValues({
       chart,
       env: o.env,
       app: o.app,
-      template: o.template ? { text: await readText(path.resolve(ctx.cwd, o.template), 'template'), file: o.template } : undefined,
+      template: o.template ? { text: await readConfigText(path.resolve(ctx.cwd, o.template), 'values template'), file: o.template } : undefined,
       sets,
       readFile,
       previous: previousText === undefined ? undefined : { text: previousText, file: o.out },

@@ -154,6 +154,18 @@ describe('config files have a size limit (1 MiB); data files keep streaming', ()
     expectBadInput(c, /body\.md/, /1 MiB limit/);
   });
 
+  it('a values template over 1 MiB likewise; values --out on a FIFO is refused before the old content is read (it blocked)', async () => {
+    const d = tmp();
+    const chart = join(process.cwd(), 'manifests', 'charts', 'model-service');
+    writeFileSync(join(d, 'tpl.yaml'), big('image: {tag: x}\n'));
+    const t = await mlloop(['values', '--chart', chart, '--env', 'staging', '--template', join(d, 'tpl.yaml'), '--out', join(d, 'v.yaml')], d);
+    expectBadInput(t, /tpl\.yaml/, /1 MiB limit/);
+    execFileSync('mkfifo', [join(d, 'v.yaml')]);
+    const f = await mlloop(['values', '--chart', chart, '--env', 'staging', '--out', join(d, 'v.yaml')], d);
+    expectBadInput(f, /v\.yaml/, /FIFO/);
+    expect(lstatSync(join(d, 'v.yaml')).isFIFO()).toBe(true);
+  });
+
   it('a data file over 1 MiB is read as before', async () => {
     const d = tmp();
     const f = fieldsFiles(d);

@@ -61,6 +61,14 @@ async function resolveTarget(file: string): Promise<Target> {
   }
 }
 
+/**
+ * Checks an output path before any work (a command that reads the old content first, or runs for long):
+ * exit 2 now for a folder, a device, a FIFO or a symlink to one, rather than after the work.
+ */
+export async function checkOutputPath(file: string): Promise<void> {
+  await resolveTarget(file);
+}
+
 /** Creates the temp file next to the target (and the target's folders), with the target's mode when it exists. */
 async function openTemp(file: string): Promise<{ target: string; temp: string; handle: import('node:fs/promises').FileHandle }> {
   const t = await resolveTarget(file);
