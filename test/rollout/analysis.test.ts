@@ -134,6 +134,15 @@ describe('running an analysis', () => {
     expect((await run([guarded({ count: 1, inconclusiveLimit: 5 })], source([[]]))).phase).toBe('Successful');
   });
 
+  it('succeeds after consecutiveSuccessLimit successes in a row, and without them at count is Inconclusive, or Failed when failureLimit is -1 (Argo)', async () => {
+    const streak = await run([metric({ count: 5, failureLimit: 3, consecutiveSuccessLimit: 2 })], source([[300], [100], [100], [300]]));
+    expect(streak.phase).toBe('Successful');
+    expect(streak.metrics[0]!.measurements).toHaveLength(3);
+    expect((await run([metric({ count: 3, failureLimit: 1, consecutiveSuccessLimit: 3 })], source([[100], [300], [100]]))).phase).toBe('Inconclusive');
+    expect((await run([metric({ count: 3, failureLimit: -1, consecutiveSuccessLimit: 3 })], source([[300], [300], [100]]))).phase).toBe('Failed');
+    expect((await run([metric({ count: 3, failureLimit: -1, consecutiveSuccessLimit: 2 })], source([[300], [100], [100]]))).phase).toBe('Successful');
+  });
+
   it('does not count errors towards count, and retries them after 10 s', async () => {
     const sleeps: number[] = [];
     const v = await run([metric({ count: 2, intervalMs: 30_000, initialDelayMs: 5 })], source([[], [100], new Error('connection refused'), [120]]), sleeps);
@@ -240,6 +249,11 @@ describe('analysis templates', () => {
   };
   const defaults = { intervalMs: 15_000, count: 4, args: { 'max-p95-ms': '200' } };
 
+  it('reads Argo’s consecutiveSuccessLimit and failureLimit -1', async () => {
+    const [m] = await loadTemplate(file('csl.yaml', 'metrics:\n  - {name: a, query: up, count: 4, failureLimit: -1, consecutiveSuccessLimit: "3"}\n'), defaults);
+    expect(m).toMatchObject({ count: 4, failureLimit: -1, consecutiveSuccessLimit: 3 });
+  });
+
   it('reads an mlloop/analysis@1 file and fills arguments', async () => {
     const [m] = await loadTemplate(file('a.yaml', 'args: {svc: ocr}\nmetrics:\n  - name: p99\n    query: q{service="{{args.svc}}"}\n    successCondition: result[0] <= {{ args.max-p95-ms }}\n    interval: 30s\n    count: 2\n    failureLimit: "1"\n'), defaults);
     expect(m).toMatchObject({ name: 'p99', query: 'q{service="ocr"}', intervalMs: 30_000, count: 2, failureLimit: 1, initialDelayMs: 30_000 });
@@ -265,6 +279,8 @@ describe('analysis templates', () => {
     ['argument without a value', 'metrics:\n  - name: a\n    query: up{x="{{args.nope}}"}\n', /\$\.metrics\[0\]\.query: \{\{args\.nope\}\} has no value\n.*--arg nope=VALUE/],
     ['duplicate names', 'metrics:\n  - {name: a, query: up}\n  - {name: a, query: up}\n', /\$\.metrics\[1\]\.name: metric name "a" is used twice/],
     ['bad interval', 'metrics:\n  - {name: a, query: up, interval: soon}\n', /\$\.metrics\[0\]\.interval/],
+    ['failures and successes both off', 'metrics:\n  - {name: a, query: up, failureLimit: -1}\n', /\$\.metrics\[0\]\.failureLimit: failureLimit and consecutiveSuccessLimit cannot both be disabled/],
+    ['a count too small for its limits', 'metrics:\n  - {name: a, query: up, count: 2, failureLimit: 1, consecutiveSuccessLimit: 2}\n', /\$\.metrics\[0\]\.count: count \(2\) must be >= failureLimit \+ consecutiveSuccessLimit \(1 \+ 2\)/],
   ])('refuses a template with %s, naming the file and JSON path', async (_, text, re) => {
     const p = file(`bad-${Math.random()}.yaml`, text);
     const err = await loadTemplate(p, defaults).catch((e) => e);

@@ -25,6 +25,8 @@ export interface MetricSpec {
   failureLimit: number;
   inconclusiveLimit: number;
   consecutiveErrorLimit: number;
+  /** Argo's consecutiveSuccessLimit: succeed after this many successes in a row (0: off). failureLimit -1 turns failures off. */
+  consecutiveSuccessLimit?: number;
   /** A range query over the last `durationMs`, one point every `stepMs`; otherwise an instant query. */
   range?: { durationMs: number; stepMs: number };
   /** How `--scrape` computes this metric from /metrics (built-in metrics only). */
@@ -122,18 +124,29 @@ export function judge(metric: MetricSpec, value: Value): { phase: Phase; message
   return { phase: 'Successful' };
 }
 
+/** The running counts Argo keeps for a metric besides its totals. */
+export interface Streaks {
+  consecutiveErrors: number;
+  consecutiveSuccesses: number;
+}
+
 /**
  * Where a metric stands (analysis.go assessMetricStatus): the limits are checked in Argo's order, so a later
- * one wins (Error over Inconclusive over Failed); `count` measurements without reaching a limit succeed.
- * `counted` excludes Error measurements, which Argo does not count.
+ * one wins (Error over Inconclusive over Failed); then consecutiveSuccessLimit successes in a row succeed; at
+ * `count` measurements (Errors are not counted) the metric succeeds — unless it needed consecutiveSuccessLimit
+ * and did not reach it: then it is Inconclusive, or Failed when failureLimit is -1 (off).
  */
-export function assess(metric: MetricSpec, r: MetricResult, consecutiveErrors: number, counted: number): Phase | undefined {
+export function assess(metric: MetricSpec, r: MetricResult, s: Streaks): Phase | undefined {
   let phase: Phase | undefined;
-  if (r.failed > metric.failureLimit) phase = 'Failed';
+  if (metric.failureLimit >= 0 && r.failed > metric.failureLimit) phase = 'Failed';
   if (r.inconclusive > metric.inconclusiveLimit) phase = 'Inconclusive';
-  if (consecutiveErrors > metric.consecutiveErrorLimit) phase = 'Error';
+  if (s.consecutiveErrors > metric.consecutiveErrorLimit) phase = 'Error';
   if (phase) return phase;
-  return counted >= metric.count ? 'Successful' : undefined;
+  const successes = metric.consecutiveSuccessLimit ?? 0;
+  if (successes > 0 && s.consecutiveSuccesses >= successes) return 'Successful';
+  if (r.successful + r.failed + r.inconclusive < metric.count) return undefined;
+  if (successes > 0) return metric.failureLimit >= 0 ? 'Inconclusive' : 'Failed';
+  return 'Successful';
 }
 
 export interface RunOptions {
@@ -172,7 +185,7 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
   const results = await Promise.all(
     opts.metrics.map(async (metric): Promise<MetricResult> => {
       const r: MetricResult = { name: metric.name, query: metric.query, phase: 'Inconclusive', successful: 0, failed: 0, inconclusive: 0, error: 0, measurements: [] };
-      let consecutiveErrors = 0;
+      const streaks: Streaks = { consecutiveErrors: 0, consecutiveSuccesses: 0 };
       let phase: Phase | undefined;
       while (phase === undefined && !stop.signal.aborted) {
         const previous = r.measurements.at(-1);
@@ -197,10 +210,11 @@ export async function runAnalysis(opts: RunOptions): Promise<AnalysisVerdict> {
         else if (m.phase === 'Failed') r.failed++;
         else if (m.phase === 'Inconclusive') r.inconclusive++;
         else r.error++;
-        consecutiveErrors = m.phase === 'Error' ? consecutiveErrors + 1 : 0;
+        streaks.consecutiveErrors = m.phase === 'Error' ? streaks.consecutiveErrors + 1 : 0;
+        streaks.consecutiveSuccesses = m.phase === 'Successful' ? streaks.consecutiveSuccesses + 1 : 0;
         // The index of the counted measurement (an Error is retried in the same slot).
         opts.onMeasurement?.(metric, m, r.successful + r.failed + r.inconclusive - (m.phase === 'Error' ? 0 : 1));
-        phase = assess(metric, r, consecutiveErrors, r.successful + r.failed + r.inconclusive);
+        phase = assess(metric, r, streaks);
         if (phase && phase !== 'Successful') stop.abort();
       }
       // Stopped early, by another metric's verdict (Argo then calls an unfinished metric Successful and the run

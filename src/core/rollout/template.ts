@@ -164,7 +164,7 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
       }
     };
     const intervalMs = dur(m.interval, 'interval', defaults.intervalMs);
-    const limits = argoLimits(m, int, at);
+    const limits = argoLimits(m, file, int, at);
     return {
       name: m.name,
       query: fill(m.query, 'query'),
@@ -182,11 +182,11 @@ function templateMetrics(data: Record<string, unknown>, file: string, defaults: 
 }
 
 /** The limits Argo's ValidateMetric (utils/analysis/factory.go) accepts, checked against an explicit count. */
-function argoLimits(m: RawMetric, int: (v: number | string | undefined, field: string, dflt: number, min?: number) => number, at: (field: string) => string) {
+function argoLimits(m: RawMetric, file: string, int: (v: number | string | undefined, field: string, dflt: number, min?: number) => number, at: (field: string) => string) {
   const failureLimit = int(m.failureLimit, 'failureLimit', 0, -1);
   const consecutiveSuccessLimit = int(m.consecutiveSuccessLimit, 'consecutiveSuccessLimit', 0);
   const inconclusiveLimit = int(m.inconclusiveLimit, 'inconclusiveLimit', 0);
-  const refuse = (message: string, field: string) => new ConfigurationError(message, { path: at(field), hint: 'as Argo Rollouts validates an AnalysisTemplate' });
+  const refuse = (message: string, field: string) => new ConfigurationError(message, { file, path: at(field), hint: 'as Argo Rollouts validates an AnalysisTemplate' });
   if (failureLimit === -1 && consecutiveSuccessLimit === 0) throw refuse('failureLimit and consecutiveSuccessLimit cannot both be disabled', 'failureLimit');
   const count = m.count === undefined ? 0 : int(m.count, 'count', 0);
   if (count > 0 && count < Math.max(failureLimit, 0) + consecutiveSuccessLimit) throw refuse(`count (${count}) must be >= failureLimit + consecutiveSuccessLimit (${Math.max(failureLimit, 0)} + ${consecutiveSuccessLimit})`, 'count');
