@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, run, runAction, type Ran } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
@@ -9,6 +8,7 @@ import { startExampleApp } from '../support/example-app.js';
 import { startLabelStudioServer, type LabelStudioServer } from '../support/label-studio-server.js';
 import { GitHubServer } from '../support/github-server.js';
 import { labelConfig } from '../../src/core/ct/label-studio.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * The continuous-training loop on examples/ocr-fields, through dist/ as a workflow runs it: a new issuer's
@@ -18,7 +18,7 @@ import { labelConfig } from '../../src/core/ct/label-studio.js';
  * improvement → ct handoff triggers CD with the candidate's provenance; lineage answers afterwards.
  */
 
-const W = mkdtempSync(join(tmpdir(), 'mlloop-ct-e2e-'));
+const W = tempDir('ct-e2e');
 const repo = join(W, 'ocr-fields');
 const gitops = join(W, 'gitops.git');
 const ok = (r: Ran, what: string) => expect(r.code, `${what}\n${r.stdout}\n${r.stderr}`).toBe(0);

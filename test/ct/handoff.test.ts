@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GitHubServer } from '../support/github-server.js';
 import { cli } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-handoff-'));
+const dir = tempDir('handoff');
 const verdict = (o: Record<string, unknown> = {}) => ({
   schema: 'mlloop/verdict@1',
   gate: 'ct',

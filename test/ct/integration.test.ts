@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, startAlertmanager, type Service } from '../support/services.js';
 import { startExampleApp, trainedModel } from '../support/example-app.js';
@@ -11,8 +10,9 @@ import { cli, run, runAction } from '../support/run.js';
 import { EXAMPLE } from '../support/paths.js';
 import { labelsFingerprint } from '../../src/core/ct/alerts.js';
 import { labelConfig } from '../../src/core/ct/label-studio.js';
+import { tempDir } from '../support/tmp.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-ct-'));
+const dir = tempDir('ct');
 const write = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);

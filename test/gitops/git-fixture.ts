@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { tempDir } from '../support/tmp.js';
 
 /** Runs git synchronously in `cwd`; throws with its stderr on failure. */
 export function git(cwd: string, ...args: string[]): string {
@@ -23,7 +23,7 @@ export interface Remote {
 
 /** A bare repository seeded with `files` in one commit on main. */
 export function makeRemote(files: Record<string, string> = { 'README.md': '# gitops\n' }): Remote {
-  const root = mkdtempSync(join(tmpdir(), 'mlloop-gitops-test-'));
+  const root = tempDir('gitops-test');
   const bare = join(root, 'remote.git');
   git(root, 'init', '-q', '--bare', '-b', 'main', bare);
   const seed = join(root, 'seed');

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, mkdirSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, runAction } from '../support/run.js';
 import { EXAMPLE } from '../support/paths.js';
 import { fileLineage, labelVersion, makeRecord, modelLineage, type LineageRecord, type RecordInput } from '../../src/core/lineage/records.js';
+import { tempDir } from '../support/tmp.js';
 
 const base: RecordInput = { kind: 'train', time: '2025-06-01T00:00:00.000Z', actor: 'ci', model_id: 'm1', parent_model: null, mode: 'full', job_id: null, template: null, commit: null, run_url: null, env: null, dataset: null, files: [], samples: [], metrics: {}, extra: {} };
 const rec = (o: Partial<RecordInput>): LineageRecord => makeRecord({ ...base, ...o });
@@ -54,7 +54,7 @@ describe('lineage records', () => {
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
 describe('mlloop lineage record / mlloop lineage on a real GitOps repository', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-lineage-'));
+  const dir = tempDir('lineage');
   const remote = join(dir, 'gitops.git');
   const work = join(dir, 'model-repo');
   const corrected = join(work, 'corrected-gt.json');

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { GitHubServer } from '../support/github-server.js';
@@ -9,13 +8,14 @@ import { startExampleApp, type ExampleApp } from '../support/example-app.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { startLoad, type Load } from '../../src/core/rollout/load.js';
 import { startRelayProcess, type RelayProcess } from './relay-process.js';
+import { tempDir } from '../support/tmp.js';
 
 // The whole alert path with real parts: the example service answers errors, a real Prometheus evaluates
 // the shipped SLA rules, a real Alertmanager (configured from the shipped receiver) posts to `mlloop relay`
 // (dist/), which forwards to the in-repo GitHub API that checks requests against GitHub's OpenAPI.
 const BEARER = 'relay-bearer-0123456789abcdef';
 const TOKEN = 'ghs_relaytoken000000000000000';
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-relay-int-'));
+const dir = tempDir('relay-int');
 
 let gh: GitHubServer;
 let relay: RelayProcess;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { GitHubServer } from '../support/github-server.js';
@@ -8,13 +7,14 @@ import { eventually } from '../support/services.js';
 import { ROOT } from '../support/paths.js';
 import { sign } from '../../src/core/relay/events.js';
 import { startRelayProcess } from './relay-process.js';
+import { tempDir } from '../support/tmp.js';
 
 // `mlloop relay` (dist/) under load from loopback: 2,000 webhook posts in about 10 seconds.
 const BEARER = 'relay-bearer-0123456789abcdef';
 const HMAC = 'relay-hmac-secret-0123456789abcdef';
 const TOKEN = 'ghs_relaytoken000000000000000';
 const ENV = { RELAY_BEARER_TOKEN: BEARER, RELAY_HMAC_SECRET: HMAC, GITHUB_TOKEN: TOKEN };
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-relay-load-'));
+const dir = tempDir('relay-load');
 let gh: GitHubServer;
 
 beforeAll(async () => {

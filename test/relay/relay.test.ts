@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { connect, type Socket } from 'node:net';
@@ -11,6 +10,7 @@ import { loadRelayConfig, type RelayConfig } from '../../src/core/relay/config.j
 import { sign, DedupWindow, alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
 import { ConfigurationError } from '../../src/core/errors.js';
 import type { Logger } from '../../src/core/log.js';
+import { tempDir } from '../support/tmp.js';
 
 const BEARER = 'relay-bearer-0123456789abcdef';
 const HMAC = 'relay-hmac-secret-0123456789';
@@ -20,7 +20,7 @@ const lines: string[] = [];
 const log: Logger = { info: (m) => lines.push(m), warn: (m) => lines.push(`warn: ${m}`), debug: () => {}, progress: () => {} };
 
 let gh: GitHubServer;
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-relay-'));
+const dir = tempDir('relay');
 const relays: Relay[] = [];
 
 beforeAll(async () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCondition, evaluateCondition, ConditionError } from '../../src/core/rollout/condition.js';
 import { judge, runAnalysis, formatValue, ERROR_RETRY_MS, type MetricSpec, type MeasurementSource } from '../../src/core/rollout/analysis.js';
@@ -11,6 +10,7 @@ import { checkEnvelope } from '../../src/core/rollout/smoke.js';
 import { ConfigurationError } from '../../src/core/errors.js';
 import type { Value } from '../../src/core/rollout/condition.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 const metric = (over: Partial<MetricSpec> = {}): MetricSpec => ({
   name: 'latency_ms.p95',
@@ -241,7 +241,7 @@ weird{a="x\\"y",b="line\\nbreak"} NaN 1700000000000
 });
 
 describe('analysis templates', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-analysis-'));
+  const dir = tempDir('analysis');
   const file = (name: string, text: string) => {
     const p = join(dir, name);
     writeFileSync(p, text);

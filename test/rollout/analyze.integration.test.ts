@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPrometheus, eventually, type PrometheusService } from '../support/services.js';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
@@ -9,6 +8,7 @@ import { cli, runAction } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { parseAllDocuments } from 'yaml';
 import { parseExposition, bucketsOf, histogramQuantile, bucketBounds, type Sample } from '../../src/core/rollout/exposition.js';
+import { tempDir } from '../support/tmp.js';
 
 // Real Prometheus (Debian package) scraping the real example service; `mlloop analyze` runs from dist/.
 const REQUEST = join(EXAMPLE, 'test_request.json');
@@ -22,7 +22,7 @@ let failing: ExampleApp;
 let idle: ExampleApp;
 let histograms: Server;
 let histogramPage = '';
-const tmp = mkdtempSync(join(tmpdir(), 'mlloop-analyze-'));
+const tmp = tempDir('analyze');
 
 /** Random classic histograms, some with non-monotonic counts or no observations, for the quantile cross-check. */
 function randomHistograms(n: number, seed: number): string {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { GitHubServer } from '../support/github-server.js';
@@ -10,6 +9,7 @@ import { cli } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { git, makeRemote, type Remote } from '../gitops/git-fixture.js';
 import { startRelayProcess, type RelayProcess } from '../relay/relay-process.js';
+import { tempDir } from '../support/tmp.js';
 
 // The loop end to end, every step through dist/: deploy a bad model to a real bare GitOps repo → smoke
 // passes (it answers) → the canary analysis fails on latency → the rollout-aborted notification goes through
@@ -35,7 +35,7 @@ let relay: RelayProcess;
 beforeAll(async () => {
   remote = makeRemote({ 'apps/ocr/prod/values.yaml': VALUES });
   gh = await GitHubServer.start({ tokens: { [TOKEN]: { login: 'mlloop-relay[bot]' } } });
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-loop-'));
+  const dir = tempDir('loop');
   const cfg = parse(readFileSync(join(ROOT, 'manifests/relay/relay.yaml'), 'utf8')) as Record<string, any>;
   cfg.github.api_url = gh.url;
   cfg.spool = { dir: join(dir, 'spool') };

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
 import { freePort } from '../support/services.js';
 import { cli, runAction } from '../support/run.js';
 import { EXAMPLE } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 // `mlloop smoke` (dist/) against the real example service.
 const REQUEST = join(EXAMPLE, 'test_request.json');
@@ -63,7 +63,7 @@ describe('mlloop smoke', () => {
     const down = await cli(['smoke', '--url', `http://127.0.0.1:${port}`, '--request', REQUEST, '--timeout', '1s', '--retry', '300ms']);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/was unreachable for \ds \(\d+ attempts\)/);
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-smoke-'));
+    const dir = tempDir('smoke');
     writeFileSync(join(dir, 'bad.json'), '{"image_id": ');
     const bad = await cli(['smoke', '--url', app.url, '--request', join(dir, 'bad.json')]);
     expect(bad.code).toBe(2);

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXAMPLE } from './paths.js';
+import { EXAMPLE, ROOT } from './paths.js';
 import { run } from './run.js';
 
 /**
  * The example model service (examples/ocr-fields/app.py) for tests: trains a small model once per
- * machine (cached in the temp folder, written under a temp name and renamed, so parallel test files
- * share it), starts app.py on a free loopback port and waits until it reports ready.
+ * checkout (cached in node_modules/.cache/mlloop-test, not the temp folder a test run must leave empty;
+ * written under a temp name and renamed, so parallel test files share it), starts app.py on a free
+ * loopback port and waits until it reports ready.
  */
 
 const PY = process.env.MLLOOP_EXAMPLE_PYTHON ?? 'python3';
@@ -18,17 +18,23 @@ export async function trainedModel(epochs = 2): Promise<string> {
   // Keyed by the example's code, so a changed model format never reuses a stale model.
   const code = createHash('sha256');
   for (const f of readdirSync(EXAMPLE).filter((n) => n.endsWith('.py')).sort()) code.update(f).update(readFileSync(join(EXAMPLE, f)));
-  const dir = join(tmpdir(), `mlloop-test-ocr-model-e${epochs}-${code.digest('hex').slice(0, 12)}`);
+  const cache = join(ROOT, 'node_modules', '.cache', 'mlloop-test');
+  const dir = join(cache, `ocr-model-e${epochs}-${code.digest('hex').slice(0, 12)}`);
   if (existsSync(join(dir, 'model.json'))) return dir;
-  const tmp = mkdtempSync(join(tmpdir(), 'mlloop-train-'));
-  const r = await run(PY, ['train.py', '--epochs', String(epochs), '--data', 'sample_data', '--out', join(tmp, 'out')], { cwd: EXAMPLE, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`train.py failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  mkdirSync(cache, { recursive: true });
+  // Staged next to the cache (same filesystem, so the rename is atomic) and removed whatever happens.
+  const tmp = mkdtempSync(join(cache, '.train-'));
   try {
-    renameSync(join(tmp, 'out'), dir);
-  } catch {
-    // Another test file won the race; its model is as good.
+    const r = await run(PY, ['train.py', '--epochs', String(epochs), '--data', 'sample_data', '--out', join(tmp, 'out')], { cwd: EXAMPLE, timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`train.py failed (${r.code}): ${r.stderr.slice(-2000)}`);
+    try {
+      renameSync(join(tmp, 'out'), dir);
+    } catch {
+      // Another test file won the race; its model is as good.
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  rmSync(tmp, { recursive: true, force: true });
   return dir;
 }
 

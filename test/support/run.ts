@@ -18,10 +18,18 @@ export function run(cmd: string, args: readonly string[], opts: { cwd?: string; 
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
+    // A time-out stops the child as CI does (SIGTERM, so it removes its temp folders), then SIGKILL after 5 s.
+    let kill: NodeJS.Timeout | undefined;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          child.kill('SIGTERM');
+          kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+        }, opts.timeoutMs)
+      : undefined;
     child.on('error', reject);
     child.on('close', (code) => {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
+      clearTimeout(kill);
       resolve({ code, stdout, stderr });
     });
     // A child that exits without reading stdin (git, a fast failure) must not crash the test run.

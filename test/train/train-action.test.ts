@@ -4,7 +4,7 @@
  * `@actions/artifact` client talks to (test/support/artifact-server.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { request } from 'node:http';
 import { run as runProcess, runAction, type ActionRun } from '../support/run.js';
 import { DIST, EXAMPLE, PYTHON, ROOT } from '../support/paths.js';
 import { startArtifactService, unzip, type ArtifactService } from '../support/artifact-server.js';
+import { tempDir } from '../support/tmp.js';
 
 const FIXTURES = join(ROOT, 'test/train/fixtures');
 const TINY = join(ROOT, 'test/fixtures/tiny-train');
@@ -36,7 +37,7 @@ async function service(): Promise<ArtifactService> {
 
 /** A copy of a model repository in a temp folder, committed, so tests never write into this repo. */
 function repoFrom(src: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-train-action-'));
+  const dir = tempDir('train-action');
   cpSync(src, dir, { recursive: true, filter: (p) => !/\/(outputs|logs|__pycache__)(\/|$)/.test(p.slice(src.length)) });
   const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=ci', '-c', 'user.email=ci@example.com', ...args], { cwd: dir });
   git('init', '-q');
@@ -151,7 +152,7 @@ describe('train action (node dist/train.cjs) on examples/ocr-fields', () => {
     expect(r.summary).toContain(`data sha256 \`${run.data.sha256.slice(0, 12)}\``);
 
     // The artifact comes back with the real client's download path (ListArtifacts → GetSignedArtifactURL → blob GET).
-    const downloaded = mkdtempSync(join(tmpdir(), 'mlloop-download-'));
+    const downloaded = tempDir('download');
     const dl = await withClient(svc, 'c.downloadArtifact(Number(argv[0]), { path: argv[1] })', [String(artifact!.id), downloaded]);
     expect(dl.code, dl.stderr).toBe(0);
     expect(dl.stdout).toContain('"digestMismatch":false');
@@ -393,7 +394,7 @@ describe('artifact service stand-in for later steps', () => {
     const zip = execFileSync(PYTHON, ['-c', 'import sys,zipfile,io; b=io.BytesIO(); z=zipfile.ZipFile(b,"w",zipfile.ZIP_DEFLATED); z.writestr("outputs/metrics.json", "{\\"overall\\": {\\"f1\\": 0.91}}"); z.writestr("logs/train.log", "ok\\n"); z.close(); sys.stdout.buffer.write(b.getvalue())']);
     const seeded = s.seed('baseline', zip);
     expect([...unzip(zip).keys()].sort()).toEqual(['logs/train.log', 'outputs/metrics.json']);
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-baseline-'));
+    const dir = tempDir('baseline');
     const dl = await withClient(s, 'c.getArtifact(argv[0]).then(({ artifact }) => c.downloadArtifact(artifact.id, { path: argv[1], expectedHash: artifact.digest }))', ['baseline', dir]);
     expect(dl.code, dl.stderr).toBe(0);
     expect(dl.stdout).toContain('"digestMismatch":false');

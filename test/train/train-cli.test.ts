@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn, execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../support/run.js';
 import { DIST, EXAMPLE, ROOT } from '../support/paths.js';
 import { sha256Tree } from '../../src/core/fs/hash.js';
+import { tempDir } from '../support/tmp.js';
 
 const TINY = join(ROOT, 'test/fixtures/tiny-train');
 
 function tinyRepo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-tiny-'));
+  const dir = tempDir('tiny');
   cpSync(TINY, dir, { recursive: true });
   execFileSync('git', ['init', '-q'], { cwd: dir });
   execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', 'add', '.'], { cwd: dir });
@@ -102,7 +102,7 @@ describe('mlloop train (CLI) on a small real training script', () => {
 
 describe('mlloop train on examples/ocr-fields', () => {
   it('a run killed mid-training resumes from its last checkpoint, not from epoch 0', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'mlloop-ocr-'));
+    const repo = tempDir('ocr');
     cpSync(EXAMPLE, repo, { recursive: true, filter: (src) => !/\/(outputs|logs|__pycache__)(\/|$)/.test(src) });
     const command = 'python3 train.py --epochs 8 --data sample_data --out outputs --seed 1';
     // Start a run and stop it (SIGTERM, as a cancelled CI job gets) once a checkpoint exists.
