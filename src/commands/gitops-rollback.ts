@@ -8,8 +8,9 @@ export const command = defineCommand({
     'Finds the commit that deployed what apps/<app>/<env> runs now, restores the newest earlier release from the history ' +
     'of release.json that is neither that version nor quarantined (values.yaml edited in place; its metrics/samples copies ' +
     'restored), adds the bad version and image to quarantine.yaml so no later deploy brings it back, and commits with ' +
-    'Rollback-Of and Reason trailers. A release that is itself a rollback is never rolled back automatically: a person ' +
-    'chooses with --to <version>.',
+    'Rollback-Of and Reason trailers. An environment already rolled back (its release a rollback, the replaced release ' +
+    'quarantined) is left as it is: exit 0, no commit, so retries and duplicate events are green. Otherwise a release ' +
+    'that is itself a rollback is never rolled back automatically: a person chooses with --to <version>.',
   options: {
     ...repoOptions,
     ...appOption,

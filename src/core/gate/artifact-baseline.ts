@@ -1,8 +1,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { tmpdir } from 'node:os';
 import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { makeTempDir } from '../fs/temp.js';
 import type { GitHub } from '../github/client.js';
 import type { ResolvedBaseline } from './baseline.js';
 
@@ -42,8 +42,9 @@ export async function baselineFromArtifact(req: {
     const { artifacts } = await client.listArtifacts({ findBy: findBy(run.id) }).catch(outside(`cannot list the artifacts of run ${run.id}`));
     const art = artifacts.filter((a) => a.name === req.name).sort((a, b) => b.id - a.id)[0];
     if (!art) continue;
-    const dir = await fs.mkdtemp(path.join(tmpdir(), 'mlloop-baseline-artifact-'));
-    const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+    const temp = await makeTempDir('baseline-artifact');
+    const dir = temp.dir;
+    const cleanup = () => temp.remove();
     try {
       req.log.progress(`baseline: artifact ${req.name} (${art.id}) of run ${run.id} on ${req.branch} @ ${run.head_sha.slice(0, 7)}`);
       await client.downloadArtifact(art.id, { path: dir, findBy: findBy(run.id) }).catch(outside(`cannot download artifact ${req.name} (${art.id}) of run ${run.id}`));
