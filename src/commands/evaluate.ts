@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { defineCommand } from './define.js';
-import { mdTable, textTable, formatNumber } from '../core/format/markdown.js';
+import { mdTable, mdText, textTable, formatNumber } from '../core/format/markdown.js';
 import { TOKENIZERS } from '../core/bleu/tokenize.js';
 import type { MetricsDoc } from '../core/evaluate/evaluate.js';
 
@@ -69,7 +69,7 @@ export const command = defineCommand({
       exitCode: 0,
       data: { ...m, metrics_path: out, samples_path: samples ?? null },
       text: [formatHeadline(m), '', textTable(...perFieldTable(m)), '', `metrics: ${shown(ctx.cwd, out)}${samples ? `\nsamples: ${shown(ctx.cwd, samples)}` : ''}`].join('\n'),
-      summary: [`### mlloop evaluate: F1 ${formatNumber(m.overall.f1)}`, '', formatHeadline(m).replace(/^/gm, '> '), '', mdTable(...perFieldTable(m), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '', `<sub>${configLine(m)}</sub>`, ''].join('\n'),
+      summary: [`### mlloop evaluate: F1 ${formatNumber(m.overall.f1)}`, '', formatHeadline(m, (s) => mdText(s)).replace(/^/gm, '> '), '', mdTable(...perFieldTable(m), ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '', `<sub>${mdText(configLine(m), Infinity)}</sub>`, ''].join('\n'),
       outputs: {
         f1: m.overall.f1,
         precision: m.overall.precision,
@@ -103,13 +103,14 @@ function headlineOf(m: MetricsDoc): Record<string, number> {
   return h;
 }
 
-function formatHeadline(m: MetricsDoc): string {
+/** The headline; `text` escapes the names from data for the target format (mdText in the job summary). */
+function formatHeadline(m: MetricsDoc, text: (s: string) => string = (s) => s): string {
   const o = m.overall;
   const lat = m.latency_ms ? `latency p50/p95/p99 ${formatNumber(m.latency_ms.p50, 1)}/${formatNumber(m.latency_ms.p95, 1)}/${formatNumber(m.latency_ms.p99, 1)} ms` : 'no latency_ms in the predictions';
   const missing = m.images_without_predictions ? `, ${m.images_without_predictions} without predictions` : '';
   const extra = m.images_only_in_predictions ? `, ${m.images_only_in_predictions} only in predictions` : '';
   return [
-    `${m.model_version ?? 'predictions'} on ${m.dataset ?? 'ground truth'}: ${m.images} images${missing}${extra}`,
+    `${text(m.model_version ?? 'predictions')} on ${text(m.dataset ?? 'ground truth')}: ${m.images} images${missing}${extra}`,
     `F1 ${formatNumber(o.f1)}  precision ${formatNumber(o.precision)}  recall ${formatNumber(o.recall)}  (TP ${o.tp}, FP ${o.fp}, FN ${o.fn})`,
     `exact match ${formatNumber(o.exact_match)}  mAP50 ${formatNumber(o.map50)}  BLEU ${formatNumber(m.bleu, 2)}  box IoU≥0.8 ${formatNumber(m.box_iou_ge_0_8)}  image miss rate ${formatNumber(m.image_miss_rate)}`,
     lat,

@@ -119,6 +119,22 @@ describe('strings from data are rendered as text in the PR comment and the repor
   });
 });
 
+describe('the evaluate job summary', () => {
+  it('shows the model version and dataset as text', async () => {
+    const d = tmp();
+    writeInputs(d);
+    const { command } = await import('../../src/commands/evaluate.js');
+    const { Masker } = await import('../../src/core/mask.js');
+    const { silentLogger } = await import('../../src/core/log.js');
+    const masker = new Masker();
+    const ctx = { cwd: d, env: {}, log: silentLogger, masker, secret: () => undefined, mode: 'action' as const, json: false, now: () => new Date(0), signal: new AbortController().signal };
+    const options = { gt: join(d, 'gt.json'), pred: join(d, 'cand.json'), out: join(d, 'm.json'), iou: 0.5, normalize: 'lenient', match: 'value', tokenize: '13a' };
+    const r = await command.run(options as never, ctx);
+    checkRenderedMarkdown(r.summary!, 'evaluate summary', 0);
+    expect(r.summary).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+});
+
 describe('comment refuses bodies with nothing to post (exit 2 naming the file)', () => {
   it.each([
     ['empty', ''],
