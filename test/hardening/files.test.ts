@@ -39,6 +39,15 @@ describe('a folder where a JSONL file belongs is the user\'s mistake (exit 2, th
   });
 });
 
+describe('a JSONL file that cannot be read is the user\'s mistake too', () => {
+  it('a read that fails part-way (EIO from /proc/self/mem) is exit 2 naming the file', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'retrain.yaml'), RETRAIN);
+    const r = await mlloop(['ct', 'check', '--policy', join(d, 'retrain.yaml'), '--inference-log', '/proc/self/mem'], d);
+    expectBadInput(r, '/proc/self/mem:', /cannot read/);
+  });
+});
+
 describe('--out follows symlinks to regular files and never replaces anything else (docs/contracts.md, "Output files")', () => {
   it('a symlink to a file: the file gets the new content, the link stays a link', async () => {
     const d = tmp();

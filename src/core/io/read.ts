@@ -245,7 +245,15 @@ export async function* readJsonlBatches(file: string, what = 'file'): AsyncGener
     }
   };
   let rest: Buffer | undefined;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  // A read that fails part-way (EIO, a file that is not really readable) is named like one that cannot be opened.
+  const chunks = (async function* () {
+    try {
+      yield* stream as AsyncIterable<Buffer>;
+    } catch (e) {
+      throw unreadable(e, file, what) ?? e;
+    }
+  })();
+  for await (const chunk of chunks) {
     const first = chunk.indexOf(10);
     if (first === -1) {
       rest = rest ? Buffer.concat([rest, chunk]) : chunk;
