@@ -114,6 +114,15 @@ describe('--out follows symlinks to regular files and never replaces anything el
     expect(readdirSync(d).sort()).toEqual(['gt.json', 'pred.json']);
   });
 
+  it('a folder that refuses new files is exit 2 naming the path (root may not create files in /sys or /proc either)', async () => {
+    const d = tmp();
+    const f = fieldsFiles(d);
+    for (const out of ['/sys/mlloop-hardening-out.json', '/proc/mlloop-hardening-out.json']) {
+      const r = await mlloop(['evaluate', '--gt', f.gt, '--pred', f.pred, '--out', out], d);
+      expectBadInput(r, `${out}: cannot write here`);
+    }
+  });
+
   it('gate writes its verdict and comment body through the same rules', async () => {
     const d = tmp();
     const f = fieldsFiles(d);

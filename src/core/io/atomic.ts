@@ -26,6 +26,7 @@ function unwritable(e: unknown, file: string): unknown {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ENOTDIR' || code === 'EEXIST') return new ConfigurationError('cannot write here: a part of the path is a file, not a folder', { file, hint: 'choose an output path whose folders are folders' });
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new ConfigurationError(`cannot write here: ${code === 'EROFS' ? 'read-only file system' : 'permission denied'}`, { file, hint: 'choose an output path in a folder you can write to' });
+  if (code === 'ENOENT') return new ConfigurationError('cannot write here: the folder does not accept new files (a virtual file system such as /proc?)', { file, hint: 'choose an output path in an ordinary folder' });
   if (code === 'EISDIR') return new ConfigurationError('the output path is a folder', { file, hint: 'name a file (e.g. inside that folder)' });
   if (code === 'ELOOP' || code === 'ENAMETOOLONG') return new ConfigurationError(`cannot write here: ${(e as Error).message}`, { file, hint: 'choose another output path' });
   return e;
