@@ -114,6 +114,13 @@ describe('--out follows symlinks to regular files and never replaces anything el
     expect(readdirSync(d).sort()).toEqual(['gt.json', 'pred.json']);
   });
 
+  it('compare --out-dir under a regular file is exit 2 naming it', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'm.json'), JSON.stringify({ schema: 'mlloop/metrics@1', overall: { f1: 0.5 } }));
+    const r = await mlloop(['compare', '--candidate', join(d, 'm.json'), '--baseline', join(d, 'm.json'), '--no-pdf', '--out-dir', join(d, 'm.json', 'reports')], d);
+    expectBadInput(r, join(d, 'm.json', 'reports'), /not a folder/);
+  });
+
   it('a folder that refuses new files is exit 2 naming the path (root may not create files in /sys or /proc either)', async () => {
     const d = tmp();
     const f = fieldsFiles(d);
