@@ -4,7 +4,7 @@
 // Also reports the relay's peak resident memory from its /metrics.
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DIST, round } from './_util.mjs';
@@ -94,5 +94,6 @@ export default async function* relay() {
     base.child.kill('SIGKILL');
     relayProc.child.kill('SIGKILL');
     gh.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
