@@ -47,7 +47,10 @@ export const command = defineCommand({
       url = await relay.start();
     } catch (e) {
       const { ExternalError } = await import('../core/errors.js');
-      throw new ExternalError(`cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}`, { hint: 'pick another --port, or stop what holds this one' });
+      const storeFailed = (e as { store?: boolean }).store === true;
+      throw new ExternalError(storeFailed ? (e as Error).message : `cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}`, {
+        hint: storeFailed ? (cfg.redis ? 'check that Redis is reachable at the URL in redis.url_env' : 'make spool.dir a writable folder (in Kubernetes: the PersistentVolumeClaim)') : 'pick another --port, or stop what holds this one',
+      });
     }
     ctx.log.info(`relay listening on ${url} (${cfg.routes.length} route(s): ${cfg.routes.map((r) => `${r.name} → ${r.eventType} ${r.owner}/${r.repo}`).join(', ')})`);
     await new Promise<void>((resolve) => {

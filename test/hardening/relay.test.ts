@@ -12,6 +12,8 @@ import { startRelayProcess, type RelayProcess } from '../relay/relay-process.js'
 import { Relay, githubDeliver } from '../../src/core/relay/server.js';
 import { loadRelayConfig } from '../../src/core/relay/config.js';
 import type { Logger } from '../../src/core/log.js';
+import { coalescedPayload } from '../../src/core/relay/events.js';
+import { relayRetrainPayload, runStep, step } from '../workflows/helpers.js';
 
 // Issue 13: what the relay answered 202 for is delivered — across SIGTERM, crashes and GitHub outages — merged
 // per target so a burst drains under GitHub's write limit, and slow clients cannot take /healthz down.
@@ -283,5 +285,25 @@ describe('relay: the shipped manifests keep the spool on a volume', () => {
     expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce']);
     expect(dep.spec.strategy.type).toBe('Recreate');
     expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+  });
+});
+
+describe('relay: the workflows read merged dispatches', () => {
+  it('model-ct.yml turns every alert group of a merged ct-retrain dispatch into alerts; rollback reads the first event’s app, env and reason', async () => {
+    const one = relayRetrainPayload();
+    const other = { ...one, group_key: '{}:{alertname="LowConfidenceSpike"}', alertname: 'LowConfidenceSpike', labels: { alertname: 'LowConfidenceSpike', service: 'ocr' }, alerts: { count: 1, fingerprints: ['ffff000011112222'], external_url: null } };
+    const merged = coalescedPayload([one, other]);
+    expect(Object.keys(merged).length).toBeLessThanOrEqual(10);
+    expect(merged).toMatchObject({ schema: 'mlloop/relay-batch@1', count: 2, app: one.app ?? null, env: one.env ?? null, reason: one.reason, events: [one, other] });
+    const out = join(dir, 'merged-alerts.json');
+    const r = await runStep(step('.github/workflows/model-ct.yml', 'check', 'alerts'), { PAYLOAD: JSON.stringify(merged), OUT: out });
+    expect(r.code, r.stderr).toBe(0);
+    const written = JSON.parse(readFileSync(out, 'utf8')) as { status: string; alerts: { labels: Record<string, string>; fingerprint?: string }[] };
+    const fps = (one.alerts as { fingerprints: (string | null)[] }).fingerprints.filter(Boolean);
+    expect(written.alerts.map((a) => a.fingerprint)).toEqual([...fps, 'ffff000011112222']);
+    expect(new Set(written.alerts.map((a) => a.labels.alertname))).toEqual(new Set([String(one.alertname), 'LowConfidenceSpike']));
+    expect(written.status).toBe('firing');
+    // A single event is still sent as it is.
+    expect(coalescedPayload([one])).toBe(one);
   });
 });

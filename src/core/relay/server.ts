@@ -103,7 +103,11 @@ export class Relay {
   /** Opens the store (replaying what an earlier run left), then the port. */
   async start(): Promise<string> {
     this.store = this.opts.store ?? (this.cfg.redis ? await this.redisStore() : new FileSpool(this.cfg.spoolDir, this.cfg.dedupWindowMs, this.cfg.dedupMaxKeys, this.log, this.now));
-    await this.store.open((events) => this.enqueue(events));
+    try {
+      await this.store.open((events) => this.enqueue(events));
+    } catch (e) {
+      throw Object.assign(new Error(`cannot open the ${this.store.describe}: ${(e as Error).message}`), { store: true });
+    }
     const server = createServer({ requestTimeout: this.cfg.requestTimeoutMs, headersTimeout: this.cfg.headersTimeoutMs, keepAliveTimeout: 5_000, connectionsCheckingInterval: Math.min(1000, this.cfg.headersTimeoutMs) }, (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         this.log.warn(`relay: ${req.method} ${req.url}: ${(e as Error).message}`);
