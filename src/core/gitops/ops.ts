@@ -313,32 +313,36 @@ export interface HistoryEntry {
 
 /** The releases of an environment, newest first, read back from the commit trailers. */
 export async function history(i: { app: string; env: string; limit?: number }, o: GitOptions & { cwd: string }): Promise<HistoryEntry[]> {
-  const rel = envPath(i.app, i.env);
   const ws = await cloneRepo({ ...o, depth: 'full' });
   try {
-    const log = await logWithTrailers(ws, [rel], i.limit);
-    return log.map((e) => {
-      const t = e.trailers;
-      const mine = t['Mlloop-App'] === i.app && t['Mlloop-Env'] === i.env;
-      const v = (k: string) => (mine ? (t[k] ?? null) : null);
-      return {
-        commit: e.commit,
-        date: e.date,
-        action: v('Mlloop-Action'),
-        model_version: v('Model-Version'),
-        image: v('Image'),
-        source_commit: v('Source-Commit'),
-        dataset: v('Dataset'),
-        metrics: v('Metrics'),
-        run_url: v('Run-Url'),
-        promoted_from: v('Promoted-From'),
-        rollback_of: v('Rollback-Of'),
-        reason: v('Reason'),
-        subject: e.subject,
-        author: e.author,
-      };
-    });
+    return await envHistory(ws, i);
   } finally {
     await ws.cleanup();
   }
+}
+
+/** The releases of an environment in a full clone (one clone serves every environment: mlloop site). */
+export async function envHistory(ws: Workspace, i: { app: string; env: string; limit?: number }): Promise<HistoryEntry[]> {
+  const log = await logWithTrailers(ws, [envPath(i.app, i.env)], i.limit);
+  return log.map((e) => {
+    const t = e.trailers;
+    const mine = t['Mlloop-App'] === i.app && t['Mlloop-Env'] === i.env;
+    const v = (k: string) => (mine ? (t[k] ?? null) : null);
+    return {
+      commit: e.commit,
+      date: e.date,
+      action: v('Mlloop-Action'),
+      model_version: v('Model-Version'),
+      image: v('Image'),
+      source_commit: v('Source-Commit'),
+      dataset: v('Dataset'),
+      metrics: v('Metrics'),
+      run_url: v('Run-Url'),
+      promoted_from: v('Promoted-From'),
+      rollback_of: v('Rollback-Of'),
+      reason: v('Reason'),
+      subject: e.subject,
+      author: e.author,
+    };
+  });
 }

@@ -117,7 +117,8 @@ function gtCell(d: SampleDiff, label: string): string {
   return gt === undefined || gt === null ? '<span class="muted">—</span>' : esc(gt);
 }
 
-function diffBlock(d: SampleDiff): string {
+/** One differing image: its fields with ground truth, before and after (also used by mlloop site). */
+export function diffBlock(d: SampleDiff): string {
   const labels = [...new Set([...d.baseline.fields, ...d.candidate.fields].map((f) => f.label))].sort();
   const rows = labels
     .map((l) => `<tr class="${d.labels.includes(l) ? 'differs' : ''}"><td>${esc(l)}${d.labels.includes(l) ? ' <span class="badge warning">differs</span>' : ''}</td><td>${gtCell(d, l)}</td><td>${outcomeCell(d.baseline.fields, l)}</td><td>${outcomeCell(d.candidate.fields, l)}</td></tr>`)
