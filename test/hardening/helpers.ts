@@ -1,20 +1,10 @@
-// Runs the CLI in-process over src/ (no build needed) and gives each test its own temp folder, removed
-// after the test whether it passed or not.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach } from 'vitest';
+// Runs the CLI in-process over src/ (no build needed); temp folders come from the shared tempDir (removed
+// after the test whether it passed or not).
 import { main } from '../../src/cli/main.js';
-
-const made: string[] = [];
-afterEach(() => {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from '../support/tmp.js';
 
 export function tmp(prefix = 'hardening'): string {
-  const d = mkdtempSync(join(tmpdir(), `mlloop-${prefix}-`));
-  made.push(d);
-  return d;
+  return tempDir(prefix);
 }
 
 export interface Ran {
