@@ -2,29 +2,17 @@
 // font and gives the Chinese strings back, and no table runs past the right margin of an A4 page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { cli } from '../support/run.js';
 import { ROOT } from '../support/paths.js';
+import { tool } from '../support/tools.js';
+import { tempDir } from '../support/tmp.js';
 import { CHROMIUM_ARGS } from '../../src/core/report/pdf.js';
 
-/** A tool found on PATH (never a fixed path): the first of the names that `which` knows. */
-function onPath(...names: string[]): string {
-  for (const n of names) {
-    try {
-      const p = execFileSync('which', [n], { encoding: 'utf8' }).trim();
-      if (p) return p;
-    } catch {
-      // not this name
-    }
-  }
-  throw new Error(`none of ${names.join(', ')} is on PATH`);
-}
-
 /** A tool's whole stdout decoded at once (decoding chunk by chunk would split multi-byte characters). */
-const tool = (name: string, args: string[]) => execFileSync(onPath(name), args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+const toolOut = (name: 'pdffonts' | 'pdftotext', args: string[]) => execFileSync(tool(name), args, { encoding: 'utf8', maxBuffer: 64 << 20 });
 
 const LONG_ADDRESS = '北京市朝阳区建国门外大街甲十二号新华保险大厦第二十八层东侧办公区二八零六室投保人联系地址备注信息需要完整保留以便理赔时核对'.repeat(2);
 const LONG_TOKEN = `POLICY-${'7'.repeat(40)}-${'AB'.repeat(30)}`;
@@ -85,20 +73,17 @@ let chromium: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mlloop-cjk-'));
+  dir = tempDir('cjk', { scope: 'file' });
   writeEvaluation(dir, 'baseline', 'ocr-v3.1', (i, l) => (l === '联系地址' && i % 3 === 0) || (l === '姓名' && i === 5));
   writeEvaluation(dir, 'candidate', 'ocr-v3.2', (i, l) => l === '保险金额' && i === 0);
-  chromium = onPath('chromium', 'chromium-browser', 'google-chrome');
+  chromium = tool('chromium');
   const r = await cli([...ARGS, '--chromium', chromium, '--json'], { cwd: dir });
   expect(r.code, r.stderr).toBe(0);
   report = JSON.parse(r.stdout).report_dir;
   const { chromium: pw } = await import('playwright-core');
   browser = await pw.launch({ executablePath: chromium, args: CHROMIUM_ARGS });
 });
-afterAll(async () => {
-  await browser?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => browser?.close());
 
 describe('a report of Chinese policies', () => {
   it('declares zh-CN and names CJK fonts after the Latin ones, in the pages and the SVG charts', () => {
@@ -142,7 +127,7 @@ describe('a report of Chinese policies', () => {
 
   it('report.pdf embeds every font and gives the Chinese labels and values back exactly', async () => {
     const pdf = join(report, 'report.pdf');
-    const fonts = tool('pdffonts', [pdf]).split('\n').slice(2).filter(Boolean);
+    const fonts = toolOut('pdffonts', [pdf]).split('\n').slice(2).filter(Boolean);
     // Chromium writes CFF-outline fonts such as Noto Sans CJK as (unnamed) Type 3 fonts, TrueType ones as CID fonts:
     // the Chinese glyphs are there as Type 3 fonts, and every font is embedded (column "emb"), with a Unicode map.
     expect(fonts.some((l) => /Type 3/.test(l)), fonts.join('\n')).toBe(true);
@@ -150,7 +135,7 @@ describe('a report of Chinese policies', () => {
       const [emb, , uni] = l.trim().split(/\s+/).slice(-5, -2);
       expect([emb, uni], l).toEqual(['yes', 'yes']);
     }
-    const text = tool('pdftotext', [pdf, '-']);
+    const text = toolOut('pdftotext', [pdf, '-']);
     for (const s of ['姓名', '身份证号', '生效日期', '保险金额', '联系地址', '张三', '¥1,234.56', '110101199003071234', '2025年6月12日', '保单测试集-2025Q1', '李四']) expect(text).toContain(s);
     // The long value is all there, wrapped over lines rather than cut at the margin.
     expect(text.replace(/\s+/g, '')).toContain(LONG_ADDRESS.slice(0, 40));
@@ -158,7 +143,7 @@ describe('a report of Chinese policies', () => {
   });
 
   it('nothing in report.pdf runs past the right margin of the A4 page', async () => {
-    const xml = tool('pdftotext', ['-bbox', join(report, 'report.pdf'), '-']);
+    const xml = toolOut('pdftotext', ['-bbox', join(report, 'report.pdf'), '-']);
     const pages = [...xml.matchAll(/<page width="([\d.]+)" height="([\d.]+)">([\s\S]*?)<\/page>/g)];
     expect(pages.length).toBeGreaterThanOrEqual(3);
     const words = pages.flatMap(([, w, , body]) => [...body!.matchAll(/<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)"[^>]*>([^<]*)<\/word>/g)].map((m) => ({ page: Number(w), xMin: Number(m[1]), xMax: Number(m[2]), text: m[3]! })));
@@ -208,32 +193,28 @@ describe('a report of Chinese policies', () => {
 
 describe('the language a report declares', () => {
   it('is en for Latin-only data, follows --lang, and a malformed --lang is bad input (exit 2)', async () => {
-    const latin = mkdtempSync(join(tmpdir(), 'mlloop-cjk-en-'));
-    try {
-      const labels = ['name', 'amount'];
-      const gt = { name: 'Zoe Ward', amount: '1,234.56' };
-      writeEvaluation(latin, 'baseline', 'ocr-v3.1', (i, l) => l === 'name' && i % 4 === 0, labels, gt);
-      writeEvaluation(latin, 'candidate', 'ocr-v3.2', () => false, labels, gt);
-      // The dataset name of the fixture is Chinese: make it Latin for this case.
-      for (const side of ['baseline', 'candidate']) {
-        const f = join(latin, `${side}.metrics.json`);
-        writeFileSync(f, readFileSync(f, 'utf8').replace('保单测试集-2025Q1', 'policies-2025Q1'));
-        const s = join(latin, `${side}.samples.jsonl`);
-        writeFileSync(s, readFileSync(s, 'utf8').replace(/保单-/g, 'policy-'));
-      }
-      const lang = async (extra: string[]) => {
-        const out = join(latin, `out-${extra.join('') || 'auto'}`);
-        const r = await cli([...ARGS, '--no-pdf', '--out-dir', out, '--json', ...extra], { cwd: latin });
-        expect(r.code, r.stderr).toBe(0);
-        return /<html lang="([^"]+)">/.exec(readFileSync(join(JSON.parse(r.stdout).report_dir, 'summary_metrics.html'), 'utf8'))![1];
-      };
-      expect(await lang([])).toBe('en');
-      expect(await lang(['--lang', 'zh-CN'])).toBe('zh-CN');
-      const bad = await cli([...ARGS, '--no-pdf', '--lang', 'zh"CN'], { cwd: latin });
-      expect(bad.code).toBe(2);
-      expect(bad.stderr).toMatch(/--lang must be a language tag/);
-    } finally {
-      rmSync(latin, { recursive: true, force: true });
+    const latin = tempDir('cjk-en');
+    const labels = ['name', 'amount'];
+    const gt = { name: 'Zoe Ward', amount: '1,234.56' };
+    writeEvaluation(latin, 'baseline', 'ocr-v3.1', (i, l) => l === 'name' && i % 4 === 0, labels, gt);
+    writeEvaluation(latin, 'candidate', 'ocr-v3.2', () => false, labels, gt);
+    // The dataset name of the fixture is Chinese: make it Latin for this case.
+    for (const side of ['baseline', 'candidate']) {
+      const f = join(latin, `${side}.metrics.json`);
+      writeFileSync(f, readFileSync(f, 'utf8').replace('保单测试集-2025Q1', 'policies-2025Q1'));
+      const s = join(latin, `${side}.samples.jsonl`);
+      writeFileSync(s, readFileSync(s, 'utf8').replace(/保单-/g, 'policy-'));
     }
+    const lang = async (extra: string[]) => {
+      const out = join(latin, `out-${extra.join('') || 'auto'}`);
+      const r = await cli([...ARGS, '--no-pdf', '--out-dir', out, '--json', ...extra], { cwd: latin });
+      expect(r.code, r.stderr).toBe(0);
+      return /<html lang="([^"]+)">/.exec(readFileSync(join(JSON.parse(r.stdout).report_dir, 'summary_metrics.html'), 'utf8'))![1];
+    };
+    expect(await lang([])).toBe('en');
+    expect(await lang(['--lang', 'zh-CN'])).toBe('zh-CN');
+    const bad = await cli([...ARGS, '--no-pdf', '--lang', 'zh"CN'], { cwd: latin });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--lang must be a language tag/);
   });
 });

@@ -2,13 +2,13 @@
 // hands it to the training (MLLOOP_MODEL_VERSION) and records it in run.json, the example's train.py builds the
 // model as that version, predict.py writes it, evaluate keeps it (or `--model-version` sets it), and the gate and
 // the comparison report name the model by it rather than by the training's hash name.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../support/run.js';
 import { EXAMPLE } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 const HASH_NAME = /ocr-fields-[0-9a-f]{12}/;
 let dir: string;
@@ -16,12 +16,9 @@ let repo: string;
 const json = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mlloop-model-version-'));
+  dir = tempDir('model-version', { scope: 'file' });
   repo = join(dir, 'repo');
   cpSync(EXAMPLE, repo, { recursive: true, filter: (src) => !/\/(outputs[^/]*|logs|__pycache__)(\/|$)/.test(src) });
-});
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function train(out: string, extra: string[]) {
