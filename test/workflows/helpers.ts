@@ -127,7 +127,9 @@ export async function evaluateModel(model: string, dir: string): Promise<{ metri
   const p = await run('python3', ['predict.py', '--model', model, '--data', 'sample_data/test', '--out', pred], { cwd: EXAMPLE });
   if (p.code !== 0) throw new Error(p.stderr);
   const out = { metrics: join(dir, 'metrics.json'), samples: join(dir, 'samples.jsonl') };
-  const e = await cli(['evaluate', '--gt', join(EXAMPLE, 'sample_data/test/gt.json'), '--pred', pred, '--out', out.metrics, '--samples', out.samples]);
+  // Evaluated as the example's model-cd.yml evaluates what it releases (its BLEU tokenizer), so later gates compare like with like.
+  const tokenize = String(readWorkflow('examples/ocr-fields/.github/workflows/model-cd.yml').jobs['model-cd']!.with!.tokenize ?? '13a');
+  const e = await cli(['evaluate', '--gt', join(EXAMPLE, 'sample_data/test/gt.json'), '--pred', pred, '--out', out.metrics, '--samples', out.samples, '--tokenize', tokenize]);
   if (e.code !== 0) throw new Error(e.stderr);
   return out;
 }
