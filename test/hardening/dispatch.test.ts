@@ -226,6 +226,20 @@ describe('dispatch live: failover and kubeconfigs', () => {
     expect(r.stderr).toContain('fix:');
   });
 
+  it('dispatch snapshot: every kubeconfig wrong is exit 2 too (one unreachable cluster stays exit 3)', async () => {
+    const a = await cluster({ nodes: [cloneNode(t4(), 'a0')] });
+    const dir = tempDir();
+    const out = join(dir, 'snap');
+    const bad = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'nope' } } });
+    const r = await cli(['dispatch', 'snapshot', '--clusters', bad, '--out', out], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`${bad}: $.clusters[0].kubeconfig: no cluster could be used: a: context "nope" is not in kubeconfig`);
+    await a.close();
+    const down = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'a' } } });
+    const d = await cli(['dispatch', 'snapshot', '--clusters', down, '--out', out], { timeoutMs: 60_000 });
+    expect(d.code, d.stderr).toBe(3);
+  });
+
   it('one bad kubeconfig among good clusters only excludes that cluster', async () => {
     const a = await cluster({ nodes: [cloneNode(t4(), 'a0')] });
     const dir = tempDir();

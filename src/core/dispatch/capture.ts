@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { ExternalError } from '../errors.js';
+import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openAtomicStream, writeFileAtomic, type AtomicStream } from '../io/atomic.js';
 import { readClusters, schedulerFor, type DispatchConfig } from './config.js';
@@ -82,6 +82,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const staged: AtomicStream[] = [];
   const baseDir = path.dirname(path.resolve(o.clustersFile));
   let done = 0;
+  const badKubeconfig: string[] = [];
   try {
     await Promise.all(
       config.clusters.map(async (c) => {
@@ -110,6 +111,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
           o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${nodes} nodes, ${pods} pods`);
         } catch (e) {
           await Promise.all(files.map((f) => f.abort()));
+          if (e instanceof KubeconfigError) badKubeconfig.push(c.name);
           const reason = e instanceof KubeconfigError || e instanceof UnreachableError ? e.message.replace(`${c.name}: `, '') : describeError(e, { name: c.name, timeoutMs: config.policy.requestTimeoutMs });
           index.clusters[c.name] = { ok: false, error: reason };
           o.log.warn(`${c.name} not captured: ${reason}`);
@@ -124,6 +126,15 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     throw e;
   }
   const ok = Object.values(index.clusters).filter((c) => c.ok).length;
+  if (ok === 0 && badKubeconfig.length === config.clusters.length) {
+    // Every kubeconfig is wrong: the user's input, not an outage (as `mlloop dispatch` says).
+    const first = Math.min(...badKubeconfig.map((n) => config.clusters.findIndex((c) => c.name === n)));
+    throw new ConfigurationError(`no cluster could be used: ${Object.entries(index.clusters).map(([n, c]) => `${n}: ${c.error}`).join('; ')}`, {
+      file: o.clustersFile,
+      path: `$.clusters[${first}].kubeconfig`,
+      hint: 'point kubeconfig at a valid file ({path, context}) or an environment variable holding one ({env}), with a context it defines',
+    });
+  }
   if (ok === 0) {
     throw new ExternalError(`no cluster could be read: ${Object.entries(index.clusters).map(([n, c]) => `${n}: ${c.error}`).join('; ')}`);
   }
