@@ -61,8 +61,8 @@ step "example model repository tests (python3 -m unittest)"
 step "vitest"
 # Every temporary file of the run goes under one folder of its own: what is left there at the end is a leak.
 run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/mlloop-test-run.XXXXXX")
+trap 'rm -rf "$run_tmp"' EXIT
 status=0
 TMPDIR="$run_tmp" npx vitest run "$@" || status=$?
 node scripts/leftovers.mjs "$run_tmp" || { [ $status -ne 0 ] || status=1; }
-rm -rf "$run_tmp"
 exit $status

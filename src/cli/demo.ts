@@ -74,10 +74,23 @@ function startService(python: string, repo: string, args: string[]): Promise<{ u
 }
 
 export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
+  if (o.keep) {
+    const work = path.resolve(ctx.cwd, o.keep);
+    await fs.rm(work, { recursive: true, force: true });
+    await fs.mkdir(work, { recursive: true });
+    return demoIn(work, o, ctx);
+  }
+  // Without --keep the artifacts live in a temp folder that goes when the demo ends, also on failure or Ctrl-C.
+  const work = await fs.mkdtemp(path.join(tmpdir(), 'mlloop-demo-'));
+  try {
+    return await demoIn(work, o, ctx);
+  } finally {
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function demoIn(work: string, o: DemoOptions, ctx: Context): Promise<Result> {
   const root = projectRoot();
-  const work = o.keep ? path.resolve(ctx.cwd, o.keep) : await fs.mkdtemp(path.join(tmpdir(), 'mlloop-demo-'));
-  if (o.keep) await fs.rm(work, { recursive: true, force: true });
-  await fs.mkdir(work, { recursive: true });
   const repo = path.join(work, 'model-repo');
   const rel = (p: string) => (p.startsWith(ctx.cwd + path.sep) ? path.relative(ctx.cwd, p) : p);
   const records: StepRecord[] = [];
@@ -279,6 +292,6 @@ export async function runDemo(o: DemoOptions, ctx: Context): Promise<Result> {
 
   const table = textTable(['step', 'decision', 'artifact'], records.map((r) => [r.step, r.decision, r.artifact]));
   const seconds = records.reduce((a, r) => a + r.seconds, 0);
-  const text = `${table}\n\nThe whole loop ran in ${seconds.toFixed(0)}s. Everything is in ${rel(work)}${o.keep ? '' : ' (a temporary folder; use --keep DIR to choose it)'}.`;
-  return { exitCode: 0, data: { work, steps: records, seconds }, text };
+  const text = `${table}\n\nThe whole loop ran in ${seconds.toFixed(0)}s. ${o.keep ? `Everything is in ${rel(work)}.` : 'Its temporary folder is removed; pass --keep DIR to keep every artifact.'}`;
+  return { exitCode: 0, data: { work: o.keep ? work : null, steps: records, seconds }, text };
 }

@@ -10,7 +10,7 @@ export const command = defineCommand({
     'start the example service with an injected latency fault → smoke test and canary analysis → a rollback commit with quarantine → ' +
     'a GPU dispatch decision on a bundled snapshot of real GPU nodes, explained → a retrain decision from sample alerts and the ' +
     'service\'s inference log → a relabel export. Needs only Node, git and python3. Every step prints its progress; the end is a ' +
-    'table of every decision and the path of every artifact. --keep DIR leaves everything there for inspection (a second run reuses it).',
+    'table of every decision and the path of every artifact. --keep DIR leaves everything there for inspection (a second run reuses it); without it the temporary folder is removed at the end.',
   options: {
     keep: { type: 'path', help: 'keep every artifact in this folder (emptied first) instead of a temporary one', placeholder: 'DIR' },
     python: { type: 'string', default: 'python3', help: 'the Python interpreter for the example model', placeholder: 'CMD' },
