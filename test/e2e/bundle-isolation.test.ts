@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../support/run.js';
 import { ROOT } from '../support/paths.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * On a runner, an action is its repository checkout with no node_modules anywhere above it. These run
@@ -11,13 +12,13 @@ import { ROOT } from '../support/paths.js';
  * dependency left outside the bundle fails here.
  */
 describe('dist/ runs with no node_modules', () => {
-  const checkout = mkdtempSync(join(tmpdir(), 'mlloop-isolated-'));
+  const checkout = tempDir('isolated');
   for (const part of ['dist', 'manifests', 'schemas', 'actions', 'action.yml']) cpSync(join(ROOT, part), join(checkout, part), { recursive: true });
   const isolated = join(checkout, 'dist');
   const metrics = (f1: number) => ({ schema: 'mlloop/metrics@1', model_version: `m-${f1}`, dataset: 'd', overall: { precision: f1, recall: f1, f1, tp: 1, fp: 0, fn: 0 }, per_field: {}, config: { iou_threshold: 0.5 } });
 
   it('compare prints its PDF through Chromium (DevTools pipe) from the bundle alone', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-isolated-run-'));
+    const dir = tempDir('isolated-run');
     writeFileSync(join(dir, 'c.json'), JSON.stringify(metrics(0.9)));
     writeFileSync(join(dir, 'b.json'), JSON.stringify(metrics(0.8)));
     const r = await run(process.execPath, [join(isolated, 'cli.cjs'), 'compare', '--candidate', 'c.json', '--baseline', 'b.json', '--json'], { cwd: dir });

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, runAction } from '../support/run.js';
 import { ROOT } from '../support/paths.js';
 import { commands } from '../../src/cli/registry.gen.js';
+import { tempDir } from '../support/tmp.js';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const names = Object.keys(commands).sort();
@@ -44,7 +44,7 @@ describe('the mlloop CLI (dist/cli.cjs)', () => {
 
 describe('the root action (action.yml → dist/mlloop.cjs)', () => {
   it('runs a command from `args` and sets its outputs', async () => {
-    const repo = mkdtempSync(join(tmpdir(), 'mlloop-root-'));
+    const repo = tempDir('root');
     cpSync(join(ROOT, 'test/fixtures/tiny-train'), repo, { recursive: true });
     const r = await runAction('mlloop', { args: 'train --repo . --command "python3 train.py --epochs 2 --data data --out outputs" --no-upload' }, { cwd: repo });
     expect(r.code, r.stdout + r.stderr).toBe(0);

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 
 describe('mlloop demo: the whole loop on one machine', () => {
   it('runs every step, twice in the same folder, and leaves each artifact and decision', async () => {
-    const keep = join(mkdtempSync(join(tmpdir(), 'mlloop-demo-test-')), 'demo');
+    const keep = join(tempDir('demo-test'), 'demo');
     for (let run = 1; run <= 2; run++) {
       const r = await cli(['demo', '--keep', keep, '--json'], { timeoutMs: 300_000 });
       expect(r.code, r.stderr.slice(-3000)).toBe(0);
@@ -46,7 +46,7 @@ describe('mlloop demo: the whole loop on one machine', () => {
     // The canary analysis failed on latency, and production was rolled back by a commit.
     const analysis = JSON.parse(readFileSync(join(keep, 'canary/analysis.json'), 'utf8'));
     expect(analysis.pass).toBe(false);
-    const clone = mkdtempSync(join(tmpdir(), 'mlloop-demo-gitops-'));
+    const clone = tempDir('demo-gitops');
     execFileSync('git', ['clone', '-q', join(keep, 'gitops.git'), clone]);
     const head = execFileSync('git', ['log', '-1', '--format=%B'], { cwd: clone, encoding: 'utf8' });
     expect(head).toMatch(/^Mlloop-Action: rollback$/m);

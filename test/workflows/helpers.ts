@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { cli, parseOutputFile, run } from '../support/run.js';
 import { EXAMPLE, ROOT } from '../support/paths.js';
 import { alertmanagerDispatches, parseAlertmanager } from '../../src/core/relay/events.js';
 import type { Route } from '../../src/core/relay/config.js';
+import { tempDir } from '../support/tmp.js';
 
 /** What GitHub substitutes when someone adds a starter workflow to a repository. */
 export function fillPlaceholders(text: string): string {
@@ -59,13 +59,13 @@ export async function runStep(s: Step, env: Record<string, string>): Promise<Scr
   if (!s.run) throw new Error('not a run step');
   const declared = Object.keys(s.env ?? {}).sort();
   if (JSON.stringify(declared) !== JSON.stringify(Object.keys(env).sort())) throw new Error(`the step declares env ${declared.join(', ')}; the test gave ${Object.keys(env).join(', ')}`);
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-step-'));
+  const dir = tempDir('step');
   return bash(s.run, dir, { ...env, RUNNER_TEMP: dir });
 }
 
 /** Runs a script as the runner runs a `run:` step (`bash --noprofile --norc -eo pipefail`), collecting GITHUB_OUTPUT. */
 export async function bash(script: string, cwd: string, env: Record<string, string>): Promise<ScriptRun> {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-bash-'));
+  const dir = tempDir('bash');
   const file = join(dir, 'step.sh');
   const output = join(dir, 'output');
   writeFileSync(file, script);

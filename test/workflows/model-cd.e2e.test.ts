@@ -7,10 +7,9 @@
 // version the smoke test expects. Docker cannot run on these machines: its three actions are stand-ins that record
 // exactly what the workflow hands them and answer with a digest, as docker/build-push-action does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CandidatePayload } from '../../src/core/ct/handoff.js';
 import { cli, run } from '../support/run.js';
@@ -18,6 +17,7 @@ import { startExampleApp, trainedModel, type ExampleApp } from '../support/examp
 import { startArtifactService, type ArtifactService } from '../support/artifact-server.js';
 import { evaluateModel, readWorkflow } from './helpers.js';
 import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
+import { tempDir } from '../support/tmp.js';
 
 const REPO = 'acme/ocr-fields';
 const IMAGE = 'ghcr.io/acme/ocr-service';
@@ -62,7 +62,7 @@ function cd(payload: CandidatePayload, url: string): Promise<RunResult> {
 
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-cd-wf-'));
+  const dir = tempDir('cd-wf');
   gitops = join(dir, 'gitops.git');
   expect((await run('git', ['init', '-q', '--bare', '-b', 'main', gitops])).code).toBe(0);
   for (const env of ['staging', 'prod']) {
@@ -137,7 +137,7 @@ describe('model-cd.yml with a candidate from continuous training', () => {
 
 describe('model-cd.yml on a push to main', () => {
   it('trains with the release version, builds the image from mlloop tag, deploys it by digest, and the service reports that version', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlloop-cd-push-'));
+    const dir = tempDir('cd-push');
     const repo = join(dir, 'gitops.git');
     expect((await run('git', ['init', '-q', '--bare', '-b', 'main', repo])).code).toBe(0);
     const svc = await startArtifactService();

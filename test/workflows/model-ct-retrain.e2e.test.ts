@@ -6,9 +6,8 @@
 // small stand-in over a folder of image file systems (pull, create, cp, rm), and Docker's actions are recording
 // stand-ins; git, the GitOps repository, Python, mlloop's actions and the GitHub API test server are real.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, run } from '../support/run.js';
 import { GitHubServer } from '../support/github-server.js';
@@ -16,6 +15,7 @@ import { startArtifactService, type ArtifactService } from '../support/artifact-
 import { trainedModel } from '../support/example-app.js';
 import { evaluateModel, readWorkflow, relayRetrainPayload, runStep, step } from './helpers.js';
 import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
+import { tempDir } from '../support/tmp.js';
 
 const REPO = 'acme/ocr-fields';
 const IMAGE = 'ghcr.io/acme/ocr-service';
@@ -44,7 +44,7 @@ esac
 `;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-ct-retrain-'));
+  const dir = tempDir('ct-retrain');
   gh = await GitHubServer.start({ tokens: { [TOKEN]: { login: 'github-actions[bot]', app: true } } });
   svc = await startArtifactService();
   // Production runs a one-epoch model; its image holds the model under /app/outputs (the example's Dockerfile).

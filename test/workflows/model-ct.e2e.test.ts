@@ -4,14 +4,14 @@
 // cache. (The retraining job copies the production model out of its image with Docker, which these machines do
 // not have; the handoff it leads to is covered by ct handoff's own tests.)
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXAMPLE } from '../support/paths.js';
 import { startExampleApp, trainedModel } from '../support/example-app.js';
 import { readWorkflow, relayRetrainPayload } from './helpers.js';
 import { checkoutExample, failedSteps, runWorkflow, type RunResult, type Value } from './runner.js';
+import { tempDir } from '../support/tmp.js';
 
 const REPO = 'acme/ocr-fields';
 let logs: Server;
@@ -22,7 +22,7 @@ const clientPayload = relayRetrainPayload() as Value;
 
 beforeAll(async () => {
   // Production traffic: a weakly trained model serves 60 test documents and logs every inference.
-  const log = join(mkdtempSync(join(tmpdir(), 'mlloop-ct-wf-')), 'inference.jsonl');
+  const log = join(tempDir('ct-wf'), 'inference.jsonl');
   const app = await startExampleApp({ model: await trainedModel(1), inferenceLog: log, modelVersion: 'ocr-v1.20250601.080000' });
   try {
     for (const d of readFileSync(join(EXAMPLE, 'sample_data/test/docs.jsonl'), 'utf8').trim().split('\n').slice(0, 60)) {

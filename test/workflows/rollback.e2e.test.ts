@@ -1,11 +1,12 @@
 // rollback.yml end to end: the repository_dispatch payload Argo Rollouts' notification sends
 // (manifests/rollouts/notifications.yaml) becomes a rollback commit in a real bare GitOps repository.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, run } from '../support/run.js';
 import { runWorkflow, type RunResult, type Value } from './runner.js';
+import { tempDir } from '../support/tmp.js';
 
 const IMAGE = 'ghcr.io/acme/ocr-service';
 let gitops = '';
@@ -43,7 +44,7 @@ const aborted = (reason: string): Record<string, Value> => ({
 
 describe('rollback.yml', () => {
   beforeAll(async () => {
-    gitops = join(mkdtempSync(join(tmpdir(), 'mlloop-rollback-wf-')), 'gitops.git');
+    gitops = join(tempDir('rollback-wf'), 'gitops.git');
     const r = await run('git', ['init', '-q', '--bare', '-b', 'main', gitops]);
     expect(r.code).toBe(0);
     await deploy('1.20250601.080000');

@@ -6,12 +6,12 @@
  * (`runAction`), and stands in for the few third-party actions the workflows use (checkout, setup-python,
  * upload-artifact, download-artifact). Anything else fails loudly, so a test never passes by skipping a step.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { runAction } from '../support/run.js';
 import { EXAMPLE } from '../support/paths.js';
 import { bash, readWorkflow, type Workflow } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 export type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
 
@@ -268,7 +268,7 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
   }
   for (const k of Object.keys(o.with)) if (!(k in (call.inputs ?? {}))) throw new Error(`${o.workflow}: unknown input ${k}`);
   const artifacts: Artifacts = {};
-  const store = mkdtempSync(join(tmpdir(), 'mlloop-wf-artifacts-'));
+  const store = tempDir('wf-artifacts', { scope: 'file' });
   const jobs: Record<string, JobResult> = {};
   const github: Record<string, Value> = { ...o.github, server_url: o.github.server_url ?? 'https://github.com', actor: o.github.actor ?? 'octocat', event_name: o.eventName, event: o.event };
   const pending = Object.keys(wf.jobs);
@@ -279,7 +279,7 @@ export async function runWorkflow(o: RunOptions): Promise<RunResult> {
     const job = wf.jobs[id] as { needs?: string | string[]; if?: unknown; steps?: Record<string, unknown>[]; outputs?: Record<string, string> };
     const needsIds = ([] as string[]).concat(job.needs ?? []);
     const needs: Record<string, Value> = Object.fromEntries(needsIds.map((n) => [n, { result: jobs[n]!.result, outputs: jobs[n]!.outputs }]));
-    const temp = mkdtempSync(join(tmpdir(), `mlloop-wf-${id}-`));
+    const temp = tempDir(`wf-${id}`, { scope: 'file' });
     const workspace = join(temp, 'workspace');
     mkdirSync(workspace);
     const steps: Record<string, Value> = {};
@@ -370,7 +370,7 @@ async function runStep(
       if (!cache.has(w.key!))
         post.push(() => {
           if (!existsSync(path)) return;
-          const saved = mkdtempSync(join(tmpdir(), 'mlloop-wf-cache-'));
+          const saved = tempDir('wf-cache', { scope: 'file' });
           copyInto(path, saved);
           cache.set(w.key!, saved);
         });

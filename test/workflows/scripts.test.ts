@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CandidatePayload } from '../../src/core/ct/handoff.js';
 import { compareVersions } from '../../src/core/gitops/names.js';
 import { EXAMPLE } from '../support/paths.js';
 import { cli } from '../support/run.js';
 import { relayRetrainPayload, runStep, step } from './helpers.js';
+import { tempDir } from '../support/tmp.js';
 
 // The shell steps of the reusable workflows, run with bash exactly as the runner runs them. Event data reaches them
 // only through env:, so each case also proves that hostile values stay data.
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'mlloop-wf-'));
+const tmp = () => tempDir('wf');
 
 describe('model-ct.yml: the alert group of a ct-retrain dispatch becomes alerts ct check reads', () => {
   const alertsStep = step('.github/workflows/model-ct.yml', 'check', 'alerts');
