@@ -5,7 +5,7 @@
  * value as a float64 and a vector (or matrix) as a []float64, so whether a condition compiles depends on the
  * shape of the result: `result[0] >= 0.95` is an error on a scalar, `result >= 0.95` on a vector.
  */
-import { BOOL, FLOAT, INT, UNKNOWN, arrayOf, check, ExprError, goType, Int, int64, List, parse, parseNumber, run, type Env, type EnvFunction, type Node, type Type, type Val } from './expr.js';
+import { BOOL, FLOAT, INT, UNKNOWN, arrayOf, check, ExprError, fold, goType, Int, int64, List, parse, parseNumber, run, type Env, type EnvFunction, type Node, type Type, type Val } from './expr.js';
 
 /** What a Prometheus query gives a condition: a scalar, or the values of a vector / matrix. */
 export type Value = number | readonly number[];
@@ -26,6 +26,9 @@ type Shape = 'scalar' | 'vector';
 export interface Condition {
   text: string;
   ast: Node;
+  /** What expr's compiler makes of it per shape — folded by its optimiser, with its typed comparisons — to run. */
+  program: Record<Shape, Node>;
+  typed: Record<Shape, Map<Node, 'int' | 'string'>>;
   /** Why expr's compiler rejects the condition for a result of that shape (Argo's measurement is then an Error). */
   rejects: Partial<Record<Shape, string>>;
 }
@@ -62,9 +65,9 @@ function float(v: Val, fn: string): number {
   throw new ExprError(`reflect: Call using ${goType(v)} as type float64 (${fn})`, 'run');
 }
 
-function environment(shape: Shape, result: Val): Env {
+function environment(shape: Shape, result: Val, typed?: Map<Node, 'int' | 'string'>): Env {
   const type: Type = shape === 'scalar' ? FLOAT : arrayOf(FLOAT);
-  return { vars: { result: { type, value: result } }, functions: ARGO_FUNCTIONS(result) };
+  return { vars: { result: { type, value: result } }, functions: ARGO_FUNCTIONS(result), typed };
 }
 
 const toVal = (v: Value): Val => (typeof v === 'number' ? v : new List(v, 'float64'));
@@ -83,9 +86,12 @@ export function parseCondition(text: string): Condition {
     throw e;
   }
   const rejects: Condition['rejects'] = {};
+  const typed: Condition['typed'] = { vector: new Map(), scalar: new Map() };
+  const program: Condition['program'] = { vector: ast, scalar: ast };
   for (const shape of ['vector', 'scalar'] as const) {
     try {
-      const t = check(ast, environment(shape, null));
+      const t = check(ast, environment(shape, null, typed[shape]));
+      program[shape] = fold(ast, typed[shape]);
       if (t.k !== 'bool' && t.k !== 'unknown') rejects[shape] = `expected bool, but got ${goTypeOf(t)}`;
     } catch (e) {
       if (!(e instanceof ExprError)) throw e;
@@ -96,7 +102,7 @@ export function parseCondition(text: string): Condition {
     const why = rejects.vector === rejects.scalar ? rejects.vector : `${rejects.vector} (on a vector result); ${rejects.scalar} (on a scalar result)`;
     throw new Error(`the condition "${text}" cannot be evaluated on any Prometheus result: ${why}`);
   }
-  return { text, ast, rejects };
+  return { text, ast, rejects, program, typed };
 }
 
 /** The Go type name Argo's "expected bool, but got %T" prints for a checked type. */
@@ -111,7 +117,7 @@ export function evaluateCondition(c: Condition, value: Value): boolean {
   if (rejected !== undefined) throw new ConditionError(rejected);
   let out: Val;
   try {
-    out = run(c.ast, environment(shape, toVal(value)));
+    out = run(c.program[shape], environment(shape, toVal(value), c.typed[shape]));
   } catch (e) {
     if (e instanceof ExprError) throw new ConditionError(e.message);
     throw e;
@@ -143,7 +149,8 @@ function valueName(n: Node, name: string): string | undefined {
  * expression — by walking to the part that decided it. Falls back to quoting the condition.
  */
 export function describeOutcome(name: string, c: Condition, value: Value, held: boolean, kind: 'success' | 'failure'): string {
-  const env = environment(typeof value === 'number' ? 'scalar' : 'vector', toVal(value));
+  const shape: Shape = typeof value === 'number' ? 'scalar' : 'vector';
+  const env = environment(shape, toVal(value), c.typed[shape]);
   // `at` is the element a predicate is looking at (`#`), when explaining all() / any().
   const evalTo = (n: Node, at?: number): Val | undefined => {
     try {

@@ -50,6 +50,11 @@ export interface EnvFunction {
 export interface Env {
   vars: Record<string, { type: Type; value: Val }>;
   functions: Record<string, EnvFunction>;
+  /**
+   * Filled by check, read by run: == and != whose sides are both int or both string, which expr's compiler turns
+   * into a typed comparison (OpEqualInt, OpEqualString) that asserts the types at run time — nil fails there.
+   */
+  typed?: Map<Node, 'int' | 'string'>;
 }
 
 /** Where expr rejects an expression: `syntax` and `unsupported` at parse, `check` at compile, `run` at run time. */
@@ -477,7 +482,9 @@ export function check(n: Node, env: Env, elem?: Type): Type {
       switch (n.op) {
         case '==':
         case '!=':
-          return comparable(l, r) ? BOOL : mismatch();
+          if (!comparable(l, r)) return mismatch();
+          if (l.k === r.k && (l.k === 'int' || l.k === 'string')) env.typed?.set(n, l.k);
+          return BOOL;
         case 'or':
         case '||':
         case 'and':
@@ -631,6 +638,109 @@ function checkBuiltin(n: Extract<Node, { k: 'builtin' }>, env: Env, elem: Type |
   }
 }
 
+// ---------------------------------------------------------------------------------------------- optimiser
+
+type Typed = Map<Node, 'int' | 'string'>;
+
+/**
+ * expr's optimizer/fold.go, which runs after the checker: literal arithmetic and comparisons are computed, and
+ * `x && false`, `x || true` become constants — so `x` is never evaluated and cannot fail. `%` by a literal 0 is
+ * a compile error. Typed comparisons keep their mark on rebuilt nodes.
+ */
+export function fold(n: Node, typed?: Typed): Node {
+  const f = (x: Node) => fold(x, typed);
+  let m: Node = n;
+  switch (n.k) {
+    case 'unary': {
+      const of = f(n.of);
+      if (of !== n.of) m = { ...n, of };
+      break;
+    }
+    case 'binary': {
+      const a = f(n.a);
+      const b = f(n.b);
+      if (a !== n.a || b !== n.b) m = { ...n, a, b };
+      break;
+    }
+    case 'member': {
+      const of = f(n.of);
+      const prop = f(n.prop);
+      if (of !== n.of || prop !== n.prop) m = { ...n, of, prop };
+      break;
+    }
+    case 'cond': {
+      const [c, a, b] = [f(n.c), f(n.a), f(n.b)];
+      if (c !== n.c || a !== n.a || b !== n.b) m = { ...n, c, a, b };
+      break;
+    }
+    case 'call':
+    case 'builtin':
+    case 'array': {
+      const list = n.k === 'array' ? n.items : n.args;
+      const next = list.map(f);
+      if (next.some((x, i) => x !== list[i])) m = n.k === 'array' ? { ...n, items: next } : { ...n, args: next };
+      break;
+    }
+    case 'predicate': {
+      const body = f(n.body);
+      if (body !== n.body) m = { ...n, body };
+      break;
+    }
+  }
+  if (m !== n && typed?.has(n)) typed.set(m, typed.get(n)!);
+  return foldNode(m);
+}
+
+function foldNode(n: Node): Node {
+  const lit = (x: Node) => (x.k === 'int' || x.k === 'float' ? x : undefined);
+  if (n.k === 'unary') {
+    const x = lit(n.of);
+    if (x && (n.op === '-' || n.op === '+')) return { k: x.k, v: n.op === '-' ? -x.v : x.v };
+    if (n.of.k === 'bool' && (n.op === '!' || n.op === 'not')) return { k: 'bool', v: !n.of.v };
+    return n;
+  }
+  if (n.k !== 'binary') return n;
+  const a = lit(n.a);
+  const b = lit(n.b);
+  const ints = a?.k === 'int' && b?.k === 'int';
+  if (a && b) {
+    switch (n.op) {
+      case '+':
+        return { k: ints ? 'int' : 'float', v: a.v + b.v };
+      case '-':
+        return { k: ints ? 'int' : 'float', v: a.v - b.v };
+      case '*':
+        return { k: ints ? 'int' : 'float', v: a.v * b.v };
+      case '/':
+        return { k: 'float', v: a.v / b.v };
+      case '**':
+      case '^':
+        return { k: 'float', v: Math.pow(a.v, b.v) };
+      case '%':
+        if (!ints) return n;
+        if (b.v === 0) throw new ExprError('integer divide by zero', 'check');
+        return { k: 'int', v: a.v % b.v };
+      case '==':
+        return ints ? { k: 'bool', v: a.v === b.v } : n;
+    }
+  }
+  if (n.op === '+' && n.a.k === 'string' && n.b.k === 'string') return { k: 'string', v: n.a.v + n.b.v };
+  if (n.op === '==' && ((n.a.k === 'string' && n.b.k === 'string') || (n.a.k === 'bool' && n.b.k === 'bool'))) return { k: 'bool', v: n.a.v === n.b.v };
+  const l = n.a.k === 'bool' ? n.a.v : undefined;
+  const r = n.b.k === 'bool' ? n.b.v : undefined;
+  if (n.op === '&&' || n.op === 'and') {
+    if (l === true) return n.b;
+    if (r === true) return n.a;
+    if (l === false || r === false) return { k: 'bool', v: false };
+  }
+  if (n.op === '||' || n.op === 'or') {
+    if (l === false) return n.b;
+    if (r === false) return n.a;
+    if (l === true || r === true) return { k: 'bool', v: true };
+  }
+  return n;
+}
+
 // ---------------------------------------------------------------------------------------------- evaluation
 
 /** fmt's %T of a value. */
@@ -648,22 +758,13 @@ const fail = (msg: string): never => {
 };
 const num = (v: Val): number | undefined => (typeof v === 'number' ? v : v instanceof Int ? v.v : undefined);
 
-/** reflect.DeepEqual, for the values expr can hold here. */
-function deepEqual(a: Val, b: Val): boolean {
-  if (a instanceof List || b instanceof List) {
-    if (!(a instanceof List && b instanceof List) || a.elem !== b.elem || a.items.length !== b.items.length) return false;
-    return a.items.every((x, i) => deepEqual(x, b.items[i]!));
-  }
-  if (a instanceof Int || b instanceof Int) return a instanceof Int && b instanceof Int && a.v === b.v;
-  return a === b;
-}
-
-/** runtime.Equal: numbers of any kind compare by value; otherwise reflect.DeepEqual. */
+/** runtime.Equal: numbers of any kind compare by value, lists element by element; other kinds must match. */
 export function equal(a: Val, b: Val): boolean {
   const x = num(a);
   const y = num(b);
   if (x !== undefined && y !== undefined) return x === y;
-  return deepEqual(a, b);
+  if (a instanceof List && b instanceof List) return a.items.length === b.items.length && a.items.every((v, i) => equal(v, b.items[i]!));
+  return a === b;
 }
 
 function compare(op: string, a: Val, b: Val): boolean {
@@ -761,9 +862,11 @@ export function run(n: Node, env: Env, elem?: Val): Val {
       const b = r(n.b);
       switch (n.op) {
         case '==':
-          return equal(a, b);
-        case '!=':
-          return !equal(a, b);
+        case '!=': {
+          const typed = env.typed?.get(n);
+          if (typed) for (const v of [a, b]) if (goType(v) !== typed) fail(`interface conversion: interface {} is ${v === null ? 'nil' : goType(v)}, not ${typed}`);
+          return equal(a, b) === (n.op === '==');
+        }
         case '<':
         case '>':
         case '<=':
@@ -829,11 +932,14 @@ function runBuiltin(n: Extract<Node, { k: 'builtin' }>, env: Env, elem: Val | un
         return xs.find(test) ?? null;
       case 'findLast':
         return [...xs].reverse().find(test) ?? null;
-      case 'findIndex':
-        return new Int(xs.findIndex(test));
+      // compiler.go: not found is nil (OpNil), not -1
+      case 'findIndex': {
+        const k = xs.findIndex(test);
+        return k < 0 ? null : new Int(k);
+      }
       default:
         for (let k = xs.length - 1; k >= 0; k--) if (test(xs[k]!)) return new Int(k);
-        return new Int(-1);
+        return null;
     }
   }
   const vs = n.args.map(r);
