@@ -79,6 +79,17 @@ describe('dispatch --snapshot fails closed', () => {
     expect(explainOf(r.data, 'small').reasons.join(' ')).toContain('snapshot has no snapshot/small/nodes.json');
   });
 
+  it.each([
+    ['null', 'null', '$.clusters'],
+    ['clusters null', '{"clusters": null}', '$.clusters'],
+    ['a cluster without ok', '{"clusters": {"big": {}}}', '$.clusters["big"].ok'],
+  ])('snapshot.json that is %s: exit 2 naming the file and field', async (_what, text, at) => {
+    const r = await snapshotDecision(clusters(), (snap) => writeFileSync(join(snap, 'snapshot.json'), text));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`snapshot.json: ${at}`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+
   it('a node reporting 999999999999999999999 GPUs is excluded with the reason; the other nodes still count', async () => {
     const c = clusters();
     for (const n of c.big.nodes) n.status.allocatable['nvidia.com/gpu'] = '999999999999999999999';

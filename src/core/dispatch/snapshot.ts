@@ -88,5 +88,13 @@ export async function readSnapshotIndex(dir: string): Promise<SnapshotIndex | un
     if (!st?.isDirectory()) throw new ConfigurationError('snapshot folder not found', { file: dir, hint: 'write one with mlloop dispatch snapshot --clusters clusters.yaml --out DIR' });
     return undefined;
   }
-  return (await readJson(file, 'snapshot index')) as SnapshotIndex;
+  const index = (await readJson(file, 'snapshot index')) as SnapshotIndex | null;
+  const clusters = index?.clusters as unknown;
+  if (!index || typeof index !== 'object' || !clusters || typeof clusters !== 'object' || Array.isArray(clusters)) {
+    throw new ConfigurationError('"clusters" must map each cluster name to {ok, error}', { file, path: '$.clusters', hint: 'write the snapshot with mlloop dispatch snapshot --clusters clusters.yaml --out DIR' });
+  }
+  for (const [name, c] of Object.entries(clusters as Record<string, unknown>)) {
+    if (!c || typeof c !== 'object' || typeof (c as { ok?: unknown }).ok !== 'boolean') throw new ConfigurationError(`cluster "${name}" needs "ok": true or false`, { file, path: `$.clusters[${JSON.stringify(name)}].ok`, hint: 'write the snapshot with mlloop dispatch snapshot' });
+  }
+  return index;
 }
