@@ -245,22 +245,33 @@ describe('relay: slow clients', () => {
     const attack: Socket[] = [];
     try {
       const closed = await Promise.all(
-        Array.from({ length: 256 }, () => new Promise<Promise<void>>((resolve) => {
+        Array.from({ length: 256 }, () => new Promise<{ closed: Promise<void> }>((resolve) => {
           // Another loopback address than the health check's: one client, as Linux routes all of 127/8 locally.
           const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' }, () => {
             s.write('POST /v1/alertmanager HTTP/1.1\r\nHost: relay\r\nX-Slow: ');
-            resolve(new Promise<void>((r) => s.once('close', () => r())));
+            // Wrapped: resolving with a promise itself would wait for it.
+            resolve({ closed: new Promise<void>((r) => s.once('close', () => r())) });
           });
           s.on('error', () => {});
           s.resume(); // read the 408, so the close is seen
           attack.push(s);
         })),
       );
-      const health = await fetch(`${relay.url}/healthz`);
-      expect(health.status).toBe(200);
-      expect((await fetch(`${relay.url}/readyz`)).status).toBe(200);
+      // The relay holds what it did not refuse: the attack is in place.
+      await eventually(() => (relay.snapshot().connections >= c.maxConnectionsPerClient ? true : undefined), 10_000, 'the slow connections');
+      // A raw request, as a kubelet probe: answered, or closed unanswered (what 256 slow sockets used to cause).
+      const probe = (path: string) =>
+        new Promise<string>((resolve) => {
+          let got = '';
+          const s = connect({ port, host: '127.0.0.1' }, () => s.write(`GET ${path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n`));
+          s.on('data', (d) => (got += d));
+          s.on('error', () => {});
+          s.on('close', () => resolve(got.split('\r\n')[0] || 'closed without an answer'));
+        });
+      expect(await probe('/healthz')).toBe('HTTP/1.1 200 OK');
+      expect(await probe('/readyz')).toBe('HTTP/1.1 200 OK');
       // Beyond the per-client cap they were closed at once; the rest when the headers timeout ran out.
-      await Promise.all(closed);
+      await Promise.all(closed.map((x) => x.closed));
       expect((await fetch(`${relay.url}/healthz`)).status).toBe(200);
     } finally {
       for (const s of attack) s.destroy();

@@ -187,8 +187,14 @@ export class Relay {
     return this.store?.describe ?? 'spool';
   }
 
-  snapshot(): RelayStats & { queued: number; inFlight: number; dedupKeys: number } {
-    return { ...this.stats, queued: this.waiting, inFlight: this.inFlightEvents, dedupKeys: this.store?.dedupKeys() ?? 0 };
+  snapshot(): RelayStats & { queued: number; inFlight: number; dedupKeys: number; connections: number } {
+    return { ...this.stats, queued: this.waiting, inFlight: this.inFlightEvents, dedupKeys: this.store?.dedupKeys() ?? 0, connections: this.openConnections() };
+  }
+
+  private openConnections(): number {
+    let n = 0;
+    for (const c of this.perClient.values()) n += c;
+    return n;
   }
 
   /** Events to deliver (accepted here, replayed, or read from the shared stream) join their target's lane. */
@@ -460,6 +466,7 @@ export class Relay {
     family('mlloop_relay_queue_depth', 'gauge', 'Events waiting for delivery.', [['', this.waiting]]);
     family('mlloop_relay_queue_limit', 'gauge', 'Queue size beyond which requests get 503.', [['', this.cfg.maxQueue]]);
     family('mlloop_relay_in_flight', 'gauge', 'Events in deliveries under way.', [['', this.inFlightEvents]]);
+    family('mlloop_relay_open_connections', 'gauge', 'Open client connections (at most limits.max_connections_per_client per address).', [['', this.openConnections()]]);
     family('mlloop_relay_dedup_keys', 'gauge', 'Keys remembered for duplicate suppression.', [['', this.store?.dedupKeys() ?? 0]]);
     family('process_resident_memory_bytes', 'gauge', 'Resident memory of the relay process.', [['', process.memoryUsage().rss]]);
     return `${lines.join('\n')}\n`;
