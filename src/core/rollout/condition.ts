@@ -105,9 +105,9 @@ export function parseCondition(text: string): Condition {
   return { text, ast, rejects, program, typed };
 }
 
-/** The Go type name Argo's "expected bool, but got %T" prints for a checked type. */
+/** The Go type Argo's "expected bool, but got %T" prints: `result` is a []float64, other lists are []interface {}. */
 function goTypeOf(t: Type): string {
-  return t.k === 'int' ? 'int' : t.k === 'float' ? 'float64' : t.k === 'array' ? '[]interface {}' : t.k;
+  return t.k === 'int' ? 'int' : t.k === 'float' ? 'float64' : t.k === 'array' ? (t.of.k === 'float' ? '[]float64' : '[]interface {}') : t.k;
 }
 
 /** Evaluates a condition on a measured value; throws ConditionError where Argo's EvalCondition returns an error. */
