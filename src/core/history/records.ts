@@ -75,9 +75,57 @@ export function copyText(v: string | null): string {
 
 export const SAMPLE_COLUMNS = ['evaluation_id', 'image_id', 'tp', 'fp', 'fn', 'per_field', 'fields'] as const;
 
-/** One sample_scores row in COPY text format (with its line end). */
-export function sampleCopyLine(evaluationId: string, s: SampleLine): string {
-  const perField = s.raw.per_field === undefined ? null : JSON.stringify(s.raw.per_field);
-  const fields = s.fields === undefined ? null : JSON.stringify(s.fields);
+/** The end (exclusive) of the JSON value starting at `i` (after whitespace) in valid JSON text. */
+function valueEnd(t: string, i: number): number {
+  let depth = 0;
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 34) {
+      // A string: skip to its closing quote, over escapes.
+      for (i++; i < t.length; i++) {
+        const d = t.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+      if (depth === 0) return i + 1;
+    } else if (c === 123 || c === 91) depth++;
+    else if (c === 125 || c === 93) {
+      depth--;
+      if (depth === 0) return i + 1;
+      if (depth < 0) return i;
+    } else if (depth === 0 && (c === 44 || c === 125)) return i;
+  }
+  return i;
+}
+
+/**
+ * The raw text of the top-level members `per_field` and `fields` of one valid JSON object line, so their JSON
+ * goes to the database as written instead of being serialized again (most of the cost of a large push).
+ */
+export function rawSampleMembers(line: string): { per_field?: string; fields?: string } {
+  const out: { per_field?: string; fields?: string } = {};
+  let i = line.indexOf('{') + 1;
+  while (i > 0 && i < line.length) {
+    const q = line.indexOf('"', i);
+    if (q < 0) break;
+    const keyEnd = valueEnd(line, q);
+    const key = line.slice(q, keyEnd);
+    const colon = line.indexOf(':', keyEnd);
+    let start = colon + 1;
+    while (line.charCodeAt(start) <= 32) start++;
+    const end = valueEnd(line, start);
+    if (key === '"per_field"') out.per_field = line.slice(start, end).trimEnd();
+    else if (key === '"fields"') out.fields = line.slice(start, end).trimEnd();
+    i = line.indexOf(',', end) + 1;
+    if (i === 0) break;
+  }
+  return out;
+}
+
+/** One sample_scores row in COPY text format (with its line end); `raw` is the line as read, when at hand. */
+export function sampleCopyLine(evaluationId: string, s: SampleLine, raw?: string): string {
+  const members = raw === undefined ? undefined : rawSampleMembers(raw);
+  const perField = s.raw.per_field === undefined ? null : (members?.per_field ?? JSON.stringify(s.raw.per_field));
+  const fields = s.fields === undefined ? null : (members?.fields ?? JSON.stringify(s.fields));
   return `${evaluationId}\t${copyText(s.id)}\t${s.tp}\t${s.fp}\t${s.fn}\t${copyText(perField)}\t${copyText(fields)}\n`;
 }

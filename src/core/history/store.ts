@@ -24,10 +24,11 @@ async function* sampleChunks(file: string, evaluationId: string, seen: Set<strin
     let chunk = '';
     for (let i = 0; i < batch.texts.length; i++) {
       const line = batch.lines[i]!;
-      const s = parseSampleLine(parseJsonlLine(file, batch.texts[i]!, line), line, file);
+      const text = batch.texts[i]!;
+      const s = parseSampleLine(parseJsonlLine(file, text, line), line, file);
       if (seen.has(s.id)) throw new ConfigurationError(`line ${line}: image "${s.id}" appears twice`, { file, path: '$.image_id', hint: 'one line per image' });
       seen.add(s.id);
-      chunk += sampleCopyLine(evaluationId, s);
+      chunk += sampleCopyLine(evaluationId, s, text);
     }
     yield chunk;
   }
