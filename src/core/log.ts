@@ -40,9 +40,13 @@ export function printableLines(text: string): string {
   );
 }
 
-/** An error message as MlloopError formats it: the message on one line, then its "  fix:" line. */
+/**
+ * An error message as mlloop formats it: the message, then its `  also:` lines (more schema errors) and its
+ * `  fix:` line; every part one line, so a newline quoted from input cannot start a line of its own.
+ */
 export function printableError(message: string): string {
-  const at = message.lastIndexOf('\n  fix: ');
-  if (at < 0) return printableLine(message);
-  return `${printableLine(message.slice(0, at))}\n  fix: ${printableLine(message.slice(at + '\n  fix: '.length))}`;
+  return message
+    .split(/\n(?=  (?:also|fix): )/)
+    .map(printableLine)
+    .join('\n');
 }

@@ -240,6 +240,7 @@ describe('input echoed in output cannot add lines or workflow commands', () => {
     expect(oneLine('a\nb\r\u001b[31mc\u0007\td')).toBe('a\\nb\\r\\e[31mc\\u0007\td');
     expect(noWorkflowCommands('ok\n::error::x\n  ::warning::y\nnot ::z')).toBe('ok\n\\::error::x\n  \\::warning::y\nnot ::z');
     expect(printableError('bad "a\n::error::x"\n  fix: do y')).toBe('bad "a\\n::error::x"\n  fix: do y');
+    expect(printableError('$.a: wrong\n  also: $.b: wrong\n  fix: do y\n::error::z')).toBe('$.a: wrong\n  also: $.b: wrong\n  fix: do y\\n::error::z');
   });
 });
 
