@@ -1,7 +1,8 @@
 // A model is named by its version all the way from training to the reports: `mlloop train --model-version`
 // hands it to the training (MLLOOP_MODEL_VERSION) and records it in run.json, the example's train.py builds the
-// model as that version, predict.py writes it, evaluate keeps it (or `--model-version` sets it), and the gate and
-// the comparison report name the model by it rather than by the training's hash name.
+// model as that version, predict.py writes it, evaluate keeps it (or `--model-version` sets it), a release names
+// what production runs, and the gate and the comparison report name the models by version, never by the hash
+// name a training given no version makes up.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -51,20 +52,29 @@ describe('the model version, from training to the reports', () => {
     const cand = await evaluate(pred, 'candidate');
     expect(cand.doc.model_version).toBe('ocr-v3.2');
 
-    // A baseline whose predictions carry the hash name, named by evaluate --model-version.
+    // A baseline trained without a version: its predictions and metrics carry the training's hash name ...
     const hashed = await train('outputs-hash', []);
     expect(hashed.model_version).toMatch(HASH_NAME);
-    const base = await evaluate(predict('outputs-hash'), 'baseline', ['--model-version', 'ocr-v3.1']);
-    expect(base.doc.model_version).toBe('ocr-v3.1');
+    const hashPred = predict('outputs-hash');
+    const base = await evaluate(hashPred, 'baseline');
+    expect(base.doc.model_version).toMatch(HASH_NAME);
+    // ... which evaluate --model-version replaces,
+    expect((await evaluate(hashPred, 'renamed', ['--model-version', 'ocr-v3.1'])).doc.model_version).toBe('ocr-v3.1');
+    // and which the release names when production runs it: the gate takes the version from release.json.
+    const gitops = join(dir, 'gitops.git');
+    execFileSync('git', ['init', '-q', '--bare', '-b', 'main', gitops]);
+    const deploy = await cli(['gitops', 'deploy', '--repo', gitops, '--app', 'ocr', '--env', 'prod', '--image', 'registry.example.com/ocr-service:ocr-v3.1-commit-abc1234-20250601090000', '--model-version', 'ocr-v3.1', '--metrics', base.metrics, '--samples', base.samples]);
+    expect(deploy.code, deploy.stderr).toBe(0);
 
     const policy = join(dir, 'gate.yaml');
     writeFileSync(policy, 'metrics:\n  overall.f1: {direction: higher, min: 0.0}\n');
     const verdictFile = join(dir, 'verdict.json');
-    const gate = await cli(['gate', '--candidate', cand.metrics, '--baseline', base.metrics, '--policy', policy, '--out', verdictFile, '--json']);
+    const gate = await cli(['gate', '--candidate', cand.metrics, '--baseline-gitops', gitops, '--app', 'ocr', '--env', 'prod', '--policy', policy, '--out', verdictFile, '--json']);
     expect(gate.code, gate.stderr).toBe(0);
     expect(json(verdictFile)).toMatchObject({ candidate: { model_version: 'ocr-v3.2' }, baseline: { model_version: 'ocr-v3.1' } });
     expect(gate.stdout + gate.stderr).not.toMatch(HASH_NAME);
 
+    // The report after the gate names both models as the verdict does, though the baseline's metrics file says a hash.
     const cmp = await cli(['compare', '--candidate', cand.metrics, '--baseline', base.metrics, '--candidate-samples', cand.samples, '--baseline-samples', base.samples, '--verdict', verdictFile, '--out-dir', join(dir, 'reports'), '--no-pdf', '--json']);
     expect(cmp.code, cmp.stderr).toBe(0);
     const reportDir = JSON.parse(cmp.stdout).report_dir as string;

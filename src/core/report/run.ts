@@ -80,10 +80,13 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
     throw new ConfigurationError(`the two evaluations are not comparable: ${reasons.join('; ')}`, { file: `${o.candidate} vs ${o.baseline}`, hint: 'compare evaluations of the same test set with the same settings, or pass --allow-incomparable' });
   }
   if (Boolean(o.candidateSamples) !== Boolean(o.baselineSamples)) throw new ConfigurationError('pass both --candidate-samples and --baseline-samples, or neither');
-  const cName = String(candidate.model_version ?? path.basename(o.candidate, '.json'));
-  const bName = String(baseline.model_version ?? path.basename(o.baseline, '.json'));
-  const verdict = o.verdict ? ((await readJson(abs(o.verdict), 'verdict')) as { pass?: unknown; failed?: unknown }) : undefined;
+  type Side = { model_version?: unknown } | undefined;
+  const verdict = o.verdict ? ((await readJson(abs(o.verdict), 'verdict')) as { pass?: unknown; failed?: unknown; candidate?: Side; baseline?: Side }) : undefined;
   if (verdict && (typeof verdict.pass !== 'boolean' || !Array.isArray(verdict.failed))) throw new ConfigurationError('not an mlloop/verdict@1 file', { file: o.verdict, hint: 'pass the --out file of `mlloop gate`' });
+  // The gate's names first: its baseline may come from a release.json that knows the version its metrics file does not.
+  const named = (side: Side, metrics: Record<string, unknown>, file: string) => String([side?.model_version, metrics.model_version].find((v) => typeof v === 'string' && v !== '') ?? path.basename(file, '.json'));
+  const cName = named(verdict?.candidate, candidate, o.candidate);
+  const bName = named(verdict?.baseline, baseline, o.baseline);
 
   let diffs: SampleDiff[] = [];
   let compared = 0;
