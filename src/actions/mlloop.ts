@@ -1,5 +1,5 @@
+import * as core from '@actions/core';
 import { runAction } from './run-action.js';
-import { Runner } from './runner.js';
 import { registry, resolve } from '../cli/main.js';
 import { parseArgs } from '../cli/args.js';
 import { splitArgs } from '../cli/split.js';
@@ -10,7 +10,6 @@ import { coerceOptions } from '../commands/define.js';
  * with CLI syntax, and reports like that command's own action (outputs, summary, exit code).
  */
 async function main(): Promise<void> {
-  const core = new Runner();
   const line = core.getInput('args');
   let argv: string[];
   try {

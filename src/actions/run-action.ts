@@ -1,18 +1,20 @@
-import { Runner } from './runner.js';
+import * as core from '@actions/core';
 import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
-import { ExitCode, isMlloopError } from '../core/errors.js';
+import { ExitCode, isMlloopError, type MlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
-import { printableLine } from '../core/log.js';
+import { printableLine, printableLines } from '../core/log.js';
+import { runnerInfoFromContext } from './runner-info.js';
 
 /** GitHub caps one output at 1 MiB; larger JSON results are still in the job's files. */
 const MAX_RESULT_OUTPUT = 512 * 1024;
 
 /**
  * Reads the action's inputs with the same names, defaults and checks as the CLI options (the typed
- * getInputs() of every action), runs the command, and maps the result onto outputs, the job summary
- * and the exit code.
+ * getInputs() of every action). Booleans go through mlloop's own coercion, which accepts what
+ * core.getBooleanInput accepts (YAML 1.2 true/True/TRUE, false/False/FALSE) and also yes/no, on/off, 1/0,
+ * as the CLI does: one set of words for both.
  */
-export function getInputs<O extends OptionsSpec>(spec: CommandSpec<O>, core: Runner = new Runner()): OptionsOf<O> {
+export function getInputs<O extends OptionsSpec>(spec: CommandSpec<O>): OptionsOf<O> {
   const raw: RawOptions = {};
   for (const [name, opt] of Object.entries(spec.options as OptionsSpec)) {
     if ('multiple' in opt && opt.multiple) raw[name] = core.getMultilineInput(name).filter((l) => l.trim() !== '');
@@ -21,28 +23,37 @@ export function getInputs<O extends OptionsSpec>(spec: CommandSpec<O>, core: Run
   return coerceOptions(spec, raw, (n) => `input "${n}"`);
 }
 
+/** A user's mistake in a file becomes an annotation on that file and line (shown in the Files view). */
+export function reportError(e: MlloopError, message: string): void {
+  const { file, line, column } = e.location;
+  if (!file || !line) return core.setFailed(message);
+  core.error(message, { file, startLine: line, startColumn: column });
+  process.exitCode = ExitCode.verdictFailed;
+}
+
 export async function runAction(
   spec: CommandSpec<any>,
   env: Record<string, string | undefined> = process.env,
   /** How options are read; by default from the inputs of the same names (the root action parses `args`). */
-  readOptions: (core: Runner) => Record<string, unknown> = (core) => getInputs(spec as CommandSpec<OptionsSpec>, core) as Record<string, unknown>,
+  readOptions: () => Record<string, unknown> = () => getInputs(spec as CommandSpec<OptionsSpec>) as Record<string, unknown>,
 ): Promise<void> {
   const masker = new Masker();
-  const core = new Runner(env);
+  const secret = (v: string | undefined): void => {
+    if (v) {
+      core.setSecret(v);
+      masker.add(v);
+    }
+  };
   try {
-    const options = readOptions(core);
+    const options = readOptions();
     for (const [name, opt] of Object.entries(spec.options as Record<string, { secret?: boolean }>)) {
-      if (opt.secret) {
-        const v = options[camelCase(name)];
-        if (typeof v === 'string' && v) {
-          core.setSecret(v);
-          masker.add(v);
-        }
-      }
+      const v = opt.secret ? options[camelCase(name)] : undefined;
+      if (typeof v === 'string') secret(v);
     }
     const ctx: Context = {
       cwd: env.GITHUB_WORKSPACE || process.cwd(),
       env,
+      runner: runnerInfoFromContext(),
       // One log call is one line: a newline from input cannot start a line (or a workflow command) of its own.
       log: {
         info: (m) => core.info(printableLine(masker.mask(m))),
@@ -51,36 +62,35 @@ export async function runAction(
         progress: (m) => core.info(printableLine(masker.mask(m))),
       },
       masker,
-      secret: (v) => {
-        if (v) {
-          core.setSecret(v);
-          masker.add(v);
-        }
-      },
+      secret,
       mode: 'action',
       json: false,
       now: () => new Date(),
       signal: new AbortController().signal,
     };
     const result = await spec.run(options, ctx);
-    core.startGroup('Outputs');
-    for (const [k, v] of Object.entries(result.outputs ?? {})) {
-      const text = masker.mask(String(v));
-      core.info(`${k}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`);
-      core.setOutput(k, text);
-    }
-    core.endGroup();
+    await core.group('Outputs', async () => {
+      for (const [k, v] of Object.entries(result.outputs ?? {})) {
+        const text = masker.mask(String(v));
+        core.info(printableLine(`${k}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`));
+        core.setOutput(k, text);
+      }
+    });
     const json = masker.mask(JSON.stringify(result.data));
     if (json.length <= MAX_RESULT_OUTPUT) core.setOutput('result', json);
-    if (result.text) core.info(masker.mask(result.text));
-    if (result.summary) core.appendSummary(masker.mask(result.summary));
+    if (result.text) core.info(printableLines(masker.mask(result.text)));
+    // core.summary needs the file the runner names; a local run of the bundle has none.
+    if (result.summary && process.env.GITHUB_STEP_SUMMARY) {
+      const md = masker.mask(result.summary);
+      await core.summary.addRaw(md, !md.endsWith('\n')).write();
+    }
     if (result.exitCode !== 0) {
       core.setFailed(masker.mask(result.failure ?? `mlloop ${spec.name}: failed`));
       process.exitCode = result.exitCode;
     }
   } catch (e) {
     if (isMlloopError(e)) {
-      core.setFailed(masker.mask(e.message));
+      reportError(e, masker.mask(e.message));
       process.exitCode = e.exitCode;
       return;
     }

@@ -1,3 +1,4 @@
+import { runnerInfoFromEnv } from './runner-info.js';
 import { commands } from './registry.gen.js';
 import { parseArgs } from './args.js';
 import { commandHelp } from './help.js';
@@ -108,6 +109,7 @@ export async function main(io: CliIO): Promise<number> {
     const ctx: Context = {
       cwd: io.cwd,
       env: io.env,
+      runner: runnerInfoFromEnv(io.env),
       log: makeLogger(io, masker, io.env.MLLOOP_DEBUG === '1' || io.env.RUNNER_DEBUG === '1'),
       masker,
       secret: (v) => masker.add(v),

@@ -33,8 +33,7 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { postComment } = await import('../core/github/post-comment.js');
-    const { runUrl } = await import('../core/github/client.js');
-    const r = await postComment(o, ctx, { summaryUrl: runUrl(ctx.env) });
+    const r = await postComment(o, ctx, { summaryUrl: ctx.runner.runUrl });
     return {
       exitCode: 0,
       data: { action: r.action, id: r.id, url: r.url, pr: r.pr, marker: r.marker, repository: r.repository, scanned: r.scanned, removed: r.removed },

@@ -43,7 +43,7 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { buildHandoff, sendHandoff } = await import('../core/ct/handoff.js');
-    const { parseRepository, resolveToken, runUrl } = await import('../core/github/client.js');
+    const { parseRepository, resolveToken } = await import('../core/github/client.js');
     const { ConfigurationError } = await import('../core/errors.js');
     const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(ctx.cwd, p));
     const e = ctx.env;
@@ -52,9 +52,9 @@ export const command = defineCommand({
       requireImprovement: o.requireImprovement,
       modelVersion: o.modelVersion,
       image: o.image,
-      sourceCommit: o.sourceCommit ?? e.GITHUB_SHA,
+      sourceCommit: o.sourceCommit ?? ctx.runner.sha,
       dataset: o.dataset,
-      runUrl: o.runUrl ?? runUrl(e),
+      runUrl: o.runUrl ?? ctx.runner.runUrl,
       metrics: abs(o.metrics),
       decision: abs(o.decision),
     });
@@ -62,12 +62,12 @@ export const command = defineCommand({
       return { exitCode: 1, failure: `not handed off to CD: ${built.why}`, data: { handed_off: false, reason: built.why }, text: `not handed off to CD: ${built.why}`, summary: `### mlloop ct handoff: not handed off\n\n${built.why}\n`, outputs: { 'handed-off': false, 'model-version': '', payload: '' } };
     }
     const p = built.payload;
-    const full = o.repository ?? e.GITHUB_REPOSITORY;
+    const full = o.repository ?? ctx.runner.repository;
     if (!full) throw new ConfigurationError('no repository to trigger', { hint: 'pass --repository owner/name (GITHUB_REPOSITORY on a runner)' });
     const { owner, repo } = parseRepository(full, '--repository');
     let via: string | null = null;
     if (!o.dryRun) {
-      via = await sendHandoff({ token: resolveToken(o.token, e, (v) => ctx.secret(v)) ?? '', apiUrl: o.apiUrl ?? e.GITHUB_API_URL, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
+      via = await sendHandoff({ token: resolveToken(o.token, e, (v) => ctx.secret(v)) ?? '', apiUrl: o.apiUrl ?? ctx.runner.apiUrl, owner, repo, eventType: o.eventType, workflow: o.workflow, ref: o.ref, payload: p, log: ctx.log });
     }
     const target = o.workflow ? `workflow ${o.workflow}@${o.ref} of ${owner}/${repo}` : `${owner}/${repo} (repository_dispatch ${o.eventType})`;
     const text = o.dryRun ? `would hand ${p.model_version} to ${target}:\n${JSON.stringify(p, null, 2)}` : `handed ${p.model_version} to ${target}`;

@@ -46,11 +46,14 @@ type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Ca
 
 export type { Logger } from '../core/log.js';
 import type { Logger } from '../core/log.js';
+import type { RunnerInfo } from '../core/github/runner-info.js';
 
 /** What a command gets from its adapter instead of reaching for process globals. */
 export interface Context {
   cwd: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** The workflow run (repository, run URL, API URLs, event payload): from @actions/github's context in an action. */
+  runner: RunnerInfo;
   log: Logger;
   masker: Masker;
   /** Registers a secret so it is masked everywhere (and, in an action, by the runner too). */

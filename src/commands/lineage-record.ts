@@ -53,8 +53,7 @@ export const command = defineCommand({
     const time = o.time ? new Date(o.time) : ctx.now();
     if (Number.isNaN(time.getTime())) throw new ConfigurationError(`--time "${o.time}" is not an ISO 8601 time`);
     const e = ctx.env;
-    const { runUrl: thisRun } = await import('../core/github/client.js');
-    const runUrl = o.runUrl ?? thisRun(e);
+    const runUrl = o.runUrl ?? ctx.runner.runUrl;
     const record = await buildRecord({
       kind: o.kind,
       model: o.model,
@@ -68,7 +67,7 @@ export const command = defineCommand({
       metrics: o.metrics,
       jobId: o.jobId,
       template: o.template,
-      commit: o.commit ?? (o.run ? undefined : e.GITHUB_SHA),
+      commit: o.commit ?? (o.run ? undefined : ctx.runner.sha),
       runUrl,
       env: o.env,
       actor: o.actor ?? e.GITHUB_ACTOR ?? e.USER ?? 'unknown',

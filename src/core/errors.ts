@@ -12,6 +12,9 @@ export interface ErrorLocation {
   file?: string;
   /** JSON path inside that file, e.g. `$.metrics["overall.f1"].direction`. */
   path?: string;
+  /** 1-based line and column in that file, when known (an action annotates the file there). */
+  line?: number;
+  column?: number;
   /** How to fix it, in one sentence. */
   hint?: string;
 }

@@ -1,6 +1,7 @@
 // Issue 13, "Injection into the PR comment and reports": labels, model versions, dataset names and values
 // from data go evaluate → gate → PR comment body and evaluate → compare → report.md / HTML; rendered as
 // GitHub would (marked, GFM), none of them may come out as markup, a link, an image or a mention.
+import { localRunner } from '../../src/core/github/runner-info.js';
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -127,7 +128,7 @@ describe('the evaluate job summary', () => {
     const { Masker } = await import('../../src/core/mask.js');
     const { silentLogger } = await import('../../src/core/log.js');
     const masker = new Masker();
-    const ctx = { cwd: d, env: {}, log: silentLogger, masker, secret: () => undefined, mode: 'action' as const, json: false, now: () => new Date(0), signal: new AbortController().signal };
+    const ctx = { cwd: d, env: {}, runner: localRunner(), log: silentLogger, masker, secret: () => undefined, mode: 'action' as const, json: false, now: () => new Date(0), signal: new AbortController().signal };
     const options = { gt: join(d, 'gt.json'), pred: join(d, 'cand.json'), out: join(d, 'm.json'), iou: 0.5, normalize: 'lenient', match: 'value', tokenize: '13a' };
     const r = await command.run(options as never, ctx);
     checkRenderedMarkdown(r.summary!, 'evaluate summary', 0);

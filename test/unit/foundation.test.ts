@@ -10,8 +10,6 @@ import { writeFilesAtomic } from '../../src/core/io/atomic.js';
 import { validateSchema } from '../../src/core/schema.js';
 import { parseJson, getByDottedPath } from '../../src/core/io/read.js';
 import { parseYaml } from '../../src/core/io/yaml.js';
-import { Runner } from '../../src/actions/runner.js';
-import { parseOutputFile } from '../support/run.js';
 import { tempDir } from '../support/tmp.js';
 
 const spec = defineCommand({
@@ -171,28 +169,6 @@ describe('config parsing and schema validation', () => {
     expect(getByDottedPath(m, 'overall.f1')).toBe(0.9);
     expect(getByDottedPath(m, 'per_field.a.b.recall')).toBe(0.5);
     expect(getByDottedPath(m, 'overall.f2')).toBeUndefined();
-  });
-});
-
-describe('runner contract', () => {
-  it('reads INPUT_* like @actions/core and writes outputs as heredoc blocks', () => {
-    const dir = tempDir('runner');
-    const out = join(dir, 'out');
-    writeFileSync(out, '');
-    const printed: string[] = [];
-    const r = new Runner({ 'INPUT_MAX-P95-MS': ' 200 ', INPUT_LIST: 'a\n\n b \n', GITHUB_OUTPUT: out, GITHUB_STEP_SUMMARY: join(dir, 'sum') }, (t) => printed.push(t));
-    expect(r.getInput('max-p95-ms')).toBe('200');
-    expect(r.getInput('absent')).toBe('');
-    expect(r.getMultilineInput('list')).toEqual(['a', 'b']);
-    r.setOutput('body', 'line 1\nline 2');
-    r.setOutput('n', '3');
-    expect(parseOutputFile(readFileSync(out, 'utf8'))).toEqual({ body: 'line 1\nline 2', n: '3' });
-    r.setSecret('s3cret');
-    r.error('bad: 100%\nnext');
-    expect(printed).toContain('::add-mask::s3cret\n');
-    expect(printed).toContain('::error::bad: 100%25%0Anext\n');
-    r.appendSummary('| a |');
-    expect(readFileSync(join(dir, 'sum'), 'utf8')).toBe('| a |\n');
   });
 });
 

@@ -2,13 +2,12 @@ import * as path from 'node:path';
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError } from '../errors.js';
 import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
-import { readJson } from '../io/read.js';
 import { loadPolicy } from './policy.js';
 import { runGate, type Verdict } from './gate.js';
 import { baselineFromFile, baselineFromGitops, type ResolvedBaseline } from './baseline.js';
 import { verdictMarkdown } from './render.js';
 import { commentBody, pullRequestFromEvent, upsertComment, type UpsertResult } from '../github/comments.js';
-import { createGitHub, parseRepository, resolveToken, runUrl } from '../github/client.js';
+import { createGitHub, parseRepository, resolveToken } from '../github/client.js';
 
 export interface GateOptions {
   candidate: string;
@@ -44,16 +43,6 @@ export interface GateOutcome {
   comment: UpsertResult | null;
 }
 
-async function eventPayload(ctx: Context): Promise<unknown> {
-  const file = ctx.env.GITHUB_EVENT_PATH;
-  if (!file) return undefined;
-  try {
-    return await readJson(file);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The token from `--token` or GITHUB_TOKEN, registered as a secret. */
 export function githubToken(o: { token?: string }, ctx: Context): string | undefined {
   return resolveToken(o.token, ctx.env, (v) => ctx.secret(v));
@@ -73,10 +62,10 @@ async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolea
   if (o.baselineArtifact) {
     const token = githubToken(o, ctx);
     if (!token) throw new ConfigurationError('--baseline-artifact needs a GitHub token', { hint: 'pass --token or set GITHUB_TOKEN (actions: read)' });
-    const { owner, repo } = parseRepository(o.repository ?? ctx.env.GITHUB_REPOSITORY ?? '', '--repository');
+    const { owner, repo } = parseRepository(o.repository ?? ctx.runner.repository ?? '', '--repository');
     const branch = o.baseBranch ?? pullRequestFromEvent(event)?.baseRef ?? (ctx.env.GITHUB_BASE_REF || undefined) ?? 'main';
     const workflow = /\.github\/workflows\/([^@]+)@/.exec(ctx.env.GITHUB_WORKFLOW_REF ?? '')?.[1];
-    const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.env.GITHUB_API_URL, log: ctx.log });
+    const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.runner.apiUrl, log: ctx.log });
     const { baselineFromArtifact } = await import('./artifact-baseline.js');
     const b = await baselineFromArtifact({ gh, token, owner, repo, branch, workflow, name: o.baselineArtifact, metricsPath: o.baselineArtifactMetrics, samplesPath: o.baselineArtifactSamples, log: ctx.log });
     if (o.baselineSamples) b.samplesFile = path.resolve(ctx.cwd, o.baselineSamples);
@@ -89,7 +78,7 @@ async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolea
 export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOutcome> {
   const policyFile = path.resolve(ctx.cwd, o.policy);
   const policy = await loadPolicy(policyFile);
-  const event = await eventPayload(ctx);
+  const event: unknown = ctx.runner.payload;
   const baseline = await resolveBaseline(o, ctx, Boolean(policy.significance), event);
   try {
     const verdict = await runGate({
@@ -118,21 +107,21 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
     let body: string | null = null;
     let bodyFile: string | null = null;
     if (o.comment || o.commentFile) {
-      body = ctx.masker.mask(commentBody(markdown, marker, runUrl(ctx.env)));
+      body = ctx.masker.mask(commentBody(markdown, marker, ctx.runner.runUrl));
       bodyFile = path.resolve(ctx.cwd, o.commentFile ?? path.join(path.dirname(o.out), 'mlloop-comment.md'));
       files.push({ path: bodyFile, data: body });
-      files.push({ path: `${bodyFile}.json`, data: `${JSON.stringify({ pr: pr ?? null, marker, repository: o.repository ?? ctx.env.GITHUB_REPOSITORY ?? null })}\n` });
+      files.push({ path: `${bodyFile}.json`, data: `${JSON.stringify({ pr: pr ?? null, marker, repository: o.repository ?? ctx.runner.repository ?? null })}\n` });
     }
     await writeFilesAtomic(files);
     let comment: UpsertResult | null = null;
     if (o.comment) {
       const token = githubToken(o, ctx);
-      const repository = o.repository ?? ctx.env.GITHUB_REPOSITORY;
+      const repository = o.repository ?? ctx.runner.repository;
       if (!pr || !token || !repository) {
         ctx.log.warn(`not commenting: ${[!pr && 'no pull request (pass --pr)', !token && 'no token (pass --token or set GITHUB_TOKEN)', !repository && 'no repository (pass --repository)'].filter(Boolean).join(', ')}; the report is in ${path.relative(ctx.cwd, bodyFile!)}`);
       } else {
         const { owner, repo } = parseRepository(repository, '--repository');
-        const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.env.GITHUB_API_URL, log: ctx.log });
+        const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.runner.apiUrl, log: ctx.log });
         try {
           comment = await upsertComment(gh, { owner, repo, issue: pr, marker, body: body!, log: ctx.log });
         } catch (e) {

@@ -1,9 +1,10 @@
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { GITHUB_COM } from './runner-info.js';
 
 export interface GitHubClientOptions {
   token: string;
-  /** REST API root: GITHUB_API_URL on a runner, https://api.github.com by default, a test server in tests. */
+  /** REST API root: --api-url, else the runner's (ctx.runner.apiUrl: GitHub Enterprise Server's <server>/api/v3), else https://api.github.com. */
   baseUrl?: string;
   log: Logger;
   /** Retries of 5xx/secondary rate limits before giving up (0 in tests that check error paths). */
@@ -11,20 +12,20 @@ export interface GitHubClientOptions {
   userAgent?: string;
 }
 
-export type GitHub = InstanceType<typeof import('@octokit/rest').Octokit>;
+export type GitHub = ReturnType<typeof import('@actions/github').getOctokit>;
 
 /**
- * The one GitHub client: Octokit with retry and throttling. The token must already be registered as a
- * secret by the caller (ctx.secret) so it is masked everywhere; this function never logs it.
+ * The one GitHub client: @actions/github's getOctokit with retry and throttling. The token must already
+ * be registered as a secret by the caller (ctx.secret) so it is masked everywhere; this function never
+ * logs it. Core code uses the client library only, never @actions/github's `context` (the adapters
+ * hand it over as ctx.runner); it is loaded on first use, so commands that never call GitHub never load it.
  */
 export async function createGitHub(opts: GitHubClientOptions): Promise<GitHub> {
   if (!opts.token) throw new ConfigurationError('a GitHub token is required', { hint: 'pass --token (or set GITHUB_TOKEN); in a workflow use ${{ github.token }}' });
-  const [{ Octokit }, { retry }, { throttling }] = await Promise.all([import('@octokit/rest'), import('@octokit/plugin-retry'), import('@octokit/plugin-throttling')]);
-  const MyOctokit = Octokit.plugin(retry, throttling);
+  const [{ getOctokit }, { retry }, { throttling }] = await Promise.all([import('@actions/github'), import('@octokit/plugin-retry'), import('@octokit/plugin-throttling')]);
   const retries = opts.retries ?? 3;
-  return new MyOctokit({
-    auth: opts.token,
-    baseUrl: (opts.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
+  const options = {
+    baseUrl: (opts.baseUrl || GITHUB_COM.apiUrl).replace(/\/+$/, ''),
     userAgent: opts.userAgent ?? 'mlloop',
     request: { retries },
     log: { debug: () => {}, info: () => {}, warn: (m: string) => opts.log.warn(m), error: (m: string) => opts.log.debug(m) },
@@ -38,7 +39,8 @@ export async function createGitHub(opts: GitHubClientOptions): Promise<GitHub> {
         return retryCount < retries;
       },
     },
-  });
+  };
+  return getOctokit(opts.token, options, retry, throttling) as unknown as GitHub;
 }
 
 /** `owner/name` → parts, with a clear error. */
@@ -53,10 +55,4 @@ export function resolveToken(option: string | undefined, env: Readonly<Record<st
   const token = option || env.GITHUB_TOKEN || undefined;
   secret(token);
   return token;
-}
-
-/** The URL of the current workflow run (its job summary holds the full report), when on a runner. */
-export function runUrl(env: Readonly<Record<string, string | undefined>>): string | undefined {
-  if (!env.GITHUB_REPOSITORY || !env.GITHUB_RUN_ID) return undefined;
-  return `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : ''}`;
 }

@@ -53,12 +53,12 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   }
   const pr = o.pr ?? (typeof side.pr === 'number' ? side.pr : undefined);
   if (!pr) throw new ConfigurationError('no pull request number', { file: o.body, hint: 'pass --pr N (in a workflow_run workflow, from the artifact the gate job uploaded)' });
-  const repository = o.repository ?? ctx.env.GITHUB_REPOSITORY;
+  const repository = o.repository ?? ctx.runner.repository;
   if (!repository) throw new ConfigurationError('no repository', { hint: 'pass --repository owner/name (GITHUB_REPOSITORY in a workflow)' });
   const token = resolveToken(o.token, ctx.env, (v) => ctx.secret(v));
   if (!token) throw new ConfigurationError('a GitHub token is required', { hint: 'pass --token or set GITHUB_TOKEN (pull-requests: write)' });
   const { owner, repo } = parseRepository(repository, '--repository');
-  const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.env.GITHUB_API_URL, log: ctx.log });
+  const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.runner.apiUrl, log: ctx.log });
   if (o.headSha) {
     let head: string;
     try {

@@ -49,7 +49,7 @@ function checkErrors(doc: Document, file: string): void {
   const err = doc.errors[0];
   if (err) {
     const pos = err.linePos?.[0];
-    throw new ConfigurationError(`not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`, { file });
+    throw new ConfigurationError(`not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${err.message.split('\n')[0]}`, { file, line: pos?.line, column: pos?.col });
   }
 }
 

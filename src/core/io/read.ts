@@ -76,6 +76,8 @@ export function parseJson(text: string, file: string): unknown {
     const nan = /^-?(NaN|Infinity)/.test(near ?? '') ? ' (NaN and Infinity are not JSON: write null or a number, or leave the metric out)' : '';
     throw new ConfigurationError(`not valid JSON at line ${line}, column ${col}${near ? ` near "${near}"` : ' (unexpected end)'}${nan}`, {
       file,
+      line,
+      column: col,
       hint: `fix the syntax; ${(e as Error).message.split('\n')[0]}`,
     });
   }

@@ -16,7 +16,7 @@ export function parseYamlDocument(text: string, file: string): Document {
   if (err) {
     const pos = err.linePos?.[0];
     const where = pos ? ` (line ${pos.line}, column ${pos.col})` : '';
-    throw new ConfigurationError(`not valid YAML${where}: ${err.message.split('\n')[0]}`, { file });
+    throw new ConfigurationError(`not valid YAML${where}: ${err.message.split('\n')[0]}`, { file, line: pos?.line, column: pos?.col });
   }
   return doc;
 }

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { GITHUB_COM, runUrlOf, type RunnerInfo } from '../core/github/runner-info.js';
+
+/**
+ * The CLI's small equivalent of @actions/github's `context`: the same variables, read without loading
+ * @actions/* (a laptop or another CI has none of them, and the CLI must start at bare-Node speed).
+ */
+export function runnerInfoFromEnv(env: Readonly<Record<string, string | undefined>>): RunnerInfo {
+  let payload: Record<string, unknown> = {};
+  if (env.GITHUB_EVENT_PATH) {
+    try {
+      payload = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as Record<string, unknown>;
+    } catch {
+      // As context does: a missing event file leaves the payload empty.
+    }
+  }
+  const repository = env.GITHUB_REPOSITORY || undefined;
+  const runId = env.GITHUB_RUN_ID || undefined;
+  const runAttempt = env.GITHUB_RUN_ATTEMPT || undefined;
+  const serverUrl = env.GITHUB_SERVER_URL || GITHUB_COM.serverUrl;
+  return {
+    repository,
+    runId,
+    runAttempt,
+    runUrl: runUrlOf({ serverUrl, repository, runId, runAttempt }),
+    serverUrl,
+    apiUrl: env.GITHUB_API_URL || GITHUB_COM.apiUrl,
+    graphqlUrl: env.GITHUB_GRAPHQL_URL || GITHUB_COM.graphqlUrl,
+    eventName: env.GITHUB_EVENT_NAME || undefined,
+    payload,
+    sha: env.GITHUB_SHA || undefined,
+    ref: env.GITHUB_REF || undefined,
+  };
+}

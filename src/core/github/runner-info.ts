@@ -1,0 +1,36 @@
+/**
+ * Where a command runs, as plain values: read from @actions/github's `context` by the action adapter and
+ * from the same variables by the CLI (src/cli/runner-info.ts); core code never reads them itself.
+ */
+export interface RunnerInfo {
+  /** `owner/name` of the repository the workflow runs in. */
+  repository?: string;
+  runId?: string;
+  runAttempt?: string;
+  /** The run's page (its job summary holds the full report); built by runUrlOf. */
+  runUrl?: string;
+  /** https://github.com, or a GitHub Enterprise Server's address. */
+  serverUrl: string;
+  /** REST API root: https://api.github.com, or `<server>/api/v3` on GitHub Enterprise Server. */
+  apiUrl: string;
+  graphqlUrl: string;
+  eventName?: string;
+  /** The webhook payload of the triggering event ({} outside a workflow). */
+  payload: Record<string, unknown>;
+  sha?: string;
+  ref?: string;
+}
+
+export const GITHUB_COM = { serverUrl: 'https://github.com', apiUrl: 'https://api.github.com', graphqlUrl: 'https://api.github.com/graphql' } as const;
+
+/** The one place a run's URL is built: `<server>/<owner>/<name>/actions/runs/<id>[/attempts/<n>]`. */
+export function runUrlOf(r: { serverUrl?: string; repository?: string; runId?: string | number; runAttempt?: string | number }): string | undefined {
+  if (!r.repository || !r.runId) return undefined;
+  const attempt = r.runAttempt ? `/attempts/${r.runAttempt}` : '';
+  return `${(r.serverUrl || GITHUB_COM.serverUrl).replace(/\/+$/, '')}/${r.repository}/actions/runs/${r.runId}${attempt}`;
+}
+
+/** Outside any workflow: github.com defaults, no run. */
+export function localRunner(): RunnerInfo {
+  return { ...GITHUB_COM, payload: {} };
+}
