@@ -16,8 +16,11 @@ export function run(cmd: string, args: readonly string[], opts: { cwd?: string; 
     const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env } as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+    // Decoded as a stream: a multi-byte character split across two chunks must not become U+FFFD.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (stdout += d));
+    child.stderr.on('data', (d: string) => (stderr += d));
     // A time-out stops the child as CI does (SIGTERM, so it removes its temp folders), then SIGKILL after 5 s.
     let kill: NodeJS.Timeout | undefined;
     const timer = opts.timeoutMs
