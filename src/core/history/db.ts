@@ -72,13 +72,6 @@ export async function openStore(target: StoreTarget, opts: { create: boolean; mi
 }
 
 async function openPglite(target: Extract<StoreTarget, { kind: 'pglite' }>, create: boolean): Promise<Db> {
-  if (!isStoreDir(target.dir)) {
-    if (existsSync(target.dir) && !statSync(target.dir).isDirectory()) {
-      throw new ConfigurationError('is a file, not a history store folder', { file: target.dir, hint: 'give a folder for the embedded store, or postgres://… for a server' });
-    }
-    if (!create) throw new ConfigurationError('no evaluation history here', { file: target.dir, hint: 'push an evaluation first (mlloop history push --metrics metrics.json), or pass --db with the store to read' });
-    mkdirSync(target.dir, { recursive: true });
-  }
   let PGlite: typeof import('@electric-sql/pglite').PGlite;
   try {
     ({ PGlite } = await import('@electric-sql/pglite'));
@@ -86,6 +79,13 @@ async function openPglite(target: Extract<StoreTarget, { kind: 'pglite' }>, crea
     throw new ConfigurationError(`the embedded history store needs the npm package @electric-sql/pglite, which is not installed here (${(e as Error).message.split('\n')[0]})`, {
       hint: 'run npm ci in mlloop\'s folder (or npm install @electric-sql/pglite next to it), or pass --db postgres://… to use a PostgreSQL server',
     });
+  }
+  if (!isStoreDir(target.dir)) {
+    if (existsSync(target.dir) && !statSync(target.dir).isDirectory()) {
+      throw new ConfigurationError('is a file, not a history store folder', { file: target.dir, hint: 'give a folder for the embedded store, or postgres://… for a server' });
+    }
+    if (!create) throw new ConfigurationError('no evaluation history here', { file: target.dir, hint: 'push an evaluation first (mlloop history push --metrics metrics.json), or pass --db with the store to read' });
+    mkdirSync(target.dir, { recursive: true });
   }
   const pg = new PGlite(target.dir);
   try {
