@@ -98,7 +98,7 @@ function moveCredentials(remote: GitRemote, secret: (v: string | undefined) => v
     /* keep it as written */
   }
   const [user, pass] = userInfo.split(/:(.*)/s);
-  secret(user);
+  // The password is secret; a bare user part is the token itself (masked as the token below).
   secret(pass);
   let token = remote.token;
   let tokenUser = remote.tokenUser;
