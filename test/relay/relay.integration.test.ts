@@ -62,20 +62,27 @@ afterAll(async () => {
   await gh?.close();
 });
 
+/** Each event GitHub received, with its dispatch's event type: the relay merges waiting events for one target (client_payload.events). */
+const received = () =>
+  gh.state.repositoryDispatches.flatMap((d) => {
+    const p = d.client_payload as { schema?: string; events?: unknown[] };
+    return (p.schema === 'mlloop/relay-batch@1' ? p.events! : [p]).map((e) => ({ repo: d.repo, event_type: d.event_type, client_payload: e }));
+  });
+
 const relayMetric = async (re: RegExp) => Number(re.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1] ?? 0);
 
 describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
   it('turns the firing SLA alert into exactly one repository_dispatch per alert group', async () => {
-    await eventually(() => gh.state.repositoryDispatches.find((d) => d.event_type === 'rollout-aborted'), 60_000, 'the rollout-aborted dispatch');
+    await eventually(() => received().find((d) => d.event_type === 'rollout-aborted'), 60_000, 'the rollout-aborted dispatch');
     // Let Alertmanager re-send the same groups a few times (repeat_interval 2s).
     await eventually(async () => ((await relayMetric(/mlloop_relay_suppressed_total (\d+)/)) >= 3 ? true : undefined), 60_000, 'repeated notifications');
     const byGroup = new Map<string, number>();
-    for (const d of gh.state.repositoryDispatches) {
+    for (const d of received()) {
       const key = (d.client_payload as { group_key: string }).group_key;
       byGroup.set(key, (byGroup.get(key) ?? 0) + 1);
     }
     expect([...byGroup.values()].every((n) => n === 1), JSON.stringify([...byGroup])).toBe(true);
-    const abort = gh.state.repositoryDispatches.filter((d) => d.event_type === 'rollout-aborted');
+    const abort = received().filter((d) => d.event_type === 'rollout-aborted');
     expect(abort).toHaveLength(1);
     expect(abort[0]).toMatchObject({ repo: 'acme/ocr-fields' });
     expect(abort[0]!.client_payload).toMatchObject({
@@ -92,7 +99,7 @@ describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
 
   it('routes a drift alert to ct-retrain for the model repo', async () => {
     await am.postAlerts([{ labels: { alertname: 'LowConfidenceSpike', mlloop_route: 'retrain', service: 'ocr', model_version: 'ocr-v9.9', severity: 'warning' }, annotations: { summary: 'ocr-v9.9: 31% of extracted fields are low-confidence' } }]);
-    const d = await eventually(() => gh.state.repositoryDispatches.find((x) => x.event_type === 'ct-retrain' && (x.client_payload as { labels: Record<string, string> }).labels.model_version === 'ocr-v9.9'), 30_000, 'the ct-retrain dispatch');
+    const d = await eventually(() => received().find((x) => x.event_type === 'ct-retrain' && (x.client_payload as { labels: Record<string, string> }).labels.model_version === 'ocr-v9.9'), 30_000, 'the ct-retrain dispatch');
     expect(d.client_payload).toMatchObject({ route: 'retrain', alertname: 'LowConfidenceSpike', reason: 'ocr-v9.9: 31% of extracted fields are low-confidence', app: null, env: null });
     expect((await am.alerts()).some((a) => a.labels.model_version === 'ocr-v9.9')).toBe(true);
   });
@@ -117,11 +124,11 @@ describe('Prometheus → Alertmanager → mlloop relay → GitHub', () => {
     const n = { event_type: 'rollout-aborted', client_payload: { source: 'argo-rollouts', trigger: 'on-rollout-aborted', app: 'ocr', env: 'prod', rollout: 'ocr', revision: '12' } };
     const r = await fetch(`${relay.url}/v1/notifications`, { method: 'POST', body: JSON.stringify(n), headers: { authorization: `Bearer ${BEARER}` } });
     expect(r.status).toBe(202);
-    const before = gh.state.repositoryDispatches.length;
+    const before = received().length;
     const out = await relay.stop();
     expect(out.code, out.stderr).toBe(0);
-    expect(gh.state.repositoryDispatches.length).toBe(before + 1);
-    expect(gh.state.repositoryDispatches.at(-1)).toMatchObject({ event_type: 'rollout-aborted', client_payload: n.client_payload });
-    expect(out.stdout).toMatch(/relay stopped: \d+ accepted, \d+ delivered, 0 failed/);
+    expect(received().length).toBe(before + 1);
+    expect(received().at(-1)).toMatchObject({ event_type: 'rollout-aborted', client_payload: n.client_payload });
+    expect(out.stdout).toMatch(/relay stopped: \d+ accepted, \d+ delivered in \d+ dispatch\(es\), 0 failed/);
   });
 });
