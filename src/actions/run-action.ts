@@ -1,9 +1,11 @@
+import * as path from 'node:path';
 import * as core from '@actions/core';
 import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
 import { ExitCode, isMlloopError, type MlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableLine, printableLines } from '../core/log.js';
 import { runnerInfoFromContext } from './runner-info.js';
+import { useProxyFrom } from '../core/http/proxy.js';
 
 /** GitHub caps one output at 1 MiB; larger JSON results are still in the job's files. */
 const MAX_RESULT_OUTPUT = 512 * 1024;
@@ -24,10 +26,12 @@ export function getInputs<O extends OptionsSpec>(spec: CommandSpec<O>): OptionsO
 }
 
 /** A user's mistake in a file becomes an annotation on that file and line (shown in the Files view). */
-export function reportError(e: MlloopError, message: string): void {
+export function reportError(e: MlloopError, message: string, workspace: string): void {
   const { file, line, column } = e.location;
   if (!file || !line) return core.setFailed(message);
-  core.error(message, { file, startLine: line, startColumn: column });
+  // Annotations name files relative to the repository checkout (the workspace), as the Files view lists them.
+  const rel = path.relative(workspace, path.resolve(workspace, file));
+  core.error(message, { file: rel.startsWith('..') || path.isAbsolute(rel) ? file : rel.split(path.sep).join('/'), startLine: line, startColumn: column });
   process.exitCode = ExitCode.verdictFailed;
 }
 
@@ -38,6 +42,8 @@ export async function runAction(
   readOptions: () => Record<string, unknown> = () => getInputs(spec as CommandSpec<OptionsSpec>) as Record<string, unknown>,
 ): Promise<void> {
   const masker = new Masker();
+  useProxyFrom(env);
+  const workspace = env.GITHUB_WORKSPACE || process.cwd();
   const secret = (v: string | undefined): void => {
     if (v) {
       core.setSecret(v);
@@ -51,7 +57,7 @@ export async function runAction(
       if (typeof v === 'string') secret(v);
     }
     const ctx: Context = {
-      cwd: env.GITHUB_WORKSPACE || process.cwd(),
+      cwd: workspace,
       env,
       runner: runnerInfoFromContext(),
       // One log call is one line: a newline from input cannot start a line (or a workflow command) of its own.
@@ -90,7 +96,7 @@ export async function runAction(
     }
   } catch (e) {
     if (isMlloopError(e)) {
-      reportError(e, masker.mask(e.message));
+      reportError(e, masker.mask(e.message), workspace);
       process.exitCode = e.exitCode;
       return;
     }

@@ -45,6 +45,15 @@ function noToken(text: string, ...tokens: string[]) {
 }
 
 describe('gate action', () => {
+  it('a policy that is not valid YAML fails with an annotation on its file, line and column (exit 2)', async () => {
+    const p = workspace();
+    writeFileSync(join(p.dir, 'gate.yaml'), 'metrics:\n  overall.f1: {direction: higher\n');
+    const r = await runAction('gate', { ...inputs(p, RW), comment: 'false' }, { cwd: p.dir });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^::error file=gate\.yaml,line=3,col=1::\S*gate\.yaml: not valid YAML \(line 3, column 1\)/m);
+    expect(r.outputs.pass).toBeUndefined();
+  });
+
   it('on a pull request from the same repository: passes, writes the summary and one sticky comment, updated on rerun', async () => {
     const p = workspace();
     const event = pullRequestEvent({ number: 21, fork: false });

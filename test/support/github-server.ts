@@ -191,8 +191,13 @@ export class GitHubServer {
     this.ajv.addSchema({ $id: 'github-openapi', components: toJsonSchema(spec.components) });
   }
 
-  static async start(opts: { tokens: Record<string, TokenInfo> }): Promise<GitHubServer> {
+  /** API paths are served under this prefix: `/api/v3` is GitHub Enterprise Server's REST root. */
+  private prefix = '';
+
+  /** `url` is the REST API root to give clients (with `prefix: '/api/v3'`, as a GHES instance's). */
+  static async start(opts: { tokens: Record<string, TokenInfo>; prefix?: string }): Promise<GitHubServer> {
     const s = new GitHubServer(opts.tokens);
+    s.prefix = (opts.prefix ?? '').replace(/\/+$/, '');
     s.server = createServer((req, res) => {
       // A client that hangs up early (an aborted download) must not crash the test run.
       req.on('error', () => {});
@@ -205,7 +210,7 @@ export class GitHubServer {
     s.server.on('clientError', (_e, socket) => socket.destroy());
     await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
     const addr = s.server.address() as { port: number };
-    s.url = `http://127.0.0.1:${addr.port}`;
+    s.url = `http://127.0.0.1:${addr.port}${s.prefix}`;
     return s;
   }
 
@@ -342,6 +347,15 @@ export class GitHubServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
+    // Under a prefix (GHES), a request outside it is not an API call at all.
+    if (this.prefix) {
+      if (url.pathname !== this.prefix && !url.pathname.startsWith(`${this.prefix}/`)) {
+        res.writeHead(404, { 'content-type': 'text/html' });
+        res.end('<html>not the API root</html>');
+        return;
+      }
+      url.pathname = url.pathname.slice(this.prefix.length) || '/';
+    }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
