@@ -220,7 +220,7 @@ async function demoIn(work: string, o: DemoOptions, ctx: Context): Promise<Resul
 
   await step('render the staging Helm values (mlloop values)', async () => {
     const values = path.join(work, 'values-staging.yaml');
-    await mlloop(['values', '--chart', path.join(root, 'manifests/charts/model-service'), '--env', 'staging', '--set', `image.tag=${image!.split(':').pop()}`, '--set', 'modelVersion=ocr-v3.2', '--out', values]);
+    await mlloop(['values', '--chart', path.join(root, 'manifests/charts/model-service'), '--env', 'staging', '--set', `image.tag=${image!.split(':').pop()}`, '--set', 'model.version=ocr-v3.2', '--out', values]);
     return { decision: 'values valid against the chart schema', artifact: values };
   });
 
