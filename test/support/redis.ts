@@ -1,25 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { Service } from './services.js';
+import { rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { tempDir } from './tmp.js';
+import { resolveTool, TOOLS } from './tools.js';
 
 /**
  * A real redis-server (Debian's package; scripts/test.sh installs it) for tests: a free loopback port, its own
  * temp folder as working directory, no persistence (`--save "" --appendonly no`). stop() kills it and removes
  * the folder; call it in afterAll. One instance per test file is enough: tests use their own key prefixes.
  */
-export const REDIS_BIN = process.env.MLLOOP_REDIS_SERVER ?? 'redis-server';
+export const REDIS_BIN = resolveTool(TOOLS.redisServer) ?? 'redis-server';
 
-export interface RedisServer {
-  url: string;
-  port: number;
-  dir: string;
-  child: ChildProcess;
-  /** What the server printed (for failure messages). */
-  output(): string;
-  stop(): Promise<void>;
-}
+/** A started service (test/support/services.ts), without the HTTP readiness a Redis server has no use for. */
+export type RedisServer = Omit<Service, 'name'>;
 
 function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -35,7 +29,7 @@ function ping(port: number): Promise<boolean> {
 }
 
 export async function startRedis(opts: { args?: string[]; timeoutMs?: number } = {}): Promise<RedisServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'mlloop-redis-'));
+  const dir = tempDir('redis', { scope: 'file' });
   // Port 0 would disable TCP in redis-server: ask the kernel for a free one and retry on a race.
   for (let attempt = 0; ; attempt++) {
     const port = await new Promise<number>((resolve, reject) => {

@@ -21,12 +21,12 @@ export function run(cmd: string, args: readonly string[], opts: { cwd?: string; 
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (stdout += d));
     child.stderr.on('data', (d: string) => (stderr += d));
-    // A time-out stops the child as CI does (SIGTERM, so it removes its temp folders), then SIGKILL after 5 s.
+    // A time-out stops the child as CI does (SIGTERM, so it removes its temp folders), then SIGKILL after 10 s.
     let kill: NodeJS.Timeout | undefined;
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           child.kill('SIGTERM');
-          kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+          kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
         }, opts.timeoutMs)
       : undefined;
     child.on('error', reject);
