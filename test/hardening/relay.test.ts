@@ -78,6 +78,16 @@ function receivedEvents(): Record<string, unknown>[] {
   });
 }
 
+/** A relay on the same spool with GitHub up: waits until `n` events arrived at GitHub, then stops it (exit 0). */
+async function restartAndDrain(name: string, n: number, before?: (url: string) => Promise<void>) {
+  const relay = await startRelayProcess(configFile(name, gh.url), ENV);
+  await before?.(relay.url);
+  await eventually(() => (receivedEvents().length >= n ? true : undefined), 60_000, `${n} events at GitHub`);
+  const out = await relay.stop();
+  expect(out.code, out.stderr).toBe(0);
+  return out;
+}
+
 const rollouts = () => receivedEvents().map((e) => String(e.rollout)).sort();
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(2, '0')}`).sort();
 
@@ -94,13 +104,10 @@ describe('relay: accepted events survive shutdown, crashes and GitHub outages', 
     expect(out.stderr).not.toMatch(/HTTP 500/);
     expect(gh.state.repositoryDispatches).toHaveLength(0);
 
-    // The same spool, GitHub back.
-    const second = await startRelayProcess(configFile('down', gh.url), ENV);
-    // A repeat of an event accepted before the restart is still a duplicate.
-    expect(await (await post(second.url, notification('down-03'))).json()).toMatchObject({ accepted: 0, suppressed: 1 });
-    await eventually(() => (receivedEvents().length >= 20 ? true : undefined), 60_000, '20 events at GitHub');
-    const out2 = await second.stop();
-    expect(out2.code, out2.stderr).toBe(0);
+    // The same spool, GitHub back; a repeat of an event accepted before the restart is still a duplicate.
+    const out2 = await restartAndDrain('down', 20, async (url) => {
+      expect(await (await post(url, notification('down-03'))).json()).toMatchObject({ accepted: 0, suppressed: 1 });
+    });
     expect(out2.stderr).toMatch(/20 accepted event\(s\) from an earlier run to deliver/);
     expect(rollouts()).toEqual(names('down', 20));
 
@@ -119,9 +126,7 @@ describe('relay: accepted events survive shutdown, crashes and GitHub outages', 
     expect(out.code, out.stderr).toBe(0);
     expect(out.stderr).toMatch(/aborted at shutdown; \d+ event\(s\) stay in the spool/);
     expect(out.stderr).not.toMatch(/HTTP 500/);
-    const second = await startRelayProcess(configFile('slow', gh.url), ENV);
-    await eventually(() => (receivedEvents().length >= 5 ? true : undefined), 60_000, '5 events at GitHub');
-    expect((await second.stop()).code).toBe(0);
+    await restartAndDrain('slow', 5);
     expect(rollouts()).toEqual(names('slow', 5));
   }, 120_000);
 
@@ -132,9 +137,7 @@ describe('relay: accepted events survive shutdown, crashes and GitHub outages', 
     expect(answers.every((s) => s === 202)).toBe(true);
     first.child.kill('SIGKILL');
     await new Promise((r) => first.child.once('exit', r));
-    const second = await startRelayProcess(configFile('crash', gh.url), ENV);
-    await eventually(() => (receivedEvents().length >= 30 ? true : undefined), 60_000, '30 events at GitHub');
-    expect((await second.stop()).code).toBe(0);
+    await restartAndDrain('crash', 30);
     expect(rollouts()).toEqual(names('crash', 30));
   }, 120_000);
 
