@@ -215,6 +215,24 @@ describe.each(backends)('history on $name', ({ db: makeDb }) => {
 });
 
 describe('history store: failures and the migration files', () => {
+  it('concurrent first pushes of the same evaluation create the schema once and record it once', async () => {
+    const db = await server.createDatabase('concurrent');
+    const dir = tempDir('history-concurrent');
+    writeFileSync(join(dir, 'm.json'), JSON.stringify(metrics('ocr-v4.0', 0.93)));
+    writeFileSync(join(dir, 's.jsonl'), samples(50));
+    const runs = await Promise.all(Array.from({ length: 4 }, () => mlloop(['history', 'push', '--metrics', 'm.json', '--samples', 's.jsonl', '--db', db, '--json'], dir)));
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    expect(runs.map((r) => JSON.parse(r.stdout).created).filter(Boolean)).toHaveLength(1);
+    expect(new Set(runs.map((r) => JSON.parse(r.stdout).id)).size).toBe(1);
+    const store = await openStore(storeTarget(db, dir, () => undefined), { create: false });
+    try {
+      expect(await store.query('SELECT version FROM schema_migrations')).toEqual([{ version: 1 }]);
+      expect(await store.query('SELECT count(*)::int AS n FROM sample_scores')).toEqual([{ n: 50 }]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('an unreachable server exits 3 naming host and port, with the password masked', async () => {
     const port = server.port === 1 ? 2 : 1;
     const r = await mlloop(['history', 'trend', '--metric', 'overall.f1', '--db', `postgres://mlloop:Hunter2-secret@127.0.0.1:${port}/history`], tempDir('history-down'));

@@ -164,35 +164,37 @@ async function openPostgres(target: Extract<StoreTarget, { kind: 'postgres' }>):
 }
 
 /**
- * Applies the migrations the store lacks, each in its own transaction, recorded in schema_migrations; an
- * advisory lock keeps two first uses from migrating at once. A schema newer than this mlloop's is refused (exit 2).
+ * Applies the migrations the store lacks, each in its own transaction, recorded in schema_migrations. A session
+ * advisory lock serializes first uses (two CI jobs creating the schema at once). A schema newer than this
+ * mlloop's is refused (exit 2).
  */
 export async function migrate(db: Db): Promise<number> {
-  await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
-  const current = async () => Number((await db.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations'))[0]?.v ?? 0);
-  let version = await current();
-  if (version > SCHEMA_VERSION) {
-    throw new ConfigurationError(`the history database has schema version ${version}, newer than this mlloop knows (${SCHEMA_VERSION})`, {
-      file: db.target.display,
-      hint: 'it was written by a newer mlloop: upgrade mlloop to read or write it',
-    });
-  }
-  if (version === SCHEMA_VERSION) return version;
-  for (const m of MIGRATIONS) {
-    await db.exec('BEGIN');
-    try {
-      await db.query('SELECT pg_advisory_xact_lock(7426518)');
-      const done = await db.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
-      if (!done.length) {
+  const LOCK = 7426518;
+  await db.query('SELECT pg_advisory_lock($1)', [LOCK]);
+  try {
+    await db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+    const done = new Set((await db.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const newest = Math.max(0, ...done);
+    if (newest > SCHEMA_VERSION) {
+      throw new ConfigurationError(`the history database has schema version ${newest}, newer than this mlloop knows (${SCHEMA_VERSION})`, {
+        file: db.target.display,
+        hint: 'it was written by a newer mlloop: upgrade mlloop to read or write it',
+      });
+    }
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await db.exec('BEGIN');
+      try {
         await db.exec(m.sql);
         await db.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        await db.exec('COMMIT');
+      } catch (e) {
+        await db.exec('ROLLBACK').catch(() => undefined);
+        throw e;
       }
-      await db.exec('COMMIT');
-    } catch (e) {
-      await db.exec('ROLLBACK').catch(() => undefined);
-      throw e;
     }
+    return SCHEMA_VERSION;
+  } finally {
+    await db.query('SELECT pg_advisory_unlock($1)', [LOCK]).catch(() => undefined);
   }
-  version = await current();
-  return version;
 }
