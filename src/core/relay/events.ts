@@ -217,11 +217,6 @@ export class DedupWindow {
     return true;
   }
 
-  has(key: string, now: number): boolean {
-    const at = this.seen.get(key);
-    return at !== undefined && now - at < this.windowMs;
-  }
-
   /** Remembers a key seen at `at` (replaying a spool: oldest first). */
   remember(key: string, at: number): void {
     this.seen.delete(key);

@@ -57,6 +57,7 @@ export class FileSpool implements EventStore {
   private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   private writing?: Promise<void>;
   private garbage = 0;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     readonly dir: string,
@@ -104,6 +105,9 @@ export class FileSpool implements EventStore {
     if (torn) this.log.warn(`relay: ${this.describe}: ignored ${torn} incomplete record(s) (written while the process stopped, never acknowledged)`);
     await this.compact();
     this.fh = await fs.open(this.file, 'a');
+    // Expired keys leave memory once a minute (and the log at the next compaction).
+    this.sweeper = setInterval(() => this.dedup.sweep(this.now()), 60_000);
+    this.sweeper.unref();
     if (this.live.size) {
       this.log.info(`relay: ${this.describe}: ${this.live.size} accepted event(s) from an earlier run to deliver`);
       take([...this.live.values()].sort((x, y) => x.acceptedAt - y.acceptedAt));
@@ -150,6 +154,7 @@ export class FileSpool implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
     await this.writing;
     await this.fh?.close();
     this.fh = undefined;
