@@ -107,6 +107,9 @@ describe('mlloop site in Chromium', () => {
       expect(await page.locator('tr[data-version="ocr-v3.2"] .env').innerText()).toBe('ocr/prod');
       expect(await page.locator('tr[data-version="ocr-v3.3"] .env').count()).toBe(0);
       expect(await page.locator('.chart.trend[data-metric="overall.f1"] svg polyline').count()).toBe(1);
+      // This month against last month: the best F1 of November is 5 points above October's.
+      expect(await page.locator('table.months tbody tr').nth(1).innerText()).toMatch(/2026-11[\s\S]*90\.0%[\s\S]*\+5\.0 pts[\s\S]*ocr-v3\.3/);
+      expect(await page.locator('body').innerText()).not.toContain(server.password);
       await page.screenshot({ path: join(ARTIFACTS, 'site-index.png'), fullPage: true });
 
       await page.click('table.versions a:text-is("ocr-v3.3")');
