@@ -17,7 +17,7 @@ export const command = defineCommand({
     baseline: { type: 'path', required: true, help: 'metrics.json of the baseline model', placeholder: 'FILE' },
     'candidate-samples': { type: 'path', help: 'per-image samples of the candidate (evaluate --samples), for the sample diff and the p-value', placeholder: 'FILE' },
     'baseline-samples': { type: 'path', help: 'per-image samples of the baseline', placeholder: 'FILE' },
-    history: { type: 'path', help: 'JSONL of past evaluations (metrics.json per line, or {"model_version", "metrics"}) for the trend chart', placeholder: 'FILE' },
+    history: { type: 'path', help: 'past evaluations for the trend chart: JSONL (metrics.json per line, or {"model_version", "metrics"}), or a history store (postgres:// URL or embedded store folder, see mlloop history)', placeholder: 'FILE' },
     'out-dir': { type: 'path', default: 'compare_reports', help: 'folder that receives <candidate>_vs_<baseline>/', placeholder: 'DIR' },
     verdict: { type: 'path', help: 'verdict.json of `mlloop gate`: the recommendation follows it', placeholder: 'FILE' },
     evaluator: { type: 'string', help: 'who evaluated, for the cover [default: GITHUB_ACTOR, else USER]', placeholder: 'NAME' },

@@ -16,7 +16,7 @@ export const command = defineCommand({
     policy: { type: 'path', default: 'retrain_policy.yaml', help: 'the retrain policy (YAML or JSON)', placeholder: 'FILE' },
     alerts: { type: 'path', multiple: true, help: 'Alertmanager alerts: a webhook payload (JSON), payloads as JSONL, or GET /api/v2/alerts output', placeholder: 'FILE' },
     alertmanager: { type: 'string', help: 'URL of a running Alertmanager whose active alerts are read (API v2)', placeholder: 'URL' },
-    history: { type: 'path', help: 'metric history, JSONL: {"date": "2025-06-12", "model_version": "ocr-v3.2", "metrics": {"accuracy": 0.91}}', placeholder: 'FILE' },
+    history: { type: 'path', help: 'metric history, JSONL: {"date": "2025-06-12", "model_version": "ocr-v3.2", "metrics": {"accuracy": 0.91}}; or a history store (postgres:// URL or embedded store folder): one period per recorded evaluation', placeholder: 'FILE' },
     'inference-log': { type: 'path', help: 'the inference log, JSONL: {"file_id", "confidence_score", "error", "status", "model_version", "timestamp"}', placeholder: 'FILE' },
     corrected: { type: 'integer', min: 0, help: 'number of new human-corrected samples since the last training', placeholder: 'N' },
     state: { type: 'path', default: '.mlloop/ct-state.json', help: 'state file remembering past retrains (cooldown, maximum frequency) and alerts acted on; keep it between runs (cache or commit it)', placeholder: 'FILE' },
