@@ -66,6 +66,8 @@ export default async function* relay() {
     auth: { bearer_token_env: 'RELAY_BEARER_TOKEN' },
     github: { token_env: 'GITHUB_TOKEN', api_url: `http://127.0.0.1:${gh.address().port}` },
     limits: { max_queue: 10000, shutdown_grace: '1s' },
+    // Its own spool: the dedup keys of an earlier run must not turn this run's alerts into duplicates.
+    spool: { dir: join(dir, 'spool') },
     routes: [{ name: 'r', source: 'alertmanager', match: { mlloop_route: 'rollback' }, event_type: 'rollout-aborted', repository: 'acme/ocr-fields' }],
   };
   writeFileSync(join(dir, 'relay.yaml'), JSON.stringify(cfg));
@@ -94,6 +96,7 @@ export default async function* relay() {
     base.child.kill('SIGKILL');
     relayProc.child.kill('SIGKILL');
     gh.close();
+    await new Promise((r) => (relayProc.child.exitCode === null ? relayProc.child.once('exit', r) : r()));
     rmSync(dir, { recursive: true, force: true });
   }
 }
