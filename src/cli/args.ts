@@ -25,6 +25,10 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       json = true;
       continue;
     }
+    if (spec.positional && raw[spec.positional] === undefined && !arg.startsWith('-')) {
+      raw[spec.positional] = arg;
+      continue;
+    }
     if (!arg.startsWith('--') || arg === '--') {
       throw new ConfigurationError(`unexpected argument "${arg}" for "mlloop ${spec.name}"`, {
         hint: `options are named (--name value); see mlloop ${spec.name} --help`,

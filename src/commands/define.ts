@@ -86,6 +86,8 @@ export interface CommandSpec<S extends OptionsSpec = OptionsSpec> {
   summary: string;
   description: string;
   options: S;
+  /** The option a single bare word fills (`mlloop history show ocr-v3.2`); every other input is named. */
+  positional?: string;
   examples: readonly { command: string; explain: string }[];
   /** Action outputs and what they hold. */
   outputs?: Record<string, string>;

@@ -8,12 +8,13 @@ export const command = defineCommand({
     'Prints every evaluation recorded for a model version (one per dataset and config): when, source commit, CI run, config ' +
     'and metrics hashes, the number of per-image samples, and every metric by dotted path. Exit 2 when the version has none.',
   options: {
-    version: { type: 'string', required: true, help: 'the model version', placeholder: 'V' },
+    version: { type: 'string', required: true, help: 'the model version (or as the first word: mlloop history show ocr-v3.2)', placeholder: 'V' },
     dataset: { type: 'string', help: 'only the evaluation on this test set', placeholder: 'D' },
     ...dbOption,
   },
+  positional: 'version',
   examples: [
-    { command: 'mlloop history show --version ocr-v3.2', explain: 'what is recorded about ocr-v3.2' },
+    { command: 'mlloop history show ocr-v3.2', explain: 'what is recorded about ocr-v3.2' },
     { command: 'mlloop history show --version ocr-v3.2 --db postgres://mlloop@db:5432/mlloop --json', explain: 'the same from the team store, as JSON' },
   ],
   async run(o, ctx) {

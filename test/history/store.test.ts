@@ -152,13 +152,16 @@ describe.each(backends)('history on $name', ({ db: makeDb }) => {
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain('did you mean overall.f1');
 
-    const show = await mlloop(['history', 'show', '--version', 'ocr-v3.2', '--db', db, '--json'], work);
+    const show = await mlloop(['history', 'show', 'ocr-v3.2', '--db', db, '--json'], work);
     expect(show.code, show.stderr).toBe(0);
     const s = JSON.parse(show.stdout);
     expect(s.evaluations.map((e: { dataset: string }) => e.dataset)).toEqual(['invoice-test-2025Q1', 'invoice-hard']);
     expect(s.evaluations[1].values['overall.f1']).toBe(0.7);
     const none = await mlloop(['history', 'show', '--version', 'ocr-v9', '--db', db], work);
     expect(none.code).toBe(2);
+    const two = await mlloop(['history', 'show', 'ocr-v3.2', 'ocr-v3.1', '--db', db], work);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('unexpected argument "ocr-v3.1"');
   });
 
   it('a bad samples line rolls the whole push back (exit 2, line and path named)', async () => {
