@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DIST } from '../support/paths.js';
 
 /** `mlloop relay` from dist/ as a real process; resolves once it prints the address it listens on. */
@@ -14,6 +14,8 @@ export interface RelayProcess {
 export function startRelayProcess(config: string, env: Record<string, string>, extra: string[] = []): Promise<RelayProcess> {
   const child = spawn(process.execPath, [join(DIST, 'cli.cjs'), 'relay', '--config', config, '--host', '127.0.0.1', '--port', '0', ...extra], {
     env: { PATH: process.env.PATH, ...env },
+    // Next to its config (a test's temp folder): a relative spool.dir never lands in the repository.
+    cwd: dirname(config),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
