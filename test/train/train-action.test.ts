@@ -73,8 +73,8 @@ function withClient(svc: ArtifactService, expression: string, args: string[]) {
   return runProcess(process.execPath, ['-e', script, ...args], { env: { ...svc.env(), GITHUB_WORKSPACE: tmpdir() }, timeoutMs: 60_000 });
 }
 
-/** The `::error::` line the action reports its failure with. */
-const errorLine = (r: ActionRun) => r.stdout.split('\n').find((l) => l.startsWith('::error::')) ?? '';
+/** The message of the `::error` line the action reports its failure with (an annotation may carry file=,line=,col=). */
+const errorLine = (r: ActionRun) => /^::error(?: [^:]*)?::(.*)$/m.exec(r.stdout)?.[1] ?? '';
 
 /** The runtime token appears nowhere a person or a later step can read it. */
 function expectNoToken(svc: ArtifactService, r: ActionRun, ...more: string[]): void {

@@ -1,7 +1,5 @@
 import { createWriteStream, promises as fs, type WriteStream } from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { ConfigurationError, ExternalError } from '../errors.js';
 import { runShell, type RunResult } from '../process.js';
 import { sha256Tree } from '../fs/hash.js';
@@ -94,8 +92,8 @@ export function dataArgument(command: string): string | undefined {
 
 async function gitCommit(repo: string): Promise<string | null> {
   try {
-    const { stdout } = await promisify(execFile)('git', ['rev-parse', 'HEAD'], { cwd: repo });
-    return stdout.trim() || null;
+    const { simpleGit } = await import('simple-git');
+    return (await simpleGit(repo).revparse(['HEAD'])).trim() || null;
   } catch {
     return null;
   }

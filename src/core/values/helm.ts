@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError, ExternalError, jsonPath } from '../errors.js';
@@ -26,21 +25,26 @@ export function findHelm(env: Record<string, string | undefined>): string | unde
   return undefined;
 }
 
-/** The one place mlloop starts helm (to move to @actions/exec): args, optional stdin, output collected. */
-export function runHelm(helm: string, args: readonly string[], opts: { cwd: string; env: Record<string, string | undefined>; input?: string; signal?: AbortSignal }): Promise<HelmRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(helm, args, { cwd: opts.cwd, env: opts.env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], signal: opts.signal });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', (e) => reject(new ExternalError(`cannot run ${helm}: ${e.message}`)));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => {
-      /* helm exited before reading stdin: its stderr says why */
+/**
+ * The one place mlloop starts helm, through @actions/exec (quiet: no command echo, output collected, the
+ * exit code returned rather than thrown). A helm run is short and leaves no children, so the abort signal
+ * is only checked before it starts.
+ */
+export async function runHelm(helm: string, args: readonly string[], opts: { cwd: string; env: Record<string, string | undefined>; input?: string; signal?: AbortSignal }): Promise<HelmRun> {
+  opts.signal?.throwIfAborted();
+  const { getExecOutput } = await import('@actions/exec');
+  try {
+    const r = await getExecOutput(helm, [...args], {
+      cwd: opts.cwd,
+      env: Object.fromEntries(Object.entries(opts.env).filter((e): e is [string, string] => e[1] !== undefined)),
+      input: Buffer.from(opts.input ?? ''),
+      silent: true,
+      ignoreReturnCode: true,
     });
-    child.stdin.end(opts.input ?? '');
-  });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    throw new ExternalError(`cannot run ${helm}: ${(e as Error).message}`);
+  }
 }
 
 export interface TemplateCheck {
