@@ -38,7 +38,7 @@ function actionNames() {
  * Heavy clients are bundled once each into dist/vendor/<slug>.cjs and required only when a command
  * first uses them (every use in src/ is a dynamic import), so an action starts at close to bare Node.
  */
-export const VENDOR = ['@actions/core', '@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams'];
+export const VENDOR = ['@actions/core', '@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams', 'undici'];
 const slug = (name) => name.replace(/^@/, '').replace(/\//g, '-');
 
 const vendorPlugin = {

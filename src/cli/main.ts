@@ -7,6 +7,7 @@ import { ExitCode, isMlloopError, closest } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableError, printableLine, printableLines } from '../core/log.js';
 import { VERSION } from '../version.js';
+import { useProxyFrom } from '../core/http/proxy.js';
 
 export interface CliIO {
   argv: readonly string[];
@@ -106,6 +107,7 @@ export async function main(io: CliIO): Promise<number> {
     for (const [name, opt] of Object.entries(command.options as OptionsSpec)) {
       if ('secret' in opt && opt.secret) masker.add(String((options as Record<string, unknown>)[camelCase(name)] ?? ''));
     }
+    useProxyFrom(io.env);
     const ctx: Context = {
       cwd: io.cwd,
       env: io.env,

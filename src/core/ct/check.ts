@@ -7,6 +7,7 @@ import { decide, emptyState, type CtState, type Decision, type Signals } from '.
 import { parseHistoryLine, type HistoryPeriod } from './history.js';
 import { readInferenceLog } from './inference-log.js';
 import { readPolicy } from './policy.js';
+import { httpFetch } from '../http/proxy.js';
 
 export interface CheckOptions {
   policy: string;
@@ -51,7 +52,7 @@ export async function fetchAlertmanagerAlerts(base: string, signal?: AbortSignal
   for (let attempt = 0; attempt < 3; attempt++) {
     if (attempt) await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
     try {
-      const res = await fetch(url, { headers: { accept: 'application/json' }, signal });
+      const res = await httpFetch(url, { headers: { accept: 'application/json' }, signal });
       if (res.ok) return parseAlertDocuments([await res.json()], url.toString());
       lastError = `HTTP ${res.status}`;
       if (res.status < 500) break;

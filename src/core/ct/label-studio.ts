@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Candidate } from './select.js';
+import { httpFetch } from '../http/proxy.js';
 
 /** Names that tie the tasks to the project's labeling configuration. */
 export interface LabelStudioNames {
@@ -194,7 +195,7 @@ export async function postTasks(o: PostOptions): Promise<PostOutcome> {
     for (let attempt = 0; ; attempt++) {
       let res: Response | undefined;
       try {
-        res = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `${o.scheme} ${o.token}`, accept: 'application/json' }, body: bodies[i], signal: o.signal });
+        res = await httpFetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `${o.scheme} ${o.token}`, accept: 'application/json' }, body: bodies[i], signal: o.signal });
       } catch (e) {
         lastError = (e as Error).message;
       }

@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { GITHUB_COM } from './runner-info.js';
+import { httpFetch } from '../http/proxy.js';
 
 export interface GitHubClientOptions {
   token: string;
@@ -27,7 +28,8 @@ export async function createGitHub(opts: GitHubClientOptions): Promise<GitHub> {
   const options = {
     baseUrl: (opts.baseUrl || GITHUB_COM.apiUrl).replace(/\/+$/, ''),
     userAgent: opts.userAgent ?? 'mlloop',
-    request: { retries },
+    // Replaces @actions/github's request defaults (Octokit merges options shallowly): the one proxy setting, for this baseUrl.
+    request: { retries, fetch: httpFetch },
     log: { debug: () => {}, info: () => {}, warn: (m: string) => opts.log.warn(m), error: (m: string) => opts.log.debug(m) },
     throttle: {
       onRateLimit: (retryAfter: number, o: { method: string; url: string }, _k: unknown, retryCount: number) => {

@@ -1,3 +1,4 @@
+import { httpFetch } from '../http/proxy.js';
 /**
  * Traffic for an analysis to judge (`analyze --load RPS`): POSTs the request file to the target at a
  * steady rate (open loop, so a slow canary does not slow the load down and hide its latency), with a
@@ -48,7 +49,7 @@ export function startLoad(o: LoadOptions): Load {
   const one = async () => {
     const t0 = performance.now();
     try {
-      const res = await fetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json', ...o.headers }, body: o.body, signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+      const res = await httpFetch(o.url, { method: 'POST', headers: { 'content-type': 'application/json', ...o.headers }, body: o.body, signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
       await res.arrayBuffer();
       codes[res.status] = (codes[res.status] ?? 0) + 1;
       latencies.push(performance.now() - t0);

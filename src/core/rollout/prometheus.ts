@@ -1,5 +1,6 @@
 import { ConfigurationError, ExternalError } from '../errors.js';
 import { parseValue } from './exposition.js';
+import { httpFetch } from '../http/proxy.js';
 
 /**
  * A small client for the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`). Network errors and
@@ -75,7 +76,7 @@ export class Prometheus {
       if (this.opts.signal?.aborted) break;
       let res: Response;
       try {
-        res = await fetch(`${this.base}${path}`, {
+        res = await httpFetch(`${this.base}${path}`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', ...this.opts.headers },
           body: params.toString(),

@@ -1,6 +1,7 @@
 import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { readText, parseJson } from '../io/read.js';
+import { httpFetch } from '../http/proxy.js';
 
 /**
  * The smoke test after a deploy: liveness (/healthz), readiness (/readyz), then POST /predict with the
@@ -53,7 +54,7 @@ const round = (x: number) => Math.round(x * 10) / 10;
 async function call(url: string, init: RequestInit, timeoutMs: number): Promise<{ status: number; text: string; ms: number }> {
   const t0 = performance.now();
   try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await httpFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     return { status: res.status, text, ms: round(performance.now() - t0) };
   } catch (e) {

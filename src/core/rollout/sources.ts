@@ -3,6 +3,7 @@ import { BadQuery, type MeasurementSource, type MetricSpec } from './analysis.js
 import type { Value } from './condition.js';
 import { bucketsOf, histogramQuantile, increases, parseExposition, type Sample, type Scrape } from './exposition.js';
 import { Prometheus, QueryRejected } from './prometheus.js';
+import { httpFetch } from '../http/proxy.js';
 
 /** Measurements from the Prometheus HTTP API: instant queries, or range queries for metrics with `range`. */
 export function prometheusSource(prom: Prometheus, url: string): MeasurementSource & { check(metrics: readonly MetricSpec[], now: Date): Promise<void> } {
@@ -41,7 +42,7 @@ export function prometheusSource(prom: Prometheus, url: string): MeasurementSour
 export async function scrapeOnce(url: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<Scrape> {
   let res: Response;
   try {
-    res = await fetch(url, { headers: { accept: 'text/plain;version=0.0.4', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
+    res = await httpFetch(url, { headers: { accept: 'text/plain;version=0.0.4', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     throw new ExternalError(`cannot scrape ${url}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause?: Error }).cause!.message})` : ''}`);
   }
