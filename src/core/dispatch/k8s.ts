@@ -5,6 +5,7 @@ import { ClusterStateBuilder, type K8sNode, type K8sPod } from './state.js';
 import type { ClusterInput } from './decide.js';
 import type { Manifest } from './manifest.js';
 import { accessDetail } from './snapshot.js';
+import { proxyFor } from '../http/proxy.js';
 
 /**
  * One @kubernetes/client-node client per cluster (loaded on first use). Every request carries a
@@ -78,7 +79,11 @@ export async function connect(
     if (!kc.getContextObject(ref.context)) throw new KubeconfigError(`context "${ref.context}" is not in kubeconfig ${where}`);
     kc.setCurrentContext(ref.context);
   }
-  if (!kc.getCurrentCluster()) throw new KubeconfigError(`kubeconfig ${where} has no current cluster`);
+  const current = kc.getCurrentCluster();
+  if (!current) throw new KubeconfigError(`kubeconfig ${where} has no current cluster`);
+  // The kubeconfig's own proxy-url wins; else the one proxy setting of every request (HTTPS_PROXY, NO_PROXY).
+  const proxyUrl = current.proxyUrl ? undefined : proxyFor(current.server);
+  if (proxyUrl) kc.clusters = kc.clusters.map((c) => (c === current ? { ...c, proxyUrl } : c));
   return {
     name: cluster.name,
     k8s,
