@@ -20,6 +20,7 @@ export const command = defineCommand({
     request: { type: 'path', required: true, help: 'the training request (job.yaml: job_name, image, dataset, tenant, resources, entrypoint)', placeholder: 'FILE' },
     clusters: { type: 'path', required: true, help: 'clusters, tenants and policy (clusters.yaml)', placeholder: 'FILE' },
     snapshot: { type: 'path', help: 'decide offline from this snapshot folder (<dir>/<cluster>/nodes.json, pods.json) instead of the live clusters', placeholder: 'DIR' },
+    state: { type: 'string', help: 'decide from the state `mlloop dispatch collect` keeps in Redis (redis://HOST:PORT/DB) instead of reading the clusters', placeholder: 'URL' },
     'dry-run': { type: 'boolean', help: 'read the live clusters and decide, but submit nothing' },
     explain: { type: 'boolean', help: 'print the table of every cluster: each filter\'s result and each score term' },
     ledger: { type: 'path', help: 'ledger of decisions and attempts: a .jsonl file or a folder [default: policy.ledger in clusters.yaml]', placeholder: 'PATH' },
@@ -43,11 +44,13 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { dispatch } = await import('../core/dispatch/dispatch.js');
+    ctx.secret(o.state && /\/\/[^:@/]*:([^@/]+)@/.exec(o.state)?.[1]);
     const { explainText, explainMarkdown } = await import('../core/dispatch/explain.js');
     const out = await dispatch({
       requestFile: path.resolve(ctx.cwd, o.request),
       clustersFile: path.resolve(ctx.cwd, o.clusters),
       snapshotDir: o.snapshot ? path.resolve(ctx.cwd, o.snapshot) : undefined,
+      stateUrl: o.state,
       dryRun: o.dryRun,
       wait: o.wait,
       ledger: o.ledger ? path.resolve(ctx.cwd, o.ledger) : undefined,

@@ -2,8 +2,13 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { readClusters, readJobRequest, namespaceFor, tenantOf } from '../../src/core/dispatch/config.js';
-import { decide, type ClusterInput } from '../../src/core/dispatch/decide.js';
-import { ClusterStateBuilder } from '../../src/core/dispatch/state.js';
+import { decide, type ClusterInput, type Decision } from '../../src/core/dispatch/decide.js';
+import { ClusterStateBuilder, normalizeImage } from '../../src/core/dispatch/state.js';
+import { loadClusterSnapshot } from '../../src/core/dispatch/snapshot.js';
+import { closeClient, collectState, connect } from '../../src/core/dispatch/k8s.js';
+import { collect } from '../../src/core/dispatch/collect.js';
+import { openRedis, readClusters as readRedis } from '../../src/core/dispatch/redis-state.js';
+import { K8sTestServer } from '../support/k8s-server.js';
 import type { Obj } from './fixtures.js';
 import { tempDir as supportTempDir } from '../support/tmp.js';
 
@@ -82,5 +87,73 @@ export async function decideFor(clusters: Record<string, ClusterSpec>, opts: { j
   });
   const namespaces = Object.fromEntries(config.clusters.map((c) => [c.name, namespaceFor(config, c, request.file.tenant, jobFile)]));
   const t = tenantOf(config, request.file.tenant, jobFile);
-  return decide({ request, config, clusters: inputs, namespaces, allowed: t.clusters, failures: opts.failures ?? new Map(), tolerations: [...config.policy.tolerations, ...(request.file.tolerations ?? [])] });
+  const params = { request, config, namespaces, allowed: t.clusters, failures: opts.failures ?? new Map(), tolerations: [...config.policy.tolerations, ...(request.file.tolerations ?? [])] };
+  const decision = decide({ ...params, clusters: inputs });
+  if (crossCheck.redisUrl) await samePathsDecide(dir, clusters, opts.access ?? {}, params, decision, crossCheck.redisUrl);
+  return decision;
+}
+
+/** When set (test/dispatch/paths.test.ts), every decideFor also decides through the snapshot, live and Redis paths. */
+export const crossCheck: { redisUrl?: string } = {};
+
+/** A decision without the permission check's wording (the in-process state records it without the namespace). */
+function comparable(d: Decision) {
+  return {
+    cluster: d.cluster,
+    namespace: d.namespace,
+    ranking: d.ranking,
+    explain: d.explain.map((e) => ({ ...e, reasons: e.reasons.filter((r) => !r.startsWith('permission:')), checks: { ...e.checks, permission: e.checks.permission.pass } })),
+  };
+}
+
+/**
+ * Decides the same state through `--snapshot` (files), live (one Kubernetes API test server per cluster) and
+ * `--state redis://` (collect --snapshot, then the Redis reader), and expects the in-process decision from each.
+ */
+async function samePathsDecide(dir: string, clusters: Record<string, ClusterSpec>, access: Record<string, boolean>, params: Omit<Parameters<typeof decide>[0], 'clusters'>, expected: Decision, redisUrl: string): Promise<void> {
+  const { expect } = await import('vitest');
+  const image = normalizeImage(params.request.file.image);
+  const want = { namespace: 'team-ocr', group: 'batch', resource: 'jobs' };
+  const snap = writeSnapshot(dir, clusters);
+  for (const name of Object.keys(clusters)) {
+    writeFileSync(join(snap, name, 'access.json'), JSON.stringify([{ ...want, verb: 'create', allowed: access[name] ?? true }]));
+  }
+  const names = Object.keys(clusters);
+  const viaSnapshot = await Promise.all(names.map((n) => loadClusterSnapshot(snap, n, { image, access: want })));
+  const servers = await Promise.all(names.map((n) => K8sTestServer.start({ nodes: clusters[n]!.nodes, pods: clusters[n]!.pods ?? [], allow: () => access[n] ?? true })));
+  let viaLive: ClusterInput[];
+  try {
+    const ctl = new AbortController();
+    viaLive = await Promise.all(
+      names.map(async (n, i) => {
+        const c = await connect({ name: n, kubeconfig: { path: servers[i]!.writeKubeconfig(dir, n), context: n } }, { env: {}, baseDir: dir, secret: () => {}, timeoutMs: 20_000, signal: ctl.signal });
+        try {
+          return await collectState(c, { image, access: want });
+        } finally {
+          closeClient(c);
+        }
+      }),
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
+  const prefix = `t${Math.random().toString(36).slice(2, 10)}`;
+  const renamed = Object.fromEntries(names.map((n) => [`${prefix}-${n}`, clusters[n]!]));
+  // Redis keys are per cluster name: a prefix keeps concurrent cases apart in one server.
+  const redisSnap = writeSnapshot(join(dir, 'r'), renamed);
+  for (const name of Object.keys(renamed)) writeFileSync(join(redisSnap, name, 'access.json'), JSON.stringify([{ ...want, verb: 'create', allowed: access[name.slice(prefix.length + 1)] ?? true }]));
+  const redisClusters = writeConfig(join(dir, 'r'), renamed, {}, { u123: { namespace: 'team-ocr' } });
+  const log = { progress: () => {}, warn: () => {}, info: () => {}, debug: () => {} } as never;
+  await collect({ clustersFile: redisClusters, redisUrl, once: true, snapshotDir: redisSnap, env: {}, secret: () => {}, log, now: () => new Date(), signal: new AbortController().signal });
+  const client = await openRedis(redisUrl);
+  let viaRedis: ClusterInput[];
+  try {
+    const read = await readRedis(client, Object.keys(renamed), { request: params.request, image, access: () => want, now: new Date(), maxAgeMs: 60_000, url: redisUrl });
+    viaRedis = read.map((r, i) => ({ ...r, name: names[i]!, ...(r.state ? { state: { ...r.state, name: names[i]! } } : {}) }));
+  } finally {
+    await client.quit();
+  }
+  for (const [path, inputs] of [['snapshot', viaSnapshot], ['live', viaLive], ['redis', viaRedis]] as const) {
+    expect(comparable(decide({ ...params, clusters: inputs })), `decision through the ${path} path`).toEqual(comparable(expected));
+  }
 }

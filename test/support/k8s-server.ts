@@ -33,6 +33,8 @@ export interface K8sServerOptions {
   deleteDelayMs?: number;
   /** Requests to matching paths get 403 Forbidden, as RBAC answers (e.g. /^\/api\/v1\/pods$/). */
   forbidden?: RegExp;
+  /** scheduling.k8s.io/v1 PriorityClasses. */
+  priorityClasses?: Obj[];
 }
 
 export interface RequestRecord {
@@ -41,10 +43,12 @@ export interface RequestRecord {
   query: Record<string, string>;
 }
 
+type Kind = 'pods' | 'jobs' | 'nodes' | 'priorityclasses';
+
 interface Event {
   rv: number;
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
-  kind: 'pods' | 'jobs';
+  kind: Kind;
   object: Obj;
 }
 
@@ -161,7 +165,10 @@ export class K8sTestServer {
   readonly jobs = new Map<string, Obj>();
   private rv = 1000;
   private readonly events: Event[] = [];
-  private readonly watchers = new Set<{ kind: 'pods' | 'jobs'; ns?: string; labelSelector?: string; fieldSelector?: string; res: ServerResponse }>();
+  readonly priorityClasses: Obj[];
+  /** Watches from a resourceVersion at or below this get 410 Gone (etcd compacted the history). */
+  private compactedRv = 0;
+  private readonly watchers = new Set<{ kind: Kind; ns?: string; labelSelector?: string; fieldSelector?: string; res: ServerResponse }>();
   private server!: Server;
   private timers = new Set<NodeJS.Timeout>();
   port = 0;
@@ -170,6 +177,26 @@ export class K8sTestServer {
     this.token = opts.token ?? `test-token-${randomBytes(12).toString('hex')}`;
     this.nodes = opts.nodes.map((n) => ({ ...structuredClone(n), metadata: { ...n.metadata, resourceVersion: String(++this.rv) } }));
     for (const p of opts.pods ?? []) this.putPod(structuredClone(p), false);
+    this.priorityClasses = (opts.priorityClasses ?? []).map((pc) => ({ ...structuredClone(pc), metadata: { ...pc.metadata, resourceVersion: String(++this.rv) } }));
+  }
+
+  /** Creates or replaces a pod, as the API server would after a client's write (watchers see ADDED/MODIFIED). */
+  applyPod(pod: Obj): void {
+    const p = structuredClone(pod);
+    const known = this.pods.has(`${p.metadata.namespace}/${p.metadata.name}`);
+    this.putPod(p, true, known ? 'MODIFIED' : 'ADDED');
+  }
+
+  removePod(namespace: string, name: string): void {
+    this.deletePod(`${namespace}/${name}`);
+  }
+
+  /** Forgets the event history (as etcd compaction does) and ends open watches: a resumed watch gets 410 Gone. */
+  compact(): void {
+    this.compactedRv = this.rv;
+    this.events.length = 0;
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
   }
 
   static async start(opts: K8sServerOptions): Promise<K8sTestServer> {
@@ -237,7 +264,7 @@ export class K8sTestServer {
     this.timers.add(t);
   }
 
-  private emit(kind: 'pods' | 'jobs', type: Event['type'], object: Obj): void {
+  private emit(kind: Kind, type: Event['type'], object: Obj): void {
     const ev: Event = { rv: Number(object.metadata.resourceVersion), type, kind, object: structuredClone(object) };
     this.events.push(ev);
     for (const w of this.watchers) {
@@ -282,19 +309,25 @@ export class K8sTestServer {
     const limit = q.limit ? Number(q.limit) : Infinity;
     const page = selected.slice(offset, offset + limit);
     const next = offset + page.length < selected.length ? Buffer.from(String(offset + page.length)).toString('base64url') : undefined;
-    const apiVersion = kind === 'JobList' && items[0]?.apiVersion ? items[0].apiVersion : kind === 'JobList' ? 'batch/v1' : 'v1';
+    const apiVersion = kind === 'JobList' && items[0]?.apiVersion ? items[0].apiVersion : kind === 'JobList' ? 'batch/v1' : kind === 'PriorityClassList' ? 'scheduling.k8s.io/v1' : 'v1';
     this.send(res, 200, { kind, apiVersion, metadata: { resourceVersion: String(this.rv), ...(next ? { continue: next } : {}) }, items: page });
   }
 
-  private watch(res: ServerResponse, kind: 'pods' | 'jobs', ns: string | undefined, q: Record<string, string>): void {
+  private watch(res: ServerResponse, kind: Kind, ns: string | undefined, q: Record<string, string>): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const since = Number(q.resourceVersion ?? 0);
+    if (q.resourceVersion && since <= this.compactedRv) {
+      // What the API server sends for a resourceVersion older than its history: an ERROR event, then the end.
+      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${since} (${this.compactedRv + 1})`, reason: 'Expired', code: 410 } })}\n`);
+      return;
+    }
     for (const ev of this.events) {
       if (ev.kind !== kind || ev.rv <= since) continue;
       if (ns && ev.object.metadata.namespace !== ns) continue;
       if (!matchLabels(q.labelSelector, ev.object.metadata.labels) || !matchFields(q.fieldSelector, ev.object)) continue;
       res.write(`${JSON.stringify({ type: ev.type, object: ev.object })}\n`);
     }
+    if (q.allowWatchBookmarks === 'true') res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: kind === 'priorityclasses' ? 'PriorityClass' : kind === 'nodes' ? 'Node' : kind === 'pods' ? 'Pod' : 'Job', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } })}\n`);
     const w = { kind, ns, labelSelector: q.labelSelector, fieldSelector: q.fieldSelector, res };
     this.watchers.add(w);
     const timeout = Number(q.timeoutSeconds ?? 1800) * 1000;
@@ -325,7 +358,8 @@ export class K8sTestServer {
 
   private async route(method: string, p: string, q: Record<string, string>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const watching = q.watch === 'true' || q.watch === '1';
-    if (method === 'GET' && p === '/api/v1/nodes') return watching ? this.send(res, 405, status(405, 'MethodNotAllowed', 'node watch not served')) : this.list(res, 'NodeList', this.nodes, q);
+    if (method === 'GET' && p === '/api/v1/nodes') return watching ? this.watch(res, 'nodes', undefined, q) : this.list(res, 'NodeList', this.nodes, q);
+    if (method === 'GET' && p === '/apis/scheduling.k8s.io/v1/priorityclasses') return watching ? this.watch(res, 'priorityclasses', undefined, q) : this.list(res, 'PriorityClassList', this.priorityClasses, q);
     let m = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/pods$/.exec(p);
     if (m && method === 'GET') {
       if (watching) return this.watch(res, 'pods', m[1], q);

@@ -69,6 +69,8 @@ export interface Policy {
   scheduler: 'kubernetes' | 'volcano';
   queue: string;
   requestTimeoutMs: number;
+  /** With --state redis://…: older collected state excludes its cluster. */
+  maxStateAgeMs: number;
   meanJobDurationMs: number;
   failureWindowMs: number;
   tolerations: Toleration[];
@@ -155,6 +157,7 @@ export async function readClusters(file: string): Promise<DispatchConfig> {
     scheduler: p.scheduler ?? 'kubernetes',
     queue: p.queue ?? 'default',
     requestTimeoutMs: duration(p.request_timeout, '20s', file, '$.policy.request_timeout'),
+    maxStateAgeMs: duration(p.max_state_age, '60s', file, '$.policy.max_state_age'),
     meanJobDurationMs: duration(p.mean_job_duration, '1h', file, '$.policy.mean_job_duration'),
     failureWindowMs: duration(p.failure_window, '30d', file, '$.policy.failure_window'),
     tolerations: p.tolerations ?? DEFAULT_TOLERATIONS,

@@ -137,7 +137,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   const state = c.state;
   const ex = state.excluded;
   const excludedText = ex.count ? `${ex.count} node${ex.count === 1 ? '' : 's'} excluded (${ex.nodes.map((n) => `${n.node}: ${n.reason}`).join('; ')}${ex.count > ex.nodes.length ? '; …' : ''})` : '';
-  checks.reachable = { pass: true, detail: `${state.nodes.length} nodes, ${state.podCount} pods${excludedText ? `; ${excludedText}` : ''}` };
+  checks.reachable = { pass: true, detail: `${state.nodeCount ?? state.nodes.length} nodes, ${state.podCount} pods${excludedText ? `; ${excludedText}` : ''}` };
   out.excluded_nodes = ex.nodes;
 
   // Permission (SelfSubjectAccessReview, or the snapshot's record of it).

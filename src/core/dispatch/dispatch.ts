@@ -18,6 +18,8 @@ export interface DispatchOptions {
   requestFile: string;
   clustersFile: string;
   snapshotDir?: string;
+  /** Decide from the collector's state in Redis (redis://…). */
+  stateUrl?: string;
   dryRun: boolean;
   wait: boolean;
   ledger?: string;
@@ -132,6 +134,8 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
       inputs.push(await loadClusterSnapshot(o.snapshotDir, c.name, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[scheduler] } }));
       o.log.progress(`[${i + 1}/${config.clusters.length}] ${c.name}: snapshot read`);
     }
+  } else if (o.stateUrl) {
+    inputs = await readRedisState(l, o, image);
   } else {
     inputs = await collectLive(l, o, image, clients);
   }
@@ -144,7 +148,7 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
     allowed: l.allowed,
     failures: ledgerInfo.failures,
     tolerations: tolerationsOf(l),
-    offline: Boolean(o.snapshotDir),
+    offline: Boolean(o.snapshotDir || o.stateUrl),
   });
   const mode = o.snapshotDir ? 'snapshot' : o.dryRun ? 'dry-run' : 'live';
   const ledger = mode === 'live' && ledgerPath ? new Ledger(ledgerPath, l.id) : undefined;
@@ -166,6 +170,28 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
   const { submitAndWatch } = await import('./submit.js');
   const result = await submitAndWatch({ l, o, decision, first, resume, clients, render: (t: ClusterExplain) => renderFor(l, t), note, attempts: base.attempts });
   return { ...base, ...result, mode, explain: decision.explain, ranking: decision.ranking };
+}
+
+/** The collector's state: the same ClusterState the live and snapshot readers build, for the requested GPU type. */
+async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Promise<ClusterInput[]> {
+  const { openRedis, readClusters: readRedis } = await import('./redis-state.js');
+  const client = await openRedis(o.stateUrl!);
+  try {
+    const { config } = l;
+    const queried = config.clusters.filter((c) => !l.allowed || l.allowed.includes(c.name)).map((c) => c.name);
+    const read = await readRedis(client, queried, {
+      request: l.request,
+      image,
+      access: (name) => ({ namespace: l.namespaces[name]!, ...ACCESS[schedulerFor(config, config.clusters.find((c) => c.name === name)!)] }),
+      now: o.now(),
+      maxAgeMs: config.policy.maxStateAgeMs,
+      url: o.stateUrl!,
+    });
+    const byName = new Map(read.map((r) => [r.name, r]));
+    return config.clusters.map((c) => byName.get(c.name) ?? { name: c.name, error: 'not queried: the tenant may not use it' });
+  } finally {
+    await client.quit().catch(() => undefined);
+  }
 }
 
 async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients: Map<string, ClusterClient>): Promise<ClusterInput[]> {

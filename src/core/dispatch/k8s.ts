@@ -4,7 +4,7 @@ import type { ClusterConfig } from './config.js';
 import { ClusterStateBuilder, type K8sNode, type K8sPod } from './state.js';
 import type { ClusterInput } from './decide.js';
 import type { Manifest } from './manifest.js';
-import { accessDetail } from './snapshot.js';
+import { accessDetail, type StateObserver } from './snapshot.js';
 import { proxyFor } from '../http/proxy.js';
 
 /**
@@ -108,7 +108,7 @@ function resolvePath(p: string, opts: { env: Readonly<Record<string, string | un
  * AbortController per request, held by this closure: composite AbortSignal.any() signals can be
  * collected before they fire on Node 20, which would leave a request to a slow cluster unbounded.
  */
-function reqOptions(c: ClusterClient, header?: [string, string]): import('@kubernetes/client-node').ConfigurationOptions {
+export function reqOptions(c: ClusterClient, header?: [string, string]): import('@kubernetes/client-node').ConfigurationOptions {
   const ctl = new AbortController();
   const onAbort = () => ctl.abort();
   let timer: NodeJS.Timeout | undefined;
@@ -212,7 +212,7 @@ export async function accessReview(c: ClusterClient, a: { namespace: string; gro
 }
 
 /** Reads a cluster's state live: nodes, non-terminal pods (streamed, folded per node) and the access review. */
-export async function collectState(client: ClusterClient, opts: { image?: string; access: { namespace: string; group: string; resource: string } }): Promise<ClusterInput> {
+export async function collectState(client: ClusterClient, opts: { image?: string; access: { namespace: string; group: string; resource: string }; observe?: StateObserver }): Promise<ClusterInput> {
   const builder = new ClusterStateBuilder(client.name, opts.image);
   // The reads run in parallel; the first failure stops the others (no more requests to an excluded cluster).
   const stop = new AbortController();
@@ -223,8 +223,14 @@ export async function collectState(client: ClusterClient, opts: { image?: string
     const [access] = await Promise.all([
       accessReview(c, opts.access),
       (async () => {
-        for await (const n of pagedNodes(c)) builder.addNode(n);
-        for await (const p of pagedPods(c, { fieldSelector: NON_TERMINAL })) builder.addPod(p);
+        for await (const n of pagedNodes(c)) {
+          builder.addNode(n);
+          opts.observe?.node(n);
+        }
+        for await (const p of pagedPods(c, { fieldSelector: NON_TERMINAL })) {
+          builder.addPod(p);
+          opts.observe?.pod(p);
+        }
       })(),
     ]).catch((e: unknown) => {
       stop.abort();

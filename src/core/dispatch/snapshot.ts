@@ -53,7 +53,7 @@ async function eachObject(file: string, kind: string, command: string, fn: (item
 export async function loadClusterSnapshot(
   dir: string,
   name: string,
-  opts: { image?: string; access?: { namespace: string; group: string; resource: string } },
+  opts: { image?: string; access?: { namespace: string; group: string; resource: string }; observe?: StateObserver },
 ): Promise<ClusterInput> {
   const folder = path.join(dir, name);
   const shown = (f: string) => path.join(path.basename(dir), name, f);
@@ -63,8 +63,14 @@ export async function loadClusterSnapshot(
   }
   const builder = new ClusterStateBuilder(name, opts.image);
   try {
-    await eachObject(path.join(folder, 'nodes.json'), 'Node', 'kubectl get nodes -o json', (n) => builder.addNode(n as K8sNode));
-    await eachObject(path.join(folder, 'pods.json'), 'Pod', 'kubectl get pods -A -o json', (p) => builder.addPod(p as K8sPod));
+    await eachObject(path.join(folder, 'nodes.json'), 'Node', 'kubectl get nodes -o json', (n) => {
+      builder.addNode(n as K8sNode);
+      opts.observe?.node(n as K8sNode);
+    });
+    await eachObject(path.join(folder, 'pods.json'), 'Pod', 'kubectl get pods -A -o json', (p) => {
+      builder.addPod(p as K8sPod);
+      opts.observe?.pod(p as K8sPod);
+    });
     const accessFile = path.join(folder, 'access.json');
     if (opts.access && existsSync(accessFile)) {
       const records = (await readJson(accessFile, 'access record')) as AccessRecord[];
@@ -79,6 +85,12 @@ export async function loadClusterSnapshot(
     return { name, error: `malformed snapshot: ${e.message.split('\n')[0]!.replace(folder + path.sep, path.join(path.basename(dir), name) + path.sep)}` };
   }
   return { name, state: builder.build() };
+}
+
+/** Sees every node and pod a reader folds (the collector keeps image lists and preemptible pods from them). */
+export interface StateObserver {
+  node(n: K8sNode): void;
+  pod(p: K8sPod): void;
 }
 
 export async function readSnapshotIndex(dir: string): Promise<SnapshotIndex | undefined> {

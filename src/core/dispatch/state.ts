@@ -43,6 +43,8 @@ export const EXCLUDED_SHOWN = 5;
 export interface ClusterState {
   name: string;
   nodes: NodeState[];
+  /** Nodes listed, when `nodes` holds only some of them (state read from Redis holds the nodes of the requested GPU type). */
+  nodeCount?: number;
   /** GPU requests of pods not yet bound to a node, by resource name. */
   pendingGpu: Map<string, number>;
   pendingPods: number;

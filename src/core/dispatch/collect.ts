@@ -1,0 +1,524 @@
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { ConfigurationError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { readJson } from '../io/read.js';
+import { readClusters, type ClusterConfig, type DispatchConfig } from './config.js';
+import { accessTargets } from './capture.js';
+import { loadClusterSnapshot, readSnapshotIndex, type AccessRecord, type StateObserver } from './snapshot.js';
+import { ClusterStateBuilder, effectiveRequest, isGpuResource, isTerminal, normalizeImage, type ClusterState, type K8sNode, type K8sPod, type NodeState } from './state.js';
+import { openRedis, maskUrl, touchSynced, typeKey, writeError, writeFull, writeUpdate, type ClusterInfo, type FullState, type NodeUpdate, type Victim } from './redis-state.js';
+import type { ClusterClient } from './k8s.js';
+
+/**
+ * `mlloop dispatch collect`: keeps every cluster's dispatch state in Redis. With --once (or --snapshot) one
+ * consistent read per cluster is written and the command exits; otherwise informers (list, then watch with
+ * bookmarks; a 410 Gone relists; errors reconnect with backoff) keep it current, one node's entry per event.
+ * Pods are folded into node usage by ClusterStateBuilder, the same code the live and snapshot readers use.
+ */
+export interface CollectOptions {
+  clustersFile: string;
+  redisUrl: string;
+  once: boolean;
+  snapshotDir?: string;
+  env: Readonly<Record<string, string | undefined>>;
+  secret(v: string | undefined): void;
+  log: Logger;
+  now(): Date;
+  signal: AbortSignal;
+  /** How long events are gathered before one write (watch mode). */
+  flushMs?: number;
+  /** How often synced_at is refreshed while the watches are alive. */
+  heartbeatMs?: number;
+}
+
+export interface CollectResult {
+  redis: string;
+  clusters: Record<string, { ok: boolean; error?: string; nodes?: number; pods?: number; generation?: number }>;
+}
+
+export const PREEMPTIBLE_LABEL = 'mlloop.io/preemptible';
+
+interface PodExtra {
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> };
+  spec?: { priority?: number };
+  status?: { startTime?: string };
+}
+
+/** A running pod holding GPUs that preemption may evict (never one labelled mlloop.io/preemptible: "false"). */
+export function victimOf(pod: K8sPod): Victim | undefined {
+  if (isTerminal(pod) || !pod.spec?.nodeName) return undefined;
+  const p = pod as K8sPod & PodExtra;
+  if (p.metadata?.labels?.[PREEMPTIBLE_LABEL] === 'false') return undefined;
+  const resources = new Set<string>();
+  for (const c of [...(pod.spec.containers ?? []), ...(pod.spec.initContainers ?? [])]) {
+    for (const k of [...Object.keys(c.resources?.requests ?? {}), ...Object.keys(c.resources?.limits ?? {})]) if (isGpuResource(k)) resources.add(k);
+  }
+  for (const r of resources) {
+    const gpus = effectiveRequest(pod, r);
+    if (gpus > 0) return [p.metadata?.namespace ?? '', p.metadata?.name ?? '', p.spec?.priority ?? 0, p.status?.startTime ?? '', gpus, r];
+  }
+  return undefined;
+}
+
+export function imagesOf(node: K8sNode): Set<string> {
+  const out = new Set<string>();
+  for (const img of node.status?.images ?? []) for (const n of img.names ?? []) out.add(normalizeImage(n));
+  return out;
+}
+
+/** Collects the image lists and preemptible pods a reader's fold does not keep. */
+class Extras implements StateObserver {
+  readonly images = new Map<string, Set<string>>();
+  readonly victims = new Map<string, Victim[]>();
+  node(n: K8sNode): void {
+    const name = n.metadata?.name;
+    if (name && !this.images.has(name)) this.images.set(name, imagesOf(n));
+  }
+  pod(p: K8sPod): void {
+    const v = victimOf(p);
+    if (!v) return;
+    const list = this.victims.get(p.spec!.nodeName!);
+    if (list) list.push(v);
+    else this.victims.set(p.spec!.nodeName!, [v]);
+  }
+}
+
+function infoOf(state: ClusterState, access: AccessRecord[], priorityClasses: Record<string, number>): ClusterInfo {
+  const types = new Map<string, [string, ClusterInfo['types'][number][1], number]>();
+  for (const [t, n] of state.gpuTotals) {
+    const k = typeKey(t);
+    const cur = types.get(k);
+    if (cur) cur[2] += n;
+    else types.set(k, [k, t, n]);
+  }
+  return {
+    nodes: state.nodeCount ?? state.nodes.length,
+    pods: state.podCount,
+    pending_pods: state.pendingPods,
+    pending_gpu: Object.fromEntries(state.pendingGpu),
+    excluded: state.excluded,
+    types: [...types.values()],
+    access,
+    priority_classes: priorityClasses,
+  };
+}
+
+function fullOf(state: ClusterState, extras: Extras, access: AccessRecord[], priorityClasses: Record<string, number>, at: string): FullState {
+  return {
+    info: infoOf(state, access, priorityClasses),
+    nodes: state.nodes.map((n, i) => ({ name: n.name, ordinal: i, state: n, images: extras.images.get(n.name) ?? [], victims: extras.victims.get(n.name) ?? [] })),
+    syncedAt: at,
+  };
+}
+
+function priorityMap(items: readonly { metadata?: { name?: string }; value?: number }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pc of items) if (pc?.metadata?.name && typeof pc.value === 'number') out[pc.metadata.name] = pc.value;
+  return out;
+}
+
+export async function collect(o: CollectOptions): Promise<CollectResult> {
+  const config = await readClusters(o.clustersFile);
+  if (o.snapshotDir) {
+    const index = await readSnapshotIndex(o.snapshotDir);
+    const client = await openRedis(o.redisUrl);
+    try {
+      return await fromSnapshot(o, config, client, index);
+    } finally {
+      await client.quit().catch(() => undefined);
+    }
+  }
+  const client = await openRedis(o.redisUrl, { reconnect: !o.once });
+  try {
+    if (o.once) return await liveOnce(o, config, client);
+    return await watchAll(o, config, client);
+  } finally {
+    if (client.isOpen) await client.quit().catch(() => undefined);
+  }
+}
+
+type Redis = Awaited<ReturnType<typeof openRedis>>;
+
+async function fromSnapshot(o: CollectOptions, config: DispatchConfig, client: Redis, index: Awaited<ReturnType<typeof readSnapshotIndex>>): Promise<CollectResult> {
+  const result: CollectResult = { redis: maskUrl(o.redisUrl), clusters: {} };
+  const at = o.now().toISOString();
+  for (const [i, c] of config.clusters.entries()) {
+    const recorded = index?.clusters[c.name];
+    if (recorded && !recorded.ok) {
+      const error = `not captured: ${recorded.error ?? 'unreachable'}`;
+      await writeError(client, c.name, error, at);
+      result.clusters[c.name] = { ok: false, error };
+      continue;
+    }
+    const extras = new Extras();
+    const input = await loadClusterSnapshot(o.snapshotDir!, c.name, { observe: extras });
+    if (!input.state) {
+      await writeError(client, c.name, input.error!, at);
+      result.clusters[c.name] = { ok: false, error: input.error };
+      continue;
+    }
+    const folder = path.join(o.snapshotDir!, c.name);
+    const access = existsSync(path.join(folder, 'access.json')) ? ((await readJson(path.join(folder, 'access.json'), 'access record')) as AccessRecord[]) : [];
+    if (!Array.isArray(access)) throw new ConfigurationError('access.json must be a JSON array', { file: path.join(folder, 'access.json') });
+    let pcs: Record<string, number> = {};
+    const pcFile = path.join(folder, 'priorityclasses.json');
+    if (existsSync(pcFile)) pcs = priorityMap(((await readJson(pcFile, 'PriorityClass list')) as { items?: [] })?.items ?? []);
+    const generation = await writeFull(client, c.name, fullOf(input.state, extras, access, pcs, at));
+    result.clusters[c.name] = { ok: true, nodes: input.state.nodes.length, pods: input.state.podCount, generation };
+    o.log.progress(`[${i + 1}/${config.clusters.length}] ${c.name}: ${input.state.nodes.length} nodes, ${input.state.podCount} pods written`);
+  }
+  return result;
+}
+
+async function connectAll(o: CollectOptions, config: DispatchConfig) {
+  const k8s = await import('./k8s.js');
+  const baseDir = path.dirname(path.resolve(o.clustersFile));
+  return { k8s, connect: (c: ClusterConfig) => k8s.connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal }) };
+}
+
+function reasonOf(k8s: typeof import('./k8s.js'), e: unknown, c: ClusterConfig, timeoutMs: number): string {
+  if (e instanceof k8s.KubeconfigError || e instanceof k8s.UnreachableError) return e.message.replace(`${c.name}: `, '');
+  return k8s.describeError(e, { name: c.name, timeoutMs });
+}
+
+async function accessRecords(k8s: typeof import('./k8s.js'), cc: ClusterClient, config: DispatchConfig, c: ClusterConfig): Promise<AccessRecord[]> {
+  const out: AccessRecord[] = [];
+  for (const a of accessTargets(config, c)) {
+    const r = await k8s.accessReview(cc, a);
+    out.push({ ...a, verb: 'create', allowed: r.allowed, reason: r.reason });
+  }
+  return out;
+}
+
+async function listPriorityClasses(k8s: typeof import('./k8s.js'), cc: ClusterClient): Promise<Record<string, number>> {
+  const api = cc.kc.makeApiClient(cc.k8s.SchedulingV1Api);
+  const list = await api.listPriorityClass({}, k8s.reqOptions(cc));
+  return priorityMap(list.items as never);
+}
+
+async function liveOnce(o: CollectOptions, config: DispatchConfig, client: Redis): Promise<CollectResult> {
+  const { k8s, connect } = await connectAll(o, config);
+  const result: CollectResult = { redis: maskUrl(o.redisUrl), clusters: {} };
+  await Promise.all(
+    config.clusters.map(async (c) => {
+      let cc: ClusterClient | undefined;
+      try {
+        cc = await connect(c);
+        const extras = new Extras();
+        const input = await k8s.collectState(cc, { access: { namespace: c.namespaces?.training ?? 'default', group: 'batch', resource: 'jobs' }, observe: extras });
+        const [access, pcs] = await Promise.all([accessRecords(k8s, cc, config, c), listPriorityClasses(k8s, cc)]);
+        const generation = await writeFull(client, c.name, fullOf(input.state!, extras, access, pcs, o.now().toISOString()));
+        result.clusters[c.name] = { ok: true, nodes: input.state!.nodes.length, pods: input.state!.podCount, generation };
+        o.log.progress(`${c.name}: ${input.state!.nodes.length} nodes, ${input.state!.podCount} pods written`);
+      } catch (e) {
+        if (isRedisFailure(e)) throw e;
+        const error = reasonOf(k8s, e, c, config.policy.requestTimeoutMs);
+        o.log.warn(`${c.name} excluded: ${error}`);
+        await writeError(client, c.name, error, o.now().toISOString());
+        result.clusters[c.name] = { ok: false, error };
+      } finally {
+        if (cc) k8s.closeClient(cc);
+      }
+    }),
+  );
+  return result;
+}
+
+function isRedisFailure(e: unknown): boolean {
+  const n = (e as { constructor?: { name?: string } })?.constructor?.name ?? '';
+  return /^(ClientClosedError|ConnectionTimeoutError|SocketClosedUnexpectedlyError|ErrorReply|ReconnectStrategyError|MultiErrorReply)$/.test(n);
+}
+
+/**
+ * One cluster's state as informers keep it: every object, and per node its folded state (recomputed by
+ * ClusterStateBuilder from the node and its pods when either changes).
+ */
+export class ClusterMirror {
+  private seq = 0;
+  readonly nodes = new Map<string, { obj: K8sNode; ordinal: number; state?: NodeState; problem?: string; types: string[]; images: Set<string> }>();
+  private readonly podsByNode = new Map<string, Map<string, K8sPod>>();
+  private readonly podNode = new Map<string, string>();
+  private readonly pendingGpu = new Map<string, number>();
+  private readonly pendingOf = new Map<string, Map<string, number>>();
+  private readonly dirty = new Set<string>();
+  priorityClasses: Record<string, number> = {};
+  access: AccessRecord[] = [];
+  changed = false;
+
+  constructor(readonly name: string) {}
+
+  setNode(n: K8sNode): void {
+    const name = n.metadata?.name;
+    if (!name) return;
+    const cur = this.nodes.get(name);
+    if (cur) cur.obj = n;
+    else this.nodes.set(name, { obj: n, ordinal: this.seq++, types: [], images: new Set() });
+    this.touch(name);
+  }
+
+  deleteNode(n: K8sNode): void {
+    const cur = this.nodes.get(n.metadata?.name ?? '');
+    if (!cur) return;
+    cur.obj = undefined as never;
+    this.touch(n.metadata!.name!);
+  }
+
+  setPod(p: K8sPod): void {
+    const k = `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
+    this.removePod(k);
+    if (isTerminal(p)) return;
+    const node = p.spec?.nodeName ?? '';
+    this.podNode.set(k, node);
+    if (node) {
+      let m = this.podsByNode.get(node);
+      if (!m) this.podsByNode.set(node, (m = new Map()));
+      m.set(k, p);
+      this.touch(node);
+    } else {
+      // Pending demand through the same fold as every reader.
+      const b = new ClusterStateBuilder(this.name);
+      b.addPod(p);
+      const g = b.build().pendingGpu;
+      this.pendingOf.set(k, g);
+      for (const [r, v] of g) this.pendingGpu.set(r, (this.pendingGpu.get(r) ?? 0) + v);
+      this.changed = true;
+    }
+  }
+
+  deletePod(p: K8sPod): void {
+    this.removePod(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
+  }
+
+  private removePod(k: string): void {
+    const node = this.podNode.get(k);
+    if (node === undefined) return;
+    this.podNode.delete(k);
+    if (node) {
+      this.podsByNode.get(node)?.delete(k);
+      this.touch(node);
+    } else {
+      for (const [r, v] of this.pendingOf.get(k) ?? []) this.pendingGpu.set(r, (this.pendingGpu.get(r) ?? 0) - v);
+      this.pendingOf.delete(k);
+      this.changed = true;
+    }
+  }
+
+  private touch(node: string): void {
+    this.dirty.add(node);
+    this.changed = true;
+  }
+
+  /** Recomputes the touched nodes; returns their updates for Redis. */
+  takeUpdates(): NodeUpdate[] {
+    const out: NodeUpdate[] = [];
+    for (const name of this.dirty) {
+      const cur = this.nodes.get(name);
+      if (!cur) continue;
+      const previousTypes = cur.types;
+      const oldImages = cur.images;
+      if (!cur.obj) {
+        this.nodes.delete(name);
+        out.push({ name, ordinal: cur.ordinal, previousTypes, addedImages: [], removedImages: [...oldImages], victims: [] });
+        continue;
+      }
+      const b = new ClusterStateBuilder(this.name);
+      b.addNode(cur.obj);
+      const pods = this.podsByNode.get(name);
+      for (const p of pods?.values() ?? []) b.addPod(p);
+      const st = b.build();
+      cur.state = st.nodes[0];
+      cur.problem = st.excluded.nodes[0]?.reason;
+      cur.types = cur.state ? [...new Set(cur.state.pools.map((p) => typeKey(p.type)))] : [];
+      cur.images = imagesOf(cur.obj);
+      const victims: Victim[] = [];
+      for (const p of pods?.values() ?? []) {
+        const v = victimOf(p);
+        if (v) victims.push(v);
+      }
+      out.push({
+        name,
+        ordinal: cur.ordinal,
+        ...(cur.state ? { state: cur.state } : {}),
+        previousTypes,
+        addedImages: [...cur.images].filter((i) => !oldImages.has(i)),
+        removedImages: [...oldImages].filter((i) => !cur.images.has(i)),
+        victims,
+      });
+    }
+    this.dirty.clear();
+    this.changed = false;
+    return out;
+  }
+
+  info(): ClusterInfo {
+    const types = new Map<string, [string, ClusterInfo['types'][number][1], number]>();
+    const excluded: ClusterInfo['excluded'] = { count: 0, nodes: [] };
+    let nodes = 0;
+    for (const n of this.nodes.values()) {
+      const why = n.problem ?? n.state?.excluded;
+      if (why) {
+        excluded.count++;
+        if (excluded.nodes.length < 5) excluded.nodes.push({ node: n.obj.metadata!.name!, reason: why });
+      }
+      if (!n.state) continue;
+      nodes++;
+      for (const p of n.state.pools) {
+        const k = typeKey(p.type);
+        const cur = types.get(k);
+        if (cur) cur[2] += p.allocatable;
+        else types.set(k, [k, p.type, p.allocatable]);
+      }
+    }
+    let pendingPods = 0;
+    for (const v of this.podNode.values()) if (!v) pendingPods++;
+    return {
+      nodes,
+      pods: this.podNode.size,
+      pending_pods: pendingPods,
+      pending_gpu: Object.fromEntries([...this.pendingGpu].filter(([, v]) => v > 0)),
+      excluded,
+      types: [...types.values()],
+      access: this.access,
+      priority_classes: this.priorityClasses,
+    };
+  }
+
+  full(at: string): FullState {
+    this.takeUpdates();
+    const nodes = [...this.nodes.entries()].map(([name, n]) => ({ name, ordinal: n.ordinal, ...(n.state ? { state: n.state } : {}), images: n.images, victims: [...(this.podsByNode.get(name)?.values() ?? [])].flatMap((p): Victim[] => { const v = victimOf(p); return v ? [v] : []; }) }));
+    return { info: this.info(), nodes, syncedAt: at };
+  }
+}
+
+/** A Watch that asks for bookmarks, so a reconnect resumes from a recent resourceVersion instead of relisting. */
+function bookmarkWatch(k8s: typeof import('@kubernetes/client-node'), kc: import('@kubernetes/client-node').KubeConfig) {
+  const w = new k8s.Watch(kc);
+  return {
+    watch: (p: string, q: Record<string, unknown>, cb: (type: string, obj: unknown, data?: unknown) => void, done: (err: unknown) => void) => w.watch(p, { ...q, allowWatchBookmarks: true }, cb, done),
+  } as unknown as import('@kubernetes/client-node').Watch;
+}
+
+async function watchAll(o: CollectOptions, config: DispatchConfig, client: Redis): Promise<CollectResult> {
+  const { k8s, connect } = await connectAll(o, config);
+  const result: CollectResult = { redis: maskUrl(o.redisUrl), clusters: {} };
+  const stops: (() => Promise<void>)[] = [];
+  await Promise.all(config.clusters.map(async (c) => {
+    try {
+      stops.push(await watchCluster(o, config, c, client, k8s, await connect(c), result));
+    } catch (e) {
+      const error = reasonOf(k8s, e, c, config.policy.requestTimeoutMs);
+      o.log.warn(`${c.name} excluded: ${error}`);
+      await writeError(client, c.name, error, o.now().toISOString());
+      result.clusters[c.name] = { ok: false, error };
+    }
+  }));
+  await new Promise<void>((resolve) => (o.signal.aborted ? resolve() : o.signal.addEventListener('abort', () => resolve(), { once: true })));
+  await Promise.all(stops.map((s) => s()));
+  return result;
+}
+
+async function watchCluster(o: CollectOptions, config: DispatchConfig, c: ClusterConfig, client: Redis, k8s: typeof import('./k8s.js'), cc: ClusterClient, result: CollectResult): Promise<() => Promise<void>> {
+  const mirror = new ClusterMirror(c.name);
+  const lib = cc.k8s;
+  const core = cc.core;
+  const sched = cc.kc.makeApiClient(lib.SchedulingV1Api);
+  const pcs = new Map<string, number>();
+  const resources = [
+    { path: '/api/v1/nodes', list: () => core.listNode({}, k8s.reqOptions(cc)), add: (x: unknown) => mirror.setNode(x as K8sNode), del: (x: unknown) => mirror.deleteNode(x as K8sNode) },
+    { path: '/api/v1/pods', list: () => core.listPodForAllNamespaces({}, k8s.reqOptions(cc)), add: (x: unknown) => mirror.setPod(x as K8sPod), del: (x: unknown) => mirror.deletePod(x as K8sPod) },
+    {
+      path: '/apis/scheduling.k8s.io/v1/priorityclasses',
+      list: () => sched.listPriorityClass({}, k8s.reqOptions(cc)),
+      add: (x: unknown) => {
+        const pc = x as { metadata?: { name?: string }; value?: number };
+        if (pc.metadata?.name && typeof pc.value === 'number') pcs.set(pc.metadata.name, pc.value);
+        mirror.priorityClasses = Object.fromEntries(pcs);
+        mirror.changed = true;
+      },
+      del: (x: unknown) => {
+        pcs.delete((x as { metadata?: { name?: string } }).metadata?.name ?? '');
+        mirror.priorityClasses = Object.fromEntries(pcs);
+        mirror.changed = true;
+      },
+    },
+  ];
+  const listed = new Set<string>();
+  // Resources whose watch failed and is not listed again yet: synced_at is not refreshed meanwhile, so the state ages out.
+  const down = new Set<string>();
+  let written = false;
+  let stopped = false;
+  let failures = 0;
+  const informers = resources.map((r) => {
+    const inf = new lib.ListWatch(
+      r.path,
+      bookmarkWatch(lib, cc.kc),
+      async () => {
+        const list = await r.list();
+        // The informer adds the listed items right after this resolves; mark the list done after that.
+        setImmediate(() => {
+          listed.add(r.path);
+          down.delete(r.path);
+          failures = 0;
+        });
+        return list as never;
+      },
+      false,
+    );
+    inf.on('add', r.add);
+    inf.on('update', r.add);
+    inf.on('delete', r.del);
+    inf.on('error', (e: unknown) => {
+      if (stopped) return;
+      down.add(r.path);
+      const error = reasonOf(k8s, e, c, config.policy.requestTimeoutMs);
+      o.log.warn(`${c.name}: ${r.path}: ${error}; reconnecting`);
+      if (!written) {
+        result.clusters[c.name] = { ok: false, error };
+        void writeError(client, c.name, error, o.now().toISOString()).catch(() => undefined);
+      }
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(failures++, 6));
+      setTimeout(() => !stopped && void inf.start().catch(() => undefined), delay).unref();
+    });
+    return inf;
+  });
+  try {
+    mirror.access = await accessRecords(k8s, cc, config, c);
+  } catch (e) {
+    o.log.warn(`${c.name}: access review failed: ${reasonOf(k8s, e, c, config.policy.requestTimeoutMs)}`);
+  }
+  for (const inf of informers) void inf.start().catch(() => undefined);
+  let busy = false;
+  const flush = async () => {
+    if (busy || stopped) return;
+    busy = true;
+    try {
+      if (!written) {
+        if (listed.size < resources.length) return;
+        const generation = await writeFull(client, c.name, mirror.full(o.now().toISOString()));
+        written = true;
+        const info = mirror.info();
+        result.clusters[c.name] = { ok: true, nodes: info.nodes, pods: info.pods, generation };
+        o.log.progress(`${c.name}: ${info.nodes} nodes, ${info.pods} pods written; watching`);
+      } else if (mirror.changed) {
+        const updates = mirror.takeUpdates();
+        await writeUpdate(client, c.name, mirror.info(), updates, o.now().toISOString());
+      }
+    } catch (e) {
+      o.log.warn(`${c.name}: writing to Redis failed: ${(e as Error).message}`);
+    } finally {
+      busy = false;
+    }
+  };
+  const flushTimer = setInterval(() => void flush(), o.flushMs ?? 200);
+  const beat = setInterval(() => {
+    if (written && !stopped && down.size === 0) void touchSynced(client, c.name, o.now().toISOString()).catch(() => undefined);
+  }, o.heartbeatMs ?? 10_000);
+  return async () => {
+    stopped = true;
+    clearInterval(flushTimer);
+    clearInterval(beat);
+    await Promise.all(informers.map((i) => i.stop()));
+    k8s.closeClient(cc);
+  };
+}
