@@ -1,12 +1,12 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { judge } from '../../src/core/rollout/analysis.js';
 import { loadTemplate } from '../../src/core/rollout/template.js';
 import { ConfigurationError } from '../../src/core/errors.js';
 import type { Value } from '../../src/core/rollout/condition.js';
+import { tempDir } from '../support/tmp.js';
 
 /**
  * mlloop analyze --template judges a measurement as Argo Rollouts' AnalysisRun does: every row of
@@ -33,8 +33,7 @@ function result(text: string): Value {
   return inner === '' ? [] : inner.split(',').map((x) => n(x.trim()));
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'mlloop-conformance-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('conformance');
 
 async function load(row: Row, i: number) {
   const metric: Record<string, unknown> = { name: `m${i}`, provider: { prometheus: { address: 'http://prometheus:9090', query: 'up' } } };

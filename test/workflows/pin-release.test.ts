@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { ROOT } from '../support/paths.js';
 import { run } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 import { lintWorkflow } from './linters.js';
 // @ts-expect-error: a plain JavaScript script without type declarations
 import { pinWorkflow } from '../../scripts/pin-release.mjs';
@@ -34,7 +34,7 @@ function usesOf(text: string): string[] {
 
 // A real repository holding mlloop's workflows and actions, with a bare remote to push the tags to.
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mlloop-pin-release-'));
+  dir = tempDir('pin-release');
   repo = join(dir, 'mlloop');
   remote = join(dir, 'remote.git');
   await git(['init', '-q', '--bare', remote], dir);
@@ -45,7 +45,6 @@ beforeAll(async () => {
   await git(['remote', 'add', 'origin', remote]);
   await git(['push', '-q', 'origin', 'main']);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('scripts/pin-release.mjs on a real repository', () => {
   it("pins every mlloop action ref to the released commit, changes nothing else, and tags v<version> and v<major>", async () => {
