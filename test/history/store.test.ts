@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { openStore, storeTarget } from '../../src/core/history/db.js';
 import { MIGRATIONS } from '../../src/core/history/migrations/index.js';
+import { differingSamples } from '../../src/core/history/store.js';
 import { startPostgres, type PostgresServer } from '../support/postgres.js';
 import { tempDir } from '../support/tmp.js';
 import { ROOT } from '../support/paths.js';
@@ -162,6 +163,26 @@ describe.each(backends)('history on $name', ({ db: makeDb }) => {
     const two = await mlloop(['history', 'show', 'ocr-v3.2', 'ocr-v3.1', '--db', db], work);
     expect(two.code).toBe(2);
     expect(two.stderr).toContain('unexpected argument "ocr-v3.1"');
+  });
+
+  it('finds in the database the images where two evaluations differ', async () => {
+    write('v1b.json', metrics('ocr-v3.1b', 0.86));
+    write('v1b.jsonl', samples(500, 1));
+    const r = await mlloop(['history', 'push', '--metrics', 'v1b.json', '--samples', 'v1b.jsonl', '--db', db, '--json'], work);
+    expect(r.code, r.stderr).toBe(0);
+    const store = await openStore(storeTarget(db, work, () => undefined), { create: false });
+    try {
+      const [a, b] = (await store.query<{ id: string }>("SELECT id::text AS id FROM evaluations WHERE model_version IN ('ocr-v3.1', 'ocr-v3.1b') ORDER BY id")).map((x) => Number(x.id));
+      const d = await differingSamples(store, b!, a!);
+      const expected = Array.from({ length: 500 }, (_, i) => ((i + 1) % 3 !== 0) !== (i % 3 !== 0)).filter(Boolean).length;
+      expect(d.compared).toBe(500);
+      expect(d.candidate).toHaveLength(expected);
+      expect(d.candidate.map((x) => x.image_id)).toEqual(d.baseline.map((x) => x.image_id));
+      expect(d.candidate.every((x, k) => x.fn !== d.baseline[k]!.fn)).toBe(true);
+      await store.exec("DELETE FROM evaluations WHERE model_version = 'ocr-v3.1b'");
+    } finally {
+      await store.close();
+    }
   });
 
   it('a bad samples line rolls the whole push back (exit 2, line and path named)', async () => {

@@ -130,3 +130,25 @@ export async function metricPaths(db: Db): Promise<string[]> {
 export async function samplesOf(db: Db, evaluationId: number): Promise<{ image_id: string; tp: number; fp: number; fn: number; per_field: unknown; fields: unknown }[]> {
   return db.query('SELECT image_id, tp, fp, fn, per_field, fields FROM sample_scores WHERE evaluation_id = $1::bigint ORDER BY image_id', [String(evaluationId)]);
 }
+
+type SampleRow = Awaited<ReturnType<typeof samplesOf>>[number];
+
+/**
+ * The images two evaluations share, and the rows of those where their outcomes differ (compared in the database,
+ * so a site over millions of samples reads only what differs).
+ */
+export async function differingSamples(db: Db, candidateId: number, baselineId: number): Promise<{ compared: number; candidate: SampleRow[]; baseline: SampleRow[] }> {
+  const ids = [String(candidateId), String(baselineId)];
+  const [{ n }] = (await db.query<{ n: string }>('SELECT count(*)::text AS n FROM sample_scores c JOIN sample_scores b ON b.image_id = c.image_id AND b.evaluation_id = $2::bigint WHERE c.evaluation_id = $1::bigint', ids)) as [{ n: string }];
+  const rows = await db.query<Record<string, unknown>>(
+    `SELECT c.image_id, c.tp AS c_tp, c.fp AS c_fp, c.fn AS c_fn, c.per_field AS c_per_field, c.fields AS c_fields,
+            b.tp AS b_tp, b.fp AS b_fp, b.fn AS b_fn, b.per_field AS b_per_field, b.fields AS b_fields
+       FROM sample_scores c JOIN sample_scores b ON b.image_id = c.image_id AND b.evaluation_id = $2::bigint
+      WHERE c.evaluation_id = $1::bigint
+        AND (c.tp <> b.tp OR c.fp <> b.fp OR c.fn <> b.fn OR c.per_field IS DISTINCT FROM b.per_field OR c.fields IS DISTINCT FROM b.fields)
+      ORDER BY c.image_id`,
+    ids,
+  );
+  const side = (p: 'c' | 'b'): SampleRow[] => rows.map((r) => ({ image_id: r.image_id as string, tp: Number(r[`${p}_tp`]), fp: Number(r[`${p}_fp`]), fn: Number(r[`${p}_fn`]), per_field: r[`${p}_per_field`], fields: r[`${p}_fields`] }));
+  return { compared: Number(n), candidate: side('c'), baseline: side('b') };
+}

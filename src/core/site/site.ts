@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { writeFilesAtomic } from '../io/atomic.js';
 import type { Logger } from '../log.js';
 import type { Db } from '../history/db.js';
-import { listEvaluations, samplesOf, type StoredEvaluation } from '../history/store.js';
+import { differingSamples, listEvaluations, type samplesOf } from '../history/store.js';
 import { sampleDiffs, type SampleDiff } from '../report/compare.js';
 import type { SampleSet } from '../stats/samples.js';
 import type { FieldOutcome } from '../evaluate/evaluate.js';
@@ -65,16 +65,11 @@ export async function buildSite(o: SiteOptions): Promise<{ pages: number; versio
   const envs = o.gitops ? await readEnvironments(o.gitops) : [];
   if (o.gitops) o.log.progress(`${envs.length} environment(s) in the GitOps repository`);
   const diffs = new Map<string, { diffs: SampleDiff[]; compared: number }>();
-  const sets = new Map<number, SampleSet>();
-  const setOf = async (e: StoredEvaluation) => {
-    let s = sets.get(e.id);
-    if (!s) sets.set(e.id, (s = sampleSetFrom(await samplesOf(o.db, e.id), e.model_version)));
-    return s;
-  };
   for (const [dataset, versions] of byDataset(evaluations)) {
     for (const [c, b] of comparePairs(versions)) {
       if (!c.samples || !b.samples) continue;
-      diffs.set(pairKey(dataset, c.model_version, b.model_version), sampleDiffs(await setOf(c), await setOf(b)));
+      const d = await differingSamples(o.db, c.id, b.id);
+      diffs.set(pairKey(dataset, c.model_version, b.model_version), { diffs: sampleDiffs(sampleSetFrom(d.candidate, c.model_version), sampleSetFrom(d.baseline, b.model_version)).diffs, compared: d.compared });
     }
   }
   const pages = renderSite({ evaluations, envs, diffs, generatedAt: o.now.toISOString().replace(/\.\d{3}Z$/, 'Z'), source: o.db.target.display });
