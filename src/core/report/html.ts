@@ -1,5 +1,6 @@
 // HTML building blocks for the reports: one escape function used for every piece of text, and one page
 // shell with inline CSS. Reports load nothing from outside (no fonts, scripts or images from the network).
+import { createHash } from 'node:crypto';
 import { displayText } from '../format/text.js';
 
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -56,14 +57,16 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, "Noto Sans Mono CJK SC"
 @media print { body { margin: 0; } .page { page-break-after: always; } h2 { page-break-after: avoid; } tr { page-break-inside: avoid; } }
 `;
 
-export function page(title: string, body: string, extraCss = '', lang = 'en'): string {
+/** A page; `script` (inline, allowed by its hash and nothing else) only enhances what reads without it (mlloop site). */
+export function page(title: string, body: string, extraCss = '', lang = 'en', script?: string): string {
+  const scriptSrc = script ? `; script-src 'sha256-${createHash('sha256').update(script).digest('base64')}'` : '';
   return `<!DOCTYPE html>
 <html lang="${esc(lang)}"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:${scriptSrc}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title><style>${CSS}${extraCss}</style></head>
 <body>
-${body}
+${body}${script ? `\n<script>${script}</script>` : ''}
 </body></html>
 `;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CSS, esc, reportLang } from '../report/html.js';
+import { esc, page, reportLang } from '../report/html.js';
 import { radar, trend, deltaBars } from '../report/charts.js';
 import { fieldRows, metricRows, KNOWN_METRICS, type MetricRow, type SampleDiff } from '../report/compare.js';
 import { diffBlock } from '../report/render.js';
@@ -85,21 +85,10 @@ const PICK_SCRIPT = `document.querySelectorAll('form.pick').forEach(function (f)
     if (href) { window.location.href = href; } else { msg.textContent = '没有这一对的比较页 (no page for this pair)'; }
   });
 });`;
-const SCRIPT_HASH = createHash('sha256').update(PICK_SCRIPT).digest('base64');
-
 function shell(title: string, body: string, depth: number, lang: string): string {
   const up = '../'.repeat(depth);
-  return `<!DOCTYPE html>
-<html lang="${esc(lang)}"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-${SCRIPT_HASH}'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title><style>${CSS}${SITE_CSS}</style></head>
-<body>
-<nav class="site"><a href="${up}index.html">模型版本 Models</a><a href="${up}compare.html">版本比较 Compare</a><a href="${up}deployments.html">部署记录 Deployments</a></nav>
-${body}
-<script>${PICK_SCRIPT}</script>
-</body></html>
-`;
+  const nav = `<nav class="site"><a href="${up}index.html">模型版本 Models</a><a href="${up}compare.html">版本比较 Compare</a><a href="${up}deployments.html">部署记录 Deployments</a></nav>`;
+  return page(title, `${nav}\n${body}`, SITE_CSS, lang, PICK_SCRIPT);
 }
 
 function whereRuns(data: SiteData, version: string): EnvInfo[] {
