@@ -25,6 +25,7 @@ import { K8sTestServer } from '../support/k8s-server.js';
 import { cloneNode, t4 } from '../dispatch/fixtures.js';
 import { startRelayProcess, type RelayProcess } from '../relay/relay-process.js';
 import { cli } from '../support/run.js';
+import { httpGitServer, makeRemote } from '../gitops/git-fixture.js';
 import { tempDir } from '../support/tmp.js';
 import { tool } from '../support/tools.js';
 import { ROOT } from '../support/paths.js';
@@ -272,6 +273,28 @@ describe('every HTTP client through HTTP_PROXY/HTTPS_PROXY', () => {
     expect(bypass.code, bypass.stderr).toBe(0);
     expect(proxy.count(`${ip}:${app.port}`)).toBe(proxied);
   }, 60_000);
+
+  it('gitops deploy pushes over smart HTTP through the proxy (git is given http.proxy by the same rules)', async () => {
+    const remote = makeRemote();
+    const token = 'ghs_gitops_token_0123456789';
+    const server = await httpGitServer(remote.root, token);
+    try {
+      const url = `${server.url.replace('127.0.0.1', 'github.mlloop.test')}/remote.git`;
+      const deploy = (v: string, extra: Record<string, string>) =>
+        cli(['gitops', 'deploy', '--repo', url, '--app', 'ocr', '--env', 'prod', '--image', `registry.example.com/ocr-service:${v}-commit-abc1234-20250612110522`, '--model-version', v], { env: { GITOPS_TOKEN: token, ...through, ...extra } });
+      const before = proxy.count('github.mlloop.test');
+      const r = await deploy('ocr-v1.0', {});
+      expect(r.code, r.stderr).toBe(0);
+      expect(remote.count()).toBe(2);
+      expect(proxy.count('github.mlloop.test')).toBeGreaterThan(before);
+      const counted = proxy.count('github.mlloop.test');
+      expect((await deploy('ocr-v1.1', { NO_PROXY: 'mlloop.test' })).code).toBe(3);
+      expect(proxy.count('github.mlloop.test')).toBe(counted);
+      expect(remote.count()).toBe(2);
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
 
   describe('in process, after useProxyFrom(env) as the CLI and the action adapter call it', () => {
     beforeAll(() => useProxyFrom(through));

@@ -5,6 +5,7 @@ import { ConfigurationError, ExternalError } from '../errors.js';
 import { makeTempDir, shutdownSignal } from '../fs/temp.js';
 import type { Logger } from '../log.js';
 import { redactUrlCredentials } from '../mask.js';
+import { proxyUrlFor } from '../http/proxy.js';
 
 /**
  * The one git wrapper of mlloop (simple-git, loaded on first use). Small steps in the manner of Kargo's
@@ -117,7 +118,7 @@ export function displayUrl(url: string): string {
 function gitEnv(o: GitOptions): Record<string, string> {
   const env: Record<string, string> = {};
   // Only what git needs from the caller's environment: no editors, pagers, askpass programs or hooks.
-  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'NO_PROXY', 'no_proxy', 'SSH_AUTH_SOCK', 'GIT_SSL_CAINFO']) {
+  for (const k of ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TMPDIR', 'SSH_AUTH_SOCK', 'GIT_SSL_CAINFO']) {
     const v = o.env[k];
     if (v !== undefined) env[k] = v;
   }
@@ -130,6 +131,9 @@ function gitEnv(o: GitOptions): Record<string, string> {
     GIT_COMMITTER_EMAIL: author.email,
   });
   const config: [string, string][] = [['advice.detachedHead', 'false']];
+  // The proxy variables are not passed on: git (libcurl) would read NO_PROXY by curl's rules, not by mlloop's one setting.
+  const proxy = proxyUrlFor(o.remote.url, o.env);
+  if (proxy) config.push(['http.proxy', proxy]);
   if (o.remote.branch) config.push(['init.defaultBranch', o.remote.branch]);
   if (o.remote.token) {
     const basic = Buffer.from(`${o.remote.tokenUser ?? 'x-access-token'}:${o.remote.token}`).toString('base64');
