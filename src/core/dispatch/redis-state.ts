@@ -108,13 +108,7 @@ type Client = ReturnType<typeof import('redis').createClient>;
 
 /** Shows a Redis URL without its password. */
 export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
-  }
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
 /** Connects once, without retries: an unreachable Redis is exit 3 naming the URL (password masked). */
@@ -130,7 +124,7 @@ export async function openRedis(url: string, opts: { timeoutMs?: number; reconne
   try {
     await client.connect();
   } catch (e) {
-    await client.destroy?.();
+    if (client.isOpen) client.destroy();
     const why = (e as Error).message || lastError || String(e);
     throw new ExternalError(`Redis at ${maskUrl(url)} is unreachable: ${why.replace(url, maskUrl(url))}`, { hint: 'check the URL, that Redis runs, and that this machine may reach it' });
   }
