@@ -38,19 +38,26 @@ function actionNames() {
  * Heavy clients are bundled once each into dist/vendor/<slug>.cjs and required only when a command
  * first uses them (every use in src/ is a dynamic import), so an action starts at close to bare Node.
  */
-export const VENDOR = ['@actions/core', '@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams', 'undici'];
+export const VENDOR = ['@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams', 'undici'];
 const slug = (name) => name.replace(/^@/, '').replace(/\//g, '-');
 
-const vendorPlugin = {
+/**
+ * An action loads @actions/core and @actions/github at start, so they are bundled into it (one copy of their
+ * shared http-client and undici, as in any action built from them); the CLI runs without them and loads
+ * @actions/github from the vendor folder only when a command calls GitHub.
+ */
+const IN_ACTION = new Set(['@actions/core', '@actions/github']);
+
+const vendorPlugin = (inline = new Set()) => ({
   name: 'mlloop-vendor',
   setup(b) {
-    const filter = new RegExp(`^(${VENDOR.map((v) => v.replace(/[/.]/g, '\\$&')).join('|')})$`);
+    const filter = new RegExp(`^(${VENDOR.filter((v) => !inline.has(v)).map((v) => v.replace(/[/.]/g, '\\$&')).join('|')})$`);
     b.onResolve({ filter }, (args) => {
       if (args.importer.includes('node_modules') || args.kind === 'entry-point') return undefined;
       return { path: `./vendor/${slug(args.path)}.cjs`, external: true };
     });
   },
-};
+});
 
 /** `import sql from './x.sql?raw'` is the file's text, as vite reads it in tests: migrations ship inside the bundle. */
 const sqlPlugin = {
@@ -113,7 +120,7 @@ export async function build(outDir = join(root, 'dist')) {
     ...entries.map((e) =>
       esbuild.build({
         ...common,
-        plugins: [vendorPlugin, sqlPlugin],
+        plugins: [vendorPlugin(e.out === 'cli' ? new Set() : IN_ACTION), sqlPlugin],
         outfile: join(outDir, `${e.out}.cjs`),
         ...(e.stdin ? { stdin: { contents: e.stdin, resolveDir: root, sourcefile: `action-${e.out}.ts`, loader: 'ts' } } : { entryPoints: [e.entry] }),
       }),
