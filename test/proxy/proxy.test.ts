@@ -218,6 +218,25 @@ describe('every HTTP client through HTTP_PROXY/HTTPS_PROXY', () => {
     expect(proxy.count('github.mlloop.test')).toBeGreaterThan(before);
   }, 60_000);
 
+  it('gate --baseline-artifact lists runs (Octokit) and downloads the artifact (@actions/artifact) through the proxy', async () => {
+    const m = (f1: number) => JSON.stringify({ schema: 'mlloop/metrics@1', model_version: 'ocr-v1', overall: { f1 } });
+    const run = gh.addRun('acme', 'ocr-fields', { head_branch: 'main', head_sha: '2'.repeat(40) });
+    gh.addArtifact('acme', 'ocr-fields', { run_id: run.id, name: 'mlloop-eval', files: { 'metrics.json': m(0.85) } });
+    writeFileSync(join(dir, 'cand-a.json'), m(0.9));
+    writeFileSync(join(dir, 'gate-a.yaml'), 'metrics:\n  overall.f1: {direction: higher, max_regression: 0}\n');
+    const before = proxy.count('github.mlloop.test');
+    const gate = (extra: Record<string, string>) =>
+      cli(['gate', '--candidate', 'cand-a.json', '--policy', 'gate-a.yaml', '--baseline-artifact', 'mlloop-eval', '--base-branch', 'main', '--repository', 'acme/ocr-fields', '--api-url', api, '--out', 'verdict-a.json', '--json'], {
+        cwd: dir,
+        env: { GITHUB_TOKEN: 'ghs_rw_token_1', GITHUB_API_URL: api, ...through, ...extra },
+      });
+    const r = await gate({});
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'verdict-a.json'), 'utf8')).baseline).toMatchObject({ kind: 'artifact', run_id: run.id });
+    expect(gh.requests.filter((q) => q.operationId === 'actions/download-artifact').length).toBeGreaterThan(0);
+    expect(proxy.count('github.mlloop.test')).toBeGreaterThan(before);
+  }, 60_000);
+
   it('ct handoff sends its workflow_dispatch through the proxy', async () => {
     const verdict = {
       schema: 'mlloop/verdict@1', gate: 'ct', pass: true, policy: 'gate.yaml', created_at: '2025-06-13T12:00:00Z',
