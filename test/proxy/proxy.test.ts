@@ -24,7 +24,7 @@ import { startLabelStudioServer, type LabelStudioServer } from '../support/label
 import { K8sTestServer } from '../support/k8s-server.js';
 import { cloneNode, t4 } from '../dispatch/fixtures.js';
 import { startRelayProcess, type RelayProcess } from '../relay/relay-process.js';
-import { cli } from '../support/run.js';
+import { cli, runAction } from '../support/run.js';
 import { httpGitServer, makeRemote } from '../gitops/git-fixture.js';
 import { tempDir } from '../support/tmp.js';
 import { tool } from '../support/tools.js';
@@ -201,6 +201,15 @@ describe('every HTTP client through HTTP_PROXY/HTTPS_PROXY', () => {
     expect(proxy.count('github.mlloop.test')).toBe(counted);
     expect(gh.comments('acme', 'ocr-fields', 7)).toHaveLength(1);
   }, 120_000);
+
+  it('the comment action (the action adapter installs the same setting) posts through the proxy on a GHES runner', async () => {
+    writeFileSync(join(dir, 'action-report.md'), '### mlloop gate: pass (action)\n');
+    const before = proxy.count('github.mlloop.test');
+    const r = await runAction('comment', { body: 'action-report.md', pr: '9', token: 'ghs_rw_token_1' }, { cwd: dir, env: { GITHUB_API_URL: api, GITHUB_SERVER_URL: api.replace(/\/api\/v3$/, ''), ...through } });
+    expect(r.code, r.stdout).toBe(0);
+    expect(gh.comments('acme', 'ocr-fields', 9)).toHaveLength(1);
+    expect(proxy.count('github.mlloop.test')).toBeGreaterThan(before);
+  }, 60_000);
 
   it('gate --comment posts its report through the proxy', async () => {
     const m = (f1: number) => ({ schema: 'mlloop/metrics@1', model_version: 'ocr-v1', overall: { f1 } });
