@@ -56,12 +56,18 @@ export class RedisQueue implements EventStore {
 
   async open(take: (events: StoredEvent[]) => void): Promise<void> {
     const { createClient } = await import('redis');
-    const client = createClient({ url: this.cfg.url, socket: { reconnectStrategy: (n: number) => Math.min(100 * 2 ** n, 2000) } });
+    // Unreachable at start: fail (exit 3) after a few tries; once connected, reconnect for as long as it takes.
+    let connected = false;
+    const client = createClient({
+      url: this.cfg.url,
+      socket: { reconnectStrategy: (n: number, cause: Error) => (connected ? Math.min(100 * 2 ** n, 2000) : n >= 3 ? new Error(`Redis is unreachable: ${cause.message}`) : 200) },
+    });
     let lastError = '';
     client.on('error', (e: Error) => {
       if (e.message !== lastError) this.log.warn(`relay: Redis: ${(lastError = e.message)}`);
     });
     await client.connect();
+    connected = true;
     this.client = client as Client;
     this.reader = this.client.duplicate();
     this.reader.on('error', () => {});
