@@ -99,6 +99,8 @@ export async function build(outDir = join(root, 'dist')) {
   const entries = [
     { out: 'cli', stdin: null, entry: 'src/cli/index.ts' },
     { out: 'mlloop', stdin: null, entry: 'src/actions/mlloop.ts' },
+    // The post step of the actions that clone: removes temp folders a killed main step left (core.getState).
+    { out: 'cleanup', stdin: null, entry: 'src/actions/cleanup.ts' },
   ];
   for (const name of actionNames()) {
     const own = `src/actions/${name}.ts`;

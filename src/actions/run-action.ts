@@ -5,6 +5,8 @@ import { ExitCode, isMlloopError, type MlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableLine, printableLines } from '../core/log.js';
 import { runnerInfoFromContext } from './runner-info.js';
+import { TEMP_STATE } from './temp-state.js';
+import { onTempDirsChange } from '../core/fs/temp.js';
 import { useProxyFrom } from '../core/http/proxy.js';
 
 /** GitHub caps one output at 1 MiB; larger JSON results are still in the job's files. */
@@ -41,6 +43,8 @@ export async function runAction(
   /** How options are read; by default from the inputs of the same names (the root action parses `args`). */
   readOptions: () => Record<string, unknown> = () => getInputs(spec as CommandSpec<OptionsSpec>) as Record<string, unknown>,
 ): Promise<void> {
+  // The post step removes folders a killed main step left behind (GITHUB_STATE exists only on a runner).
+  if (env.GITHUB_STATE) onTempDirsChange((dirs) => core.saveState(TEMP_STATE, JSON.stringify(dirs)));
   const masker = new Masker();
   useProxyFrom(env);
   const workspace = env.GITHUB_WORKSPACE || process.cwd();

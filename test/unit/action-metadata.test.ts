@@ -12,7 +12,7 @@ interface ActionYml {
   description: string;
   inputs?: Record<string, { description: string; required?: boolean; default?: string }>;
   outputs?: Record<string, { description: string }>;
-  runs: { using: string; main: string };
+  runs: { using: string; main: string; post?: string };
 }
 
 function defaultText(opt: OptionSpec): string | undefined {
@@ -28,6 +28,14 @@ describe.each(actions)('actions/%s/action.yml', (name) => {
     expect(meta.runs.using).toBe('node24');
     expect(meta.runs.main).toBe(`../../dist/${name}.cjs`);
     expect(existsSync(join(ROOT, 'dist', `${name}.cjs`))).toBe(true);
+  });
+
+  it('cleans up in a post step exactly when its command can clone a repository into a temp folder', () => {
+    const clones = ['ct-relabel', 'gate', 'gitops-deploy', 'gitops-history', 'gitops-promote', 'gitops-rollback', 'lineage', 'lineage-record'];
+    if (clones.includes(name)) {
+      expect(meta.runs.post).toBe('../../dist/cleanup.cjs');
+      expect(existsSync(join(ROOT, 'dist', 'cleanup.cjs'))).toBe(true);
+    } else expect(meta.runs.post).toBeUndefined();
   });
 
   it('has the inputs, defaults and outputs of its command definition', async () => {

@@ -17,6 +17,19 @@ export interface TempDir {
 
 const registered = new Set<string>();
 let installed = false;
+const watchers: ((dirs: string[]) => void)[] = [];
+
+/**
+ * Told the folders still registered after each change: an action records them for its post step, which
+ * removes what a killed process (SIGKILL after a cancelled job) could not.
+ */
+export function onTempDirsChange(watch: (dirs: string[]) => void): void {
+  watchers.push(watch);
+}
+
+function changed(): void {
+  for (const w of watchers) w([...registered]);
+}
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function removeAllSync(): void {
@@ -62,10 +75,11 @@ function install(): void {
 function handle(dir: string): TempDir {
   registered.add(dir);
   install();
+  changed();
   return {
     dir,
     async remove() {
-      registered.delete(dir);
+      if (registered.delete(dir)) changed();
       await fs.rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
     },
   };
