@@ -21,6 +21,7 @@ export const command = defineCommand({
     clusters: { type: 'path', required: true, help: 'clusters, tenants and policy (clusters.yaml)', placeholder: 'FILE' },
     snapshot: { type: 'path', help: 'decide offline from this snapshot folder (<dir>/<cluster>/nodes.json, pods.json) instead of the live clusters', placeholder: 'DIR' },
     state: { type: 'string', help: 'decide from the state `mlloop dispatch collect` keeps in Redis (redis://HOST:PORT/DB) instead of reading the clusters', placeholder: 'URL' },
+    'allow-preemption': { type: 'boolean', help: 'when no cluster fits, plan evicting running pods of strictly lower priority (never those labelled mlloop.io/preemptible: "false"); with --dry-run or --snapshot the plan is printed, nothing is evicted' },
     'dry-run': { type: 'boolean', help: 'read the live clusters and decide, but submit nothing' },
     explain: { type: 'boolean', help: 'print the table of every cluster: each filter\'s result and each score term' },
     ledger: { type: 'path', help: 'ledger of decisions and attempts: a .jsonl file or a folder [default: policy.ledger in clusters.yaml]', placeholder: 'PATH' },
@@ -51,6 +52,7 @@ export const command = defineCommand({
       clustersFile: path.resolve(ctx.cwd, o.clusters),
       snapshotDir: o.snapshot ? path.resolve(ctx.cwd, o.snapshot) : undefined,
       stateUrl: o.state,
+      allowPreemption: o.allowPreemption,
       dryRun: o.dryRun,
       wait: o.wait,
       ledger: o.ledger ? path.resolve(ctx.cwd, o.ledger) : undefined,
@@ -77,8 +79,10 @@ export const command = defineCommand({
     const attempts = out.attempts.length > 1 || out.attempts.some((a) => a.outcome !== 'scheduled' && a.outcome !== 'submitted')
       ? out.attempts.map((a, i) => `attempt ${i + 1}: ${a.cluster}/${a.namespace} ${a.job} — ${a.outcome}${a.detail ? ` (${a.detail})` : ''}`).join('\n')
       : '';
+    const preempt = out.preemptions.length ? `preemption: evict ${out.preemptions.map((p) => `${p.namespace}/${p.pod} on ${p.node} (priority ${p.priority}, ${p.gpus} GPU${p.gpus === 1 ? '' : 's'})`).join(', ')}` : '';
+    const wouldPreempt = out.status === 'no-fit' ? out.explain.filter((e) => e.preemption).map((e) => `${e.cluster}: ${e.preemption}`).join('\n') : '';
     const table = o.explain || out.status === 'no-fit' ? explainText(out.explain, out.ranking) : '';
-    const text = [head, attempts, table, out.mode !== 'live' && jobYaml ? `---\n${jobYaml}` : ''].filter(Boolean).join('\n\n');
+    const text = [head, preempt, wouldPreempt, attempts, table, out.mode !== 'live' && jobYaml ? `---\n${jobYaml}` : ''].filter(Boolean).join('\n\n');
     const summary = [
       `### mlloop dispatch: ${out.status === 'no-fit' ? 'no cluster fits' : `${out.cluster}/${out.namespace} (${out.status})`}`,
       '',
@@ -91,7 +95,7 @@ export const command = defineCommand({
     return {
       exitCode: out.status === 'no-fit' ? 1 : 0,
       failure: out.status === 'no-fit' ? `no cluster fits: ${out.explain.map((e) => `${e.cluster}: ${e.reasons.join('; ')}`).join(' | ')}` : undefined,
-      data: { cluster: out.cluster, namespace: out.namespace, job: out.job, explain: out.explain, status: out.status, mode: out.mode, dispatch_id: out.dispatch_id, ranking: out.ranking, attempts: out.attempts, ledger: out.ledger },
+      data: { cluster: out.cluster, namespace: out.namespace, job: out.job, explain: out.explain, status: out.status, mode: out.mode, dispatch_id: out.dispatch_id, ranking: out.ranking, attempts: out.attempts, ledger: out.ledger, preemptions: out.preemptions },
       text,
       summary,
       outputs: { cluster: out.cluster ?? '', namespace: out.namespace ?? '', 'job-name': jobName, 'dispatch-id': out.dispatch_id, status: out.status },

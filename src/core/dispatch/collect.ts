@@ -68,7 +68,7 @@ export function imagesOf(node: K8sNode): Set<string> {
 }
 
 /** Collects the image lists and preemptible pods a reader's fold does not keep. */
-class Extras implements StateObserver {
+export class Extras implements StateObserver {
   readonly images = new Map<string, Set<string>>();
   readonly victims = new Map<string, Victim[]>();
   node(n: K8sNode): void {
@@ -112,7 +112,7 @@ function fullOf(state: ClusterState, extras: Extras, access: AccessRecord[], pri
   };
 }
 
-function priorityMap(items: readonly { metadata?: { name?: string }; value?: number }[]): Record<string, number> {
+export function priorityMap(items: readonly { metadata?: { name?: string }; value?: number }[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const pc of items) if (pc?.metadata?.name && typeof pc.value === 'number') out[pc.metadata.name] = pc.value;
   return out;

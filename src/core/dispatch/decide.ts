@@ -41,6 +41,8 @@ export interface ClusterExplain {
   gpu_resource: string | null;
   /** Nodes left out because their state cannot be trusted (the first few; the count is in checks.reachable). */
   excluded_nodes: { node: string; reason: string }[];
+  /** When no cluster fits and running pods could be preempted: what preemption would take here (or why not). */
+  preemption?: string;
 }
 
 export interface ClusterInput {

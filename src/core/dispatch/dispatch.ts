@@ -8,6 +8,8 @@ import { Ledger, readLedger, type LedgerEntry } from './ledger.js';
 import { loadClusterSnapshot, readSnapshotIndex } from './snapshot.js';
 import { normalizeImage } from './state.js';
 import type { ClusterClient } from './k8s.js';
+import type { Preemption, PreemptionInput } from './preempt.js';
+import type { Victim } from './redis-state.js';
 
 /**
  * `mlloop dispatch`: read the request and the clusters, collect state (live or from a snapshot),
@@ -20,6 +22,8 @@ export interface DispatchOptions {
   snapshotDir?: string;
   /** Decide from the collector's state in Redis (redis://…). */
   stateUrl?: string;
+  /** When nothing fits, plan evicting running pods of strictly lower priority. */
+  allowPreemption?: boolean;
   dryRun: boolean;
   wait: boolean;
   ledger?: string;
@@ -54,6 +58,8 @@ export interface DispatchOutcome {
   ranking: string[];
   attempts: Attempt[];
   ledger: string | null;
+  /** The pods to evict (--allow-preemption), empty otherwise. */
+  preemptions: Preemption[];
 }
 
 export const ACCESS = {
@@ -118,7 +124,9 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
   const image = normalizeImage(request.file.image);
   const ledgerPath = o.ledger ?? config.policy.ledger;
   const ledgerInfo = await readLedger(ledgerPath, l.id, o.now(), config.policy.failureWindowMs);
-  const base = { dispatch_id: l.id, ledger: ledgerPath ?? null, attempts: [] as Attempt[] };
+  const base = { dispatch_id: l.id, ledger: ledgerPath ?? null, attempts: [] as Attempt[], preemptions: [] as Preemption[] };
+  // What preemption needs besides the state: running GPU pods per node and the PriorityClasses, per cluster.
+  const extra = new Map<string, { victims: Map<string, Victim[]>; priorityClasses: Record<string, number> }>();
 
   let inputs: ClusterInput[];
   if (o.snapshotDir) {
@@ -131,11 +139,14 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
         continue;
       }
       const scheduler = schedulerFor(config, c);
-      inputs.push(await loadClusterSnapshot(o.snapshotDir, c.name, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[scheduler] } }));
+      const observer = await preemptionObserver(o.snapshotDir, c.name);
+      inputs.push(await loadClusterSnapshot(o.snapshotDir, c.name, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[scheduler] }, observe: observer?.extras }));
+      if (observer) extra.set(c.name, { victims: observer.extras.victims, priorityClasses: observer.priorityClasses });
       o.log.progress(`[${i + 1}/${config.clusters.length}] ${c.name}: snapshot read`);
     }
   } else if (o.stateUrl) {
     inputs = await readRedisState(l, o, image);
+    for (const i of inputs as (ClusterInput & PreemptionInput)[]) if (i.victims) extra.set(i.name, { victims: i.victims as Map<string, Victim[]>, priorityClasses: i.priorityClasses ?? {} });
   } else {
     inputs = await collectLive(l, o, image, clients);
   }
@@ -155,6 +166,30 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
   const note = (entry: Omit<LedgerEntry, 'schema' | 'dispatch_id' | 'time' | 'job_name' | 'tenant'>) =>
     ledger?.append({ time: o.now().toISOString(), job_name: request.file.job_name, tenant: request.file.tenant, ...entry });
 
+  let preempting: Preemption[] = [];
+  if (!decision.cluster && extra.size) {
+    const { planCluster, planPreemption } = await import('./preempt.js');
+    const capacityOnly = decision.explain.filter((e) => e.checks.capacity.pass === false && Object.entries(e.checks).every(([k, c]) => k === 'capacity' || c.pass !== false));
+    const plans = capacityOnly.map((e) => {
+      const input = inputs.find((i) => i.name === e.cluster)!;
+      const x = extra.get(e.cluster);
+      const plan = planCluster({ ...input, ...(x ? { victims: x.victims, priorityClasses: x.priorityClasses } : {}) }, request, config, tolerationsOf(l), (n) => l.namespaces[n]!);
+      e.preemption = plan.detail;
+      return plan;
+    });
+    const best = o.allowPreemption ? planPreemption(plans, new Map(config.clusters.map((c, i) => [c.name, i]))) : undefined;
+    if (best) {
+      const e = decision.explain.find((x) => x.cluster === best.cluster)!;
+      preempting = best.victims!;
+      decision.cluster = e.cluster;
+      decision.namespace = e.namespace;
+      decision.ranking = [e.cluster];
+      if (mode === 'live') {
+        throw new ConfigurationError(`no cluster fits without preemption; ${e.cluster} fits by ${e.preemption}`, { path: '--allow-preemption', hint: 'evicting is not implemented in this version: run with --dry-run to see the plan and evict the pods yourself' });
+      }
+    }
+  }
+  base.preemptions = preempting;
   const resume = mode === 'live' && ledgerInfo.live && config.clusters.some((c) => c.name === ledgerInfo.live!.cluster) ? ledgerInfo.live : undefined;
   if (!decision.cluster && !resume) {
     await note({ event: 'no-fit', cluster: null, detail: decision.explain.map((e) => `${e.cluster}: ${e.reasons.join('; ')}`).join(' | ') });
@@ -172,6 +207,17 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
   return { ...base, ...result, mode, explain: decision.explain, ranking: decision.ranking };
 }
 
+/** Preemption's view of a snapshot cluster: an observer for the running GPU pods, and priorityclasses.json. */
+async function preemptionObserver(dir: string, cluster: string) {
+  const { existsSync } = await import('node:fs');
+  const file = path.join(dir, cluster, 'priorityclasses.json');
+  if (!existsSync(file)) return undefined;
+  const { readJson } = await import('../io/read.js');
+  const { Extras, priorityMap } = await import('./collect.js');
+  const list = (await readJson(file, 'PriorityClass list')) as { items?: [] } | null;
+  return { extras: new Extras(), priorityClasses: priorityMap(list?.items ?? []) };
+}
+
 /** The collector's state: the same ClusterState the live and snapshot readers build, for the requested GPU type. */
 async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Promise<ClusterInput[]> {
   const { openRedis, readClusters: readRedis } = await import('./redis-state.js');
@@ -186,6 +232,7 @@ async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Pro
       now: o.now(),
       maxAgeMs: config.policy.maxStateAgeMs,
       url: o.stateUrl!,
+      victims: true,
     });
     const byName = new Map(read.map((r) => [r.name, r]));
     return config.clusters.map((c) => byName.get(c.name) ?? { name: c.name, error: 'not queried: the tenant may not use it' });
