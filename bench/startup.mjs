@@ -8,27 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { DIST, ROOT, median, timeCommand, round } from './_util.mjs';
+import { common } from '../scripts/build.mjs';
 
 const REFERENCE = `import * as core from '@actions/core';
 import * as github from '@actions/github';
 core.setOutput('greeting', \`\${core.getInput('who')} from \${github.context.eventName ?? 'nowhere'}\`);
 `;
 
-/** The reference action, bundled as the runner would run it (CommonJS for Node 20, like dist/). */
+/** The reference action, bundled with the same esbuild settings as dist/ (CommonJS for Node 20). */
 async function buildReference(dir) {
   const outfile = join(dir, 'reference.cjs');
-  await esbuild.build({
-    stdin: { contents: REFERENCE, resolveDir: ROOT, sourcefile: 'reference.mjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    logLevel: 'error',
-    outfile,
-  });
+  await esbuild.build({ ...common, stdin: { contents: REFERENCE, resolveDir: ROOT, sourcefile: 'reference.mjs' }, logLevel: 'error', outfile });
   return outfile;
 }
 

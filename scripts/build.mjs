@@ -68,7 +68,7 @@ const sqlPlugin = {
   },
 };
 
-const common = {
+export const common = {
   bundle: true,
   platform: 'node',
   target: 'node20',
