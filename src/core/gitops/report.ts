@@ -107,7 +107,7 @@ export async function runRelease(
     const [title, ...rest] = message.split('\n');
     pr = await openOrUpdatePullRequest({
       token: g.remote.token,
-      apiUrl: o.githubApiUrl ?? ctx.env.GITHUB_API_URL,
+      apiUrl: o.githubApiUrl ?? ctx.runner.apiUrl,
       owner: gh.owner,
       repo: gh.repo,
       head: pushBranch!,

@@ -1,3 +1,4 @@
+import { runUrlOf } from '../github/runner-info.js';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { readJson } from '../io/read.js';
@@ -43,8 +44,7 @@ export async function evaluationFrom(o: PushFiles, cwd: string, env: Readonly<Re
     if (!Number.isFinite(t)) throw new ConfigurationError(`--created-at "${o.createdAt}" is not an ISO 8601 time`, { hint: 'write it like 2025-06-12T11:05:22Z' });
     createdAt = new Date(t).toISOString();
   }
-  const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const ciRunUrl = env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : undefined;
+  const ciRunUrl = runUrlOf({ serverUrl: env.GITHUB_SERVER_URL, repository: env.GITHUB_REPOSITORY, runId: env.GITHUB_RUN_ID });
   return {
     model: str(o.model) ?? modelOf(modelVersion),
     model_version: modelVersion,
