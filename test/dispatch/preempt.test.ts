@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { dispatch } from '../../src/core/dispatch/dispatch.js';
 import { collect } from '../../src/core/dispatch/collect.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
+import { K8sTestServer } from '../support/k8s-server.js';
+import { readFileSync } from 'node:fs';
 import { cloneNode, gpuPod, t4, type Obj } from './fixtures.js';
 import { tempDir, writeConfig, writeJob, writeSnapshot, type ClusterSpec } from './helpers.js';
 
@@ -83,5 +85,31 @@ describe('dispatch --allow-preemption', () => {
     const viaSnapshot = await run(s, { allow: true });
     expect(viaRedis.preemptions).toEqual(viaSnapshot.preemptions);
     expect(viaRedis.explain.map((e) => e.preemption)).toEqual(viaSnapshot.explain.map((e) => e.preemption));
+  });
+
+  it('live: the victims are evicted through the Eviction API, recorded in the ledger, and the Job is submitted once they are gone', async () => {
+    const s = setup('high');
+    const server = await K8sTestServer.start({ nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')], pods: [pod('a0', 2, 'big', 100), pod('a1', 1, 'protected', 0, { protect: true }), pod('a1', 1, 'same', 1000)], priorityClasses: classes.items, evictionGraceMs: 300 });
+    try {
+      const clustersFile = writeConfig(s.dir, { a: { nodes: [], kubeconfig: { path: server.writeKubeconfig(s.dir, 'a'), context: 'a' } } }, { priority_classes: { high: 'training-high', normal: 'training-normal', low: 'training-low' } });
+      const ledger = join(s.dir, 'ledger.jsonl');
+      const out = await dispatch({ requestFile: s.job, clustersFile, allowPreemption: true, dryRun: false, wait: false, ledger, env: {}, secret: () => {}, log, now: () => new Date(), signal: new AbortController().signal });
+      expect(out.status).toBe('submitted');
+      expect(out.preemptions).toEqual([{ cluster: 'a', namespace: 'team-a', pod: 'big', node: 'a0', priority: 100, gpus: 2 }]);
+      expect(server.evictions).toEqual(['team-a/big']);
+      expect(server.pods.has('team-a/big')).toBe(false);
+      expect(server.pods.has('team-a/protected')).toBe(true);
+      expect(server.invalid).toEqual([]);
+      // The Eviction came before the Job, and the Job only after the pod was gone (a GET answered 404).
+      const evict = server.requests.findIndex((r) => r.path.endsWith('/pods/big/eviction'));
+      const create = server.requests.findIndex((r) => r.method === 'POST' && r.path.endsWith('/jobs'));
+      expect(evict).toBeGreaterThanOrEqual(0);
+      expect(create).toBeGreaterThan(evict);
+      const events = readFileSync(ledger, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      expect(events.map((e) => e.event)).toEqual(['decided', 'preempted', 'submitted']);
+      expect(events[1].detail).toBe('evicted team-a/big on a0 (priority 100, 2 GPUs)');
+    } finally {
+      await server.close();
+    }
   });
 });

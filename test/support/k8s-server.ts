@@ -33,6 +33,8 @@ export interface K8sServerOptions {
   deleteDelayMs?: number;
   /** Requests to matching paths get 403 Forbidden, as RBAC answers (e.g. /^\/api\/v1\/pods$/). */
   forbidden?: RegExp;
+  /** An evicted pod is deleted this long after the Eviction (its grace period); default 100 ms. */
+  evictionGraceMs?: number;
   /** scheduling.k8s.io/v1 PriorityClasses. */
   priorityClasses?: Obj[];
 }
@@ -166,6 +168,8 @@ export class K8sTestServer {
   private rv = 1000;
   private readonly events: Event[] = [];
   readonly priorityClasses: Obj[];
+  /** Pods evicted through the Eviction API (namespace/name). */
+  readonly evictions: string[] = [];
   /** Watches from a resourceVersion at or below this get 410 Gone (etcd compacted the history). */
   private compactedRv = 0;
   private readonly watchers = new Set<{ kind: Kind; ns?: string; labelSelector?: string; fieldSelector?: string; res: ServerResponse }>();
@@ -365,6 +369,28 @@ export class K8sTestServer {
       if (watching) return this.watch(res, 'pods', m[1], q);
       const items = [...this.pods.values()].filter((x) => !m![1] || x.metadata.namespace === m![1]);
       return this.list(res, 'PodList', items, q);
+    }
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/eviction)?$/.exec(p);
+    if (m) {
+      const key = `${m[1]}/${m[2]}`;
+      const pod = this.pods.get(key);
+      const notFound = () => this.send(res, 404, status(404, 'NotFound', `pods "${m![2]}" not found`, { name: m![2], kind: 'pods' }));
+      if (method === 'GET' && !m[3]) return pod ? this.send(res, 200, pod) : notFound();
+      if (method === 'POST' && m[3]) {
+        const body = await this.body(req);
+        try {
+          await validateObject(body as K8sObject);
+        } catch (e) {
+          this.invalid.push((e as Error).message);
+          return this.send(res, 422, status(422, 'Invalid', (e as Error).message));
+        }
+        if (!pod) return notFound();
+        this.evictions.push(key);
+        // The pod terminates within its own grace period (here: after graceMs).
+        this.later(this.opts.evictionGraceMs ?? 100, () => this.deletePod(key));
+        return this.send(res, 201, status(201, '', '', { name: m[2], kind: 'pods' }));
+      }
+      return this.send(res, 405, status(405, 'MethodNotAllowed', `${method} not allowed`));
     }
     if (method === 'POST' && p === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') {
       const body = await this.body(req);

@@ -146,9 +146,9 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
     }
   } else if (o.stateUrl) {
     inputs = await readRedisState(l, o, image);
-    for (const i of inputs as (ClusterInput & PreemptionInput)[]) if (i.victims) extra.set(i.name, { victims: i.victims as Map<string, Victim[]>, priorityClasses: i.priorityClasses ?? {} });
+    for (const i of inputs as (ClusterInput & PreemptionInput)[]) if (i.state) extra.set(i.name, { victims: new Map(), priorityClasses: i.priorityClasses ?? {} });
   } else {
-    inputs = await collectLive(l, o, image, clients);
+    inputs = await collectLive(l, o, image, clients, extra);
   }
 
   const decision: Decision = decide({
@@ -170,6 +170,20 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
   if (!decision.cluster && extra.size) {
     const { planCluster, planPreemption } = await import('./preempt.js');
     const capacityOnly = decision.explain.filter((e) => e.checks.capacity.pass === false && Object.entries(e.checks).every(([k, c]) => k === 'capacity' || c.pass !== false));
+    // From Redis, the running pods are read only now, and only on nodes of the requested GPU type.
+    if (o.stateUrl) {
+      const { openRedis, readVictims } = await import('./redis-state.js');
+      const client = await openRedis(o.stateUrl);
+      try {
+        for (const e of capacityOnly) {
+          const state = inputs.find((i) => i.name === e.cluster)?.state;
+          const x = extra.get(e.cluster);
+          if (state && x) x.victims = await readVictims(client, e.cluster, state.nodes.map((n) => n.name));
+        }
+      } finally {
+        await client.quit().catch(() => undefined);
+      }
+    }
     const plans = capacityOnly.map((e) => {
       const input = inputs.find((i) => i.name === e.cluster)!;
       const x = extra.get(e.cluster);
@@ -184,9 +198,6 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
       decision.cluster = e.cluster;
       decision.namespace = e.namespace;
       decision.ranking = [e.cluster];
-      if (mode === 'live') {
-        throw new ConfigurationError(`no cluster fits without preemption; ${e.cluster} fits by ${e.preemption}`, { path: '--allow-preemption', hint: 'evicting is not implemented in this version: run with --dry-run to see the plan and evict the pods yourself' });
-      }
     }
   }
   base.preemptions = preempting;
@@ -201,10 +212,33 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
     return { ...base, status: 'decided', mode, cluster: first.cluster, namespace: first.namespace, job, explain: decision.explain, ranking: decision.ranking };
   }
 
-  await note({ event: 'decided', cluster: decision.cluster, namespace: decision.namespace, score: first.score, ranking: decision.ranking, ...(resume ? { detail: `resuming the submission to ${resume.cluster} recorded in the ledger` } : {}) });
+  await note({ event: 'decided', cluster: decision.cluster, namespace: decision.namespace, score: first.score, ranking: decision.ranking, ...(resume ? { detail: `resuming the submission to ${resume.cluster} recorded in the ledger` } : preempting.length ? { detail: first.preemption } : {}) });
+  if (preempting.length && !resume) await evictVictims(l, o, first.cluster, preempting, clients, note);
   const { submitAndWatch } = await import('./submit.js');
   const result = await submitAndWatch({ l, o, decision, first, resume, clients, render: (t: ClusterExplain) => renderFor(l, t), note, attempts: base.attempts });
   return { ...base, ...result, mode, explain: decision.explain, ranking: decision.ranking };
+}
+
+/** Evicts the victims (Eviction API, their own grace period), records each, and waits until they are gone before the Job is submitted. */
+async function evictVictims(l: Loaded, o: DispatchOptions, cluster: string, victims: readonly Preemption[], clients: Map<string, ClusterClient>, note: (e: Omit<LedgerEntry, 'schema' | 'dispatch_id' | 'time' | 'job_name' | 'tenant'>) => Promise<void> | undefined): Promise<void> {
+  const { connect, evictPod, waitPodsGone, describeError } = await import('./k8s.js');
+  const cfg = l.config.clusters.find((c) => c.name === cluster)!;
+  let c = clients.get(cluster);
+  try {
+    if (!c) {
+      c = await connect(cfg, { env: o.env, baseDir: path.dirname(path.resolve(o.clustersFile)), secret: o.secret, timeoutMs: l.config.policy.requestTimeoutMs, signal: o.signal });
+      clients.set(cluster, c);
+    }
+    for (const v of victims) {
+      await evictPod(c, v.namespace, v.pod);
+      await note({ event: 'preempted', cluster, namespace: v.namespace, detail: `evicted ${v.namespace}/${v.pod} on ${v.node} (priority ${v.priority}, ${v.gpus} GPU${v.gpus === 1 ? '' : 's'})` });
+    }
+    const gone = await waitPodsGone(c, victims.map((v) => ({ namespace: v.namespace, name: v.pod })), Date.now() + l.config.policy.pendingTimeoutMs, Date.now);
+    if (!gone) throw new ExternalError(`the evicted pods on ${cluster} are not gone after ${Math.round(l.config.policy.pendingTimeoutMs / 1000)}s; nothing submitted`);
+  } catch (e) {
+    if (e instanceof ExternalError) throw e;
+    throw new ExternalError(`preemption on ${cluster} failed: ${describeError(e, { name: cluster, timeoutMs: l.config.policy.requestTimeoutMs })}; nothing submitted`);
+  }
 }
 
 /** Preemption's view of a snapshot cluster: an observer for the running GPU pods, and priorityclasses.json. */
@@ -232,7 +266,6 @@ async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Pro
       now: o.now(),
       maxAgeMs: config.policy.maxStateAgeMs,
       url: o.stateUrl!,
-      victims: true,
     });
     const byName = new Map(read.map((r) => [r.name, r]));
     return config.clusters.map((c) => byName.get(c.name) ?? { name: c.name, error: 'not queried: the tenant may not use it' });
@@ -241,7 +274,7 @@ async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Pro
   }
 }
 
-async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients: Map<string, ClusterClient>): Promise<ClusterInput[]> {
+async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients: Map<string, ClusterClient>, preemptionData?: Map<string, { victims: Map<string, Victim[]>; priorityClasses: Record<string, number> }>): Promise<ClusterInput[]> {
   const { connect, collectState, KubeconfigError, describeError } = await import('./k8s.js');
   const { config } = l;
   const baseDir = path.dirname(path.resolve(o.clustersFile));
@@ -255,7 +288,14 @@ async function collectLive(l: Loaded, o: DispatchOptions, image: string, clients
       try {
         const client = await connect(c, { env: o.env, baseDir, secret: o.secret, timeoutMs: config.policy.requestTimeoutMs, signal: o.signal });
         clients.set(c.name, client);
-        const input = await collectState(client, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[schedulerFor(config, c)] } });
+        const observer = o.allowPreemption ? new (await import('./collect.js')).Extras() : undefined;
+        const input = await collectState(client, { image, access: { namespace: l.namespaces[c.name]!, ...ACCESS[schedulerFor(config, c)] }, observe: observer });
+        if (observer) {
+          const api = client.kc.makeApiClient(client.k8s.SchedulingV1Api);
+          const { priorityMap } = await import('./collect.js');
+          const list = await api.listPriorityClass({}, (await import('./k8s.js')).reqOptions(client)).catch(() => ({ items: [] }));
+          preemptionData?.set(c.name, { victims: observer.victims, priorityClasses: priorityMap(list.items as never) });
+        }
         o.log.progress(`[${++done}/${config.clusters.length}] ${c.name}: ${input.state!.nodes.length} nodes, ${input.state!.podCount} pods`);
         return input;
       } catch (e) {

@@ -378,6 +378,36 @@ export async function waitScheduled(
   return { scheduled: false, progress };
 }
 
+/** Evicts a pod through the Eviction API (its own grace period, PodDisruptionBudgets respected); a 404 means it is gone already. */
+export async function evictPod(c: ClusterClient, namespace: string, name: string): Promise<void> {
+  const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } };
+  try {
+    await call(c, () => c.core.createNamespacedPodEviction({ name, namespace, body }, reqOptions(c)));
+  } catch (e) {
+    if (statusOf(e) !== 404) throw e;
+  }
+}
+
+/** Polls until the pods are gone (404), or the deadline passes. */
+export async function waitPodsGone(c: ClusterClient, pods: readonly { namespace: string; name: string }[], deadline: number, now: () => number): Promise<boolean> {
+  let left = [...pods];
+  while (now() < deadline) {
+    const still: typeof left = [];
+    for (const p of left) {
+      try {
+        await call(c, () => c.core.readNamespacedPod({ name: p.name, namespace: p.namespace }, reqOptions(c)));
+        still.push(p);
+      } catch (e) {
+        if (statusOf(e) !== 404) throw e;
+      }
+    }
+    left = still;
+    if (left.length === 0) return true;
+    await sleep(Math.min(1000, Math.max(0, deadline - now())), c.signal);
+  }
+  return false;
+}
+
 /** Polls until the Job and its pods are gone (404 and no pods with the dispatch label). */
 export async function waitGone(c: ClusterClient, manifest: Manifest, labelSelector: string, deadline: number, now: () => number): Promise<boolean> {
   while (now() < deadline) {

@@ -25,6 +25,8 @@ export type LedgerEvent =
   | 'gone'
   | 'failover-blocked'
   | 'left-pending'
+  /** A pod evicted to make room (--allow-preemption); detail names it. */
+  | 'preempted'
   /** Written by other tooling when a dispatched job fails later; counted as a failure. */
   | 'job-failed'
   | 'job-succeeded';

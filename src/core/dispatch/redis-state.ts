@@ -237,6 +237,15 @@ export async function touchSynced(client: Client, cluster: string, at: string): 
   await client.hSet(key(cluster, 'summary'), 'synced_at', at);
 }
 
+/** The preemptible pods of some nodes (read only when no cluster fits, and only for nodes of the requested type). */
+export async function readVictims(client: Client, cluster: string, nodes: readonly string[]): Promise<Map<string, Victim[]>> {
+  const out = new Map<string, Victim[]>();
+  if (nodes.length === 0) return out;
+  const values = await client.hmGet(key(cluster, 'victims'), [...nodes]);
+  values.forEach((v, i) => v && out.set(nodes[i]!, JSON.parse(v) as Victim[]));
+  return out;
+}
+
 export interface ReadOptions {
   request: JobRequest;
   image: string;
@@ -245,13 +254,10 @@ export interface ReadOptions {
   now: Date;
   maxAgeMs: number;
   url: string;
-  /** Read the victims too (preemption). */
-  victims?: boolean;
 }
 
 export interface RedisClusterInput extends ClusterInput {
   priorityClasses?: Record<string, number>;
-  victims?: Map<string, Victim[]>;
 }
 
 /**
@@ -287,7 +293,6 @@ async function readOne(client: Client, cluster: string, summary: Record<string, 
   }
   const wanted = info.types.filter(([, t]) => gpuMatches(o.request.gpu, t)).map(([k]) => k);
   const m = client.multi().hGet(key(cluster, 'summary'), 'generation').hGetAll(key(cluster, 'shapes')).sMembers(key(cluster, `image:${o.image}`));
-  if (o.victims) m.hGetAll(key(cluster, 'victims'));
   for (const t of wanted) m.hGetAll(key(cluster, `type:${t}`));
   const replies = (await m.exec()) as unknown[];
   if (replies[0] !== summary.generation) {
@@ -297,14 +302,12 @@ async function readOne(client: Client, cluster: string, summary: Record<string, 
   }
   const shapes = replies[1] as Record<string, string>;
   const images = new Set(replies[2] as string[]);
-  const victimsRaw = o.victims ? (replies[3] as Record<string, string>) : undefined;
-  const typeHashes = replies.slice(o.victims ? 4 : 3) as Record<string, string>[];
+  const typeHashes = replies.slice(3) as Record<string, string>[];
   const input: RedisClusterInput = {
     name: cluster,
     state: rebuild(cluster, info, shapes, wanted, typeHashes, images, o),
     priorityClasses: info.priority_classes ?? {},
   };
-  if (victimsRaw) input.victims = new Map(Object.entries(victimsRaw).map(([n, v]) => [n, JSON.parse(v) as Victim[]]));
   return input;
 }
 
