@@ -94,7 +94,7 @@ export default async function* dispatchRedisBench() {
     const redisMs = median(runs);
     yield {
       bench: 'dispatch-redis',
-      case: 'decision from the collector\'s Redis state, whole process start to JSON, 100 clusters x 5000 nodes',
+      case: `decision from the collector's Redis state, whole process start to JSON, ${CLUSTERS} clusters x ${NODES} nodes`,
       clusters: CLUSTERS,
       nodes: CLUSTERS * NODES,
       pods: CLUSTERS * NODES,

@@ -307,6 +307,19 @@ export class K8sTestServer {
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** The request's object when kubernetes-models accepts it; otherwise answers 422 Invalid, records it, and returns undefined. */
+  private async validBody(req: IncomingMessage, res: ServerResponse): Promise<Obj | undefined> {
+    const body = await this.body(req);
+    try {
+      await validateObject(body as K8sObject);
+      return body;
+    } catch (e) {
+      this.invalid.push((e as Error).message);
+      this.send(res, 422, status(422, 'Invalid', (e as Error).message));
+      return undefined;
+    }
+  }
+
   private list(res: ServerResponse, kind: string, items: Obj[], q: Record<string, string>): void {
     const selected = items.filter((o) => matchLabels(q.labelSelector, o.metadata?.labels) && matchFields(q.fieldSelector, o));
     const offset = q.continue ? Number(Buffer.from(q.continue, 'base64url').toString()) : 0;
@@ -377,13 +390,7 @@ export class K8sTestServer {
       const notFound = () => this.send(res, 404, status(404, 'NotFound', `pods "${m![2]}" not found`, { name: m![2], kind: 'pods' }));
       if (method === 'GET' && !m[3]) return pod ? this.send(res, 200, pod) : notFound();
       if (method === 'POST' && m[3]) {
-        const body = await this.body(req);
-        try {
-          await validateObject(body as K8sObject);
-        } catch (e) {
-          this.invalid.push((e as Error).message);
-          return this.send(res, 422, status(422, 'Invalid', (e as Error).message));
-        }
+        if (!(await this.validBody(req, res))) return;
         if (!pod) return notFound();
         this.evictions.push(key);
         // The pod terminates within its own grace period (here: after graceMs).
@@ -393,13 +400,8 @@ export class K8sTestServer {
       return this.send(res, 405, status(405, 'MethodNotAllowed', `${method} not allowed`));
     }
     if (method === 'POST' && p === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews') {
-      const body = await this.body(req);
-      try {
-        await validateObject(body as K8sObject);
-      } catch (e) {
-        this.invalid.push((e as Error).message);
-        return this.send(res, 422, status(422, 'Invalid', (e as Error).message));
-      }
+      const body = await this.validBody(req, res);
+      if (!body) return;
       const attrs = body.spec?.resourceAttributes ?? {};
       const allowed = this.opts.allow ? this.opts.allow(attrs) : true;
       return this.send(res, 201, { ...body, status: { allowed, ...(allowed ? {} : { reason: 'RBAC: access denied' }) } });
