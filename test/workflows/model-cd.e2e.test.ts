@@ -98,7 +98,7 @@ describe('model-cd.yml with a candidate from continuous training', () => {
     apps.push(app);
     const r = await cd(candidate(NEW), app.url);
     expect(failedSteps(r)).toEqual([]);
-    expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'skipped', candidate: 'success', staging: 'success', production: 'success' });
+    expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'skipped', candidate: 'success', staging: 'success', production: 'success', 'gitops-site': 'skipped' });
     expect(r.outputs['model-version']).toBe(NEW);
     const staging = JSON.parse(await git('show', 'main:apps/ocr/staging/release.json')) as Record<string, unknown>;
     expect(staging).toMatchObject({ model_version: NEW, image: candidate(NEW).image, source_commit: candidate(NEW).source_commit, run_url: candidate(NEW).run_url, metrics_file: 'metrics.json', samples_file: 'samples.jsonl' });
@@ -170,7 +170,7 @@ describe('model-cd.yml on a push to main', () => {
       },
     });
     expect(failedSteps(r)).toEqual([]);
-    expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'success', candidate: 'skipped', staging: 'success', production: 'success' });
+    expect(Object.fromEntries(Object.entries(r.jobs).map(([k, j]) => [k, j.result]))).toEqual({ build: 'success', candidate: 'skipped', staging: 'success', production: 'success', 'gitops-site': 'skipped' });
 
     const mv = r.jobs.build!.outputs['model-version']!;
     expect(mv).toMatch(/^ocr-v1\.\d{8}\.\d{6}$/);
