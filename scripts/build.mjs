@@ -3,7 +3,7 @@
 // command registry from src/commands/*.ts. Deterministic: a rebuild of the same source changes nothing.
 import * as esbuild from 'esbuild';
 import { readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join, dirname, basename } from 'node:path';
+import { join, dirname, basename, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -63,8 +63,9 @@ const vendorPlugin = (inline = new Set()) => ({
 const sqlPlugin = {
   name: 'mlloop-sql-raw',
   setup(b) {
-    b.onResolve({ filter: /\.sql\?raw$/ }, (args) => ({ path: join(args.resolveDir, args.path.slice(0, -'?raw'.length)), namespace: 'sql-raw' }));
-    b.onLoad({ filter: /.*/, namespace: 'sql-raw' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'text' }));
+    // Paths relative to the repository, so the bundle is the same whichever folder it was built in.
+    b.onResolve({ filter: /\.sql\?raw$/ }, (args) => ({ path: relative(root, join(args.resolveDir, args.path.slice(0, -'?raw'.length))), namespace: 'sql-raw' }));
+    b.onLoad({ filter: /.*/, namespace: 'sql-raw' }, (args) => ({ contents: readFileSync(join(root, args.path), 'utf8'), loader: 'text' }));
   },
 };
 
