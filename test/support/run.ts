@@ -110,3 +110,10 @@ export async function runAction(
     masked,
   };
 }
+
+/** Whether a process runs no more: gone, or at most a zombie waiting for its reaper (Linux /proc). */
+export function runsNoMore(pid: number): boolean {
+  const stat = `/proc/${pid}/stat`;
+  if (!existsSync(stat)) return true;
+  return readFileSync(stat, 'utf8').replace(/^.*\) /, '')[0] === 'Z';
+}

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
-import { run as runProcess, runAction, type ActionRun } from '../support/run.js';
+import { run as runProcess, runAction, runsNoMore, type ActionRun } from '../support/run.js';
 import { DIST, EXAMPLE, PYTHON, ROOT } from '../support/paths.js';
 import { startArtifactService, unzip, type ArtifactService } from '../support/artifact-server.js';
 import { tempDir } from '../support/tmp.js';
@@ -224,9 +224,7 @@ describe.concurrent('train action on a small training script', () => {
     const log = readFileSync(join(repo, 'logs/train.log'), 'utf8');
     const pid = Number(/\[train\] grandchild (\d+)/.exec(log)?.[1]);
     expect(pid).toBeGreaterThan(1);
-    // Gone, or at most a zombie waiting for a reaper: it runs no more.
-    const state = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] : 'gone';
-    expect(['gone', 'Z']).toContain(state);
+    expect(runsNoMore(pid)).toBe(true);
     const files = unzip(svc.content('mlloop-train'));
     expect(JSON.parse(files.get('outputs/run.json')!.toString('utf8')).status).toBe('timed-out');
     expect(files.get('logs/train.log')!.toString('utf8')).toContain('grandchild started');
