@@ -61,6 +61,7 @@ step "example model repository tests (python3 -m unittest)"
 step "vitest"
 # Every temporary file of the run goes under one folder of its own: what is left there at the end is a leak.
 run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/mlloop-test-run.XXXXXX")
+chmod 755 "$run_tmp"   # servers started as another user (PostgreSQL runs as postgres) reach their folders in it
 trap 'rm -rf "$run_tmp"' EXIT
 status=0
 TMPDIR="$run_tmp" npx vitest run "$@" || status=$?

@@ -196,7 +196,9 @@ describe('gitops deploy', () => {
     writeFileSync(join(r.bare, 'hooks', 'pre-receive'), `#!/bin/sh\ncat >/dev/null\nif [ -f "${flag}" ]; then touch "${started}"; sleep 30; fi\nexit 0\n`, { mode: 0o755 });
     writeFileSync(flag, '');
     const before = r.head();
-    const child = spawn(process.execPath, [join(DIST, 'cli.cjs'), 'gitops', 'deploy', '--repo', r.bare, '--app', 'ocr', '--env', 'prod', '--image', image('ocr-v4.0'), '--model-version', 'ocr-v4.0'], { detached: true, stdio: 'ignore' });
+    // SIGKILL leaves the writer's clone behind (nothing can remove it; the action's post step would): give it a temp folder the test removes.
+    const killedTmp = tempDir('gitops-killed');
+    const child = spawn(process.execPath, [join(DIST, 'cli.cjs'), 'gitops', 'deploy', '--repo', r.bare, '--app', 'ocr', '--env', 'prod', '--image', image('ocr-v4.0'), '--model-version', 'ocr-v4.0'], { detached: true, stdio: 'ignore', env: { ...process.env, TMPDIR: killedTmp } });
     for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((res) => setTimeout(res, 50));
     expect(existsSync(started)).toBe(true);
     // The whole writer — node, git push, receive-pack and the hook — dies at once.
