@@ -29,10 +29,12 @@ async function writeData(dir, evaluationId) {
     ];
     const id = `policy-${String(i).padStart(7, '0')}`;
     const line = { image_id: id, tp: bad ? 1 : 2, fp: bad ? 1 : 0, fn: bad ? 1 : 0, per_field: perField, fields };
-    const ok1 = jsonl.write(`${JSON.stringify(line)}\n`);
-    const ok2 = rows.write(`${evaluationId},${csv(id)},${line.tp},${line.fp},${line.fn},${csv(JSON.stringify(perField))},${csv(JSON.stringify(fields))}\n`);
-    if (!ok1) await once(jsonl, 'drain');
-    if (!ok2) await once(rows, 'drain');
+    jsonl.write(`${JSON.stringify(line)}\n`);
+    rows.write(`${evaluationId},${csv(id)},${line.tp},${line.fp},${line.fn},${csv(JSON.stringify(perField))},${csv(JSON.stringify(fields))}\n`);
+    // Asked after each wait: one stream may drain while the other is awaited (waiting for a drain that already
+    // happened would leave nothing to wake the loop).
+    if (jsonl.writableNeedDrain) await once(jsonl, 'drain');
+    if (rows.writableNeedDrain) await once(rows, 'drain');
   }
   jsonl.end();
   rows.end();
