@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, runAction, type Ran } from '../support/run.js';
 import { DIST } from '../support/paths.js';
+import { tool } from '../support/tools.js';
+import { tempDir } from '../support/tmp.js';
 import { httpGitServer, makeRemote, type Remote } from '../gitops/git-fixture.js';
 import { noWorkflowCommands, oneLine, printableError } from '../../src/core/log.js';
 
@@ -22,11 +23,6 @@ const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), `mlloop-hardening-${prefix}-`));
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
 
 /**
  * A `git` earlier on PATH that logs every argv and, after the command, the .git/config of the folder it ran
@@ -40,7 +36,7 @@ function spyGit(): { path: string; log: () => string } {
 printf 'argv:' >> '${log}'
 for a in "$@"; do printf ' [%s]' "$a" >> '${log}'; done
 printf '\\n' >> '${log}'
-/usr/bin/git "$@"
+'${tool('git')}' "$@"
 rc=$?
 if [ -f .git/config ]; then printf 'config of %s:\\n' "$PWD" >> '${log}'; cat .git/config >> '${log}'; fi
 exit $rc

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli } from '../support/run.js';
+import { tempDir } from '../support/tmp.js';
 import { K8sTestServer, type K8sServerOptions } from '../support/k8s-server.js';
 import { cloneNode, t4, type Obj } from '../dispatch/fixtures.js';
 import { writeConfig, writeJob, writeSnapshot } from '../dispatch/helpers.js';
@@ -13,22 +13,15 @@ import { allocatableProblem, parseQuantity } from '../../src/core/dispatch/quant
 // before any Job is rendered, a 404 while confirming a failed-over Job means gone, and kubeconfigs that
 // are all wrong are the user's input.
 
-const dirs: string[] = [];
 const servers: K8sTestServer[] = [];
 afterEach(async () => {
   for (const s of servers.splice(0)) await s.close().catch(() => undefined);
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'mlloop-hardening-dispatch-'));
-  dirs.push(d);
-  return d;
-}
 
 const T4_JOB = { resources: { gpu: 1, gpu_type: 'T4', cpu: '2', memory: '8Gi' } };
 
 async function snapshotDecision(clusters: Record<string, { nodes: Obj[] }>, tamper: (snap: string) => void, job: Obj = T4_JOB) {
-  const dir = tempDir();
+  const dir = tempDir('hardening-dispatch');
   const config = writeConfig(dir, clusters);
   const request = writeJob(dir, job);
   const snap = writeSnapshot(dir, clusters);
@@ -166,7 +159,7 @@ describe('dispatch refuses bad job input before any Job is rendered', () => {
   async function live(job: Obj) {
     const a = await K8sTestServer.start({ nodes: [cloneNode(t4(), 'a0')] });
     servers.push(a);
-    const dir = tempDir();
+    const dir = tempDir('hardening-dispatch');
     const config = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'a' } } });
     const request = writeJob(dir, { ...T4_JOB, ...job });
     const r = await cli(['dispatch', '--request', request, '--clusters', config, '--json'], { timeoutMs: 60_000 });
@@ -207,7 +200,7 @@ describe('dispatch live: failover and kubeconfigs', () => {
   it('a Job that vanished before the failover (404 on suspend) is gone: it fails over, exit 0', async () => {
     const a = await cluster({ schedule: 'never', nodes: [cloneNode(t4(), 'a0'), cloneNode(t4(), 'a1')] });
     const b = await cluster({ nodes: [cloneNode(t4(), 'b0')] });
-    const dir = tempDir();
+    const dir = tempDir('hardening-dispatch');
     const config = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'a' } }, b: { nodes: [], kubeconfig: { path: b.writeKubeconfig(dir, 'b'), context: 'b' } } }, { request_timeout: '20s', pending_timeout: '4s' });
     const request = writeJob(dir, T4_JOB);
     const running = cli(['dispatch', '--request', request, '--clusters', config, '--ledger', join(dir, 'ledger.jsonl'), '--json'], { timeoutMs: 90_000 });
@@ -229,7 +222,7 @@ describe('dispatch live: failover and kubeconfigs', () => {
     ['a missing kubeconfig file', (dir: string) => ({ path: join(dir, 'absent.yaml') })],
   ])('%s on every cluster: exit 2 naming clusters.yaml and the field', async (_what, kubeconfig) => {
     const a = await cluster({ nodes: [cloneNode(t4(), 'a0')] });
-    const dir = tempDir();
+    const dir = tempDir('hardening-dispatch');
     const config = writeConfig(dir, { a: { nodes: [], kubeconfig: kubeconfig(dir, a) } });
     const r = await cli(['dispatch', '--request', writeJob(dir, T4_JOB), '--clusters', config, '--json'], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
@@ -239,7 +232,7 @@ describe('dispatch live: failover and kubeconfigs', () => {
 
   it('dispatch snapshot: every kubeconfig wrong is exit 2 too (one unreachable cluster stays exit 3)', async () => {
     const a = await cluster({ nodes: [cloneNode(t4(), 'a0')] });
-    const dir = tempDir();
+    const dir = tempDir('hardening-dispatch');
     const out = join(dir, 'snap');
     const bad = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'nope' } } });
     const r = await cli(['dispatch', 'snapshot', '--clusters', bad, '--out', out], { timeoutMs: 60_000 });
@@ -253,7 +246,7 @@ describe('dispatch live: failover and kubeconfigs', () => {
 
   it('one bad kubeconfig among good clusters only excludes that cluster', async () => {
     const a = await cluster({ nodes: [cloneNode(t4(), 'a0')] });
-    const dir = tempDir();
+    const dir = tempDir('hardening-dispatch');
     const config = writeConfig(dir, { bad: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'nope' } }, a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'a' } } });
     const r = await cli(['dispatch', '--request', writeJob(dir, T4_JOB), '--clusters', config, '--json', '--dry-run'], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(0);

@@ -42,6 +42,7 @@ export const TOOLS = {
   redisServer: { env: 'MLLOOP_REDIS_SERVER', names: ['redis-server'], paths: ['/usr/bin/redis-server'], install: 'apt-get install redis-server' },
   initdb: { env: 'MLLOOP_INITDB', names: ['initdb'], paths: ['/usr/lib/postgresql/*/bin/initdb'], install: 'apt-get install postgresql' },
   pgCtl: { env: 'MLLOOP_PG_CTL', names: ['pg_ctl'], paths: ['/usr/lib/postgresql/*/bin/pg_ctl'], install: 'apt-get install postgresql' },
+  git: { env: 'MLLOOP_GIT', names: ['git'], install: 'apt-get install git' },
   tinyproxy: { env: 'MLLOOP_TINYPROXY', names: ['tinyproxy'], paths: ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'], install: 'apt-get install tinyproxy' },
 } satisfies Record<string, ToolSpec>;
 
