@@ -1,6 +1,8 @@
-import { accessSync, constants, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ROOT } from './paths.js';
+import { findOnPath, isExecutable } from '../../src/core/fs/which.js';
+import { CHROMIUM_NAMES, CHROMIUM_PATHS } from '../../src/core/report/pdf.js';
 
 /**
  * The external programs the tests drive, found where they are installed: an environment override, else the
@@ -20,12 +22,8 @@ export interface ToolSpec {
 }
 
 export const TOOLS = {
-  chromium: {
-    env: 'MLLOOP_CHROMIUM',
-    names: ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'],
-    paths: ['/usr/bin/chromium', '/usr/lib/chromium/chromium', '/snap/bin/chromium', '/opt/google/chrome/chrome'],
-    install: 'apt-get install chromium',
-  },
+  // The same names and install paths as mlloop's own search (compare's PDF printer).
+  chromium: { env: 'MLLOOP_CHROMIUM', names: CHROMIUM_NAMES, paths: CHROMIUM_PATHS, install: 'apt-get install chromium' },
   prometheus: { env: 'MLLOOP_PROMETHEUS', names: ['prometheus'], paths: ['/usr/bin/prometheus'], install: 'apt-get install prometheus' },
   alertmanager: {
     env: 'MLLOOP_ALERTMANAGER',
@@ -45,15 +43,6 @@ export const TOOLS = {
   git: { env: 'MLLOOP_GIT', names: ['git'], install: 'apt-get install git' },
   tinyproxy: { env: 'MLLOOP_TINYPROXY', names: ['tinyproxy'], paths: ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'], install: 'apt-get install tinyproxy' },
 } satisfies Record<string, ToolSpec>;
-
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Expands one `*` path segment; the highest match first (the newest PostgreSQL major). */
 function expand(pattern: string, root: string): string[] {
@@ -75,13 +64,10 @@ function expand(pattern: string, root: string): string[] {
 export function resolveTool(spec: ToolSpec, env: Readonly<Record<string, string | undefined>> = process.env, root = ROOT): string | undefined {
   const override = env[spec.env];
   if (override) return override;
-  for (const name of spec.names) {
-    for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-      if (executable(join(dir, name))) return join(dir, name);
-    }
-  }
+  const onPath = findOnPath(spec.names, env);
+  if (onPath) return onPath;
   for (const p of spec.paths ?? []) {
-    const hit = expand(p, root).find(executable);
+    const hit = expand(p, root).find(isExecutable);
     if (hit) return hit;
   }
   return undefined;

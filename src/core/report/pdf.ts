@@ -1,6 +1,7 @@
-import { accessSync, constants, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigurationError, ExternalError } from '../errors.js';
+import { findOnPath, isExecutable } from '../fs/which.js';
 
 /** Names of Chromium and Chrome on PATH, in the order they are tried. */
 export const CHROMIUM_NAMES = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable'];
@@ -17,15 +18,6 @@ export const CHROMIUM_PATHS = [
   '/Applications/Chromium.app/Contents/MacOS/Chromium',
   '/Applications/Google Chrome.app/Contents/MacOS/Google Chrome',
 ];
-
-const executable = (p: string) => {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The Chromium builds Playwright downloaded (`npx playwright install chromium`), newest first. */
 function playwrightChromium(env: Readonly<Record<string, string | undefined>>): string[] {
@@ -49,11 +41,7 @@ export function findChromium(wanted: string | undefined, env: Readonly<Record<st
   if (wanted) return wanted;
   const override = env.MLLOOP_CHROMIUM || env.CHROME_PATH;
   if (override) return override;
-  const dirs = (env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const name of CHROMIUM_NAMES) {
-    for (const dir of dirs) if (executable(join(dir, name))) return join(dir, name);
-  }
-  const hit = known.find(executable);
+  const hit = findOnPath(CHROMIUM_NAMES, env) ?? known.find(isExecutable);
   if (hit) return hit;
   throw new ConfigurationError(`Chromium not found: searched $MLLOOP_CHROMIUM, $CHROME_PATH, PATH for ${CHROMIUM_NAMES.join(', ')}, and ${known.join(', ')}`, {
     hint: 'install it (apt-get install chromium), pass --chromium PATH or set MLLOOP_CHROMIUM, or --no-pdf to skip report.pdf',
