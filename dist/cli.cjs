@@ -345,7 +345,8 @@ Run mlloop --help for the list of commands.
 `):result.text&&io.stdout(printableLines(masker.mask(result.text.endsWith(`
 `)?result.text:`${result.text}
 `))),result.exitCode!==0&&result.failure&&io.stderr(`${printableLines(masker.mask(result.failure))}
-`),result.exitCode}catch(e){if(isMlloopError(e))return io.stderr(`mlloop ${command30.name}: error: ${printableError(masker.mask(e.message))}
+`),result.exitCode}catch(e){if(io.signal?.aborted)return io.stderr(`mlloop ${command30.name}: stopped (${printableError(masker.mask(String(io.signal.reason?.message??io.signal.reason)))}); temporary folders were removed
+`),ExitCode.external;if(isMlloopError(e))return io.stderr(`mlloop ${command30.name}: error: ${printableError(masker.mask(e.message))}
 `),json&&io.stdout(`${masker.mask(JSON.stringify({error:{message:e.message,exitCode:e.exitCode,...e.location}},null,2))}
 `),e.exitCode;let err2=e;return io.stderr(printableLines(`mlloop ${command30.name}: internal error (a bug in mlloop, please report it): ${masker.mask(err2?.stack??String(e))}
 `)),ExitCode.verdictFailed}}var registry,init_main=__esm({"src/cli/main.ts"(){"use strict";init_runner_info2();init_registry_gen();init_args();init_help();init_define();init_errors();init_mask();init_log();init_version();init_proxy();registry=commands}});init_main();var controller=new AbortController,signals=0;for(let sig of["SIGINT","SIGTERM"])process.on(sig,()=>{signals++,signals>1&&process.exit(130),controller.abort(new Error(`received ${sig}`))});process.stdout.on("error",e=>{e.code==="EPIPE"&&process.exit(0)});main({argv:process.argv.slice(2),env:process.env,cwd:process.cwd(),stdout:t=>process.stdout.write(t),stderr:t=>process.stderr.write(t),signal:controller.signal}).then(code=>{process.exitCode=code},e=>{process.stderr.write(`mlloop: internal error: ${e?.stack??String(e)}

@@ -126,6 +126,12 @@ export async function main(io: CliIO): Promise<number> {
     if (result.exitCode !== 0 && result.failure) io.stderr(`${printableLines(masker.mask(result.failure))}\n`);
     return result.exitCode;
   } catch (e) {
+    // Stopped by SIGINT/SIGTERM: whatever the aborted work threw ("cannot clone …: Abort signal received", a git
+    // client's "Abort already signaled") is the stop, neither an outside failure with a fix nor a bug.
+    if (io.signal?.aborted) {
+      io.stderr(`mlloop ${command.name}: stopped (${printableError(masker.mask(String((io.signal.reason as Error)?.message ?? io.signal.reason)))}); temporary folders were removed\n`);
+      return ExitCode.external;
+    }
     if (isMlloopError(e)) {
       io.stderr(`mlloop ${command.name}: error: ${printableError(masker.mask(e.message))}\n`);
       if (json) io.stdout(`${masker.mask(JSON.stringify({ error: { message: e.message, exitCode: e.exitCode, ...e.location } }, null, 2))}\n`);
