@@ -18,5 +18,11 @@ export function runnerInfoFromContext(): RunnerInfo {
     payload: context.payload as Record<string, unknown>,
     sha: context.sha,
     ref: context.ref,
+    actor: context.actor || undefined,
+    job: context.job || undefined,
+    workflow: context.workflow || undefined,
+    // Not in context: read where the runner puts them.
+    workflowRef: process.env.GITHUB_WORKFLOW_REF || undefined,
+    baseRef: process.env.GITHUB_BASE_REF || undefined,
   };
 }

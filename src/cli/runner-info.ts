@@ -30,5 +30,10 @@ export function runnerInfoFromEnv(env: Readonly<Record<string, string | undefine
     payload,
     sha: env.GITHUB_SHA || undefined,
     ref: env.GITHUB_REF || undefined,
+    actor: env.GITHUB_ACTOR || undefined,
+    job: env.GITHUB_JOB || undefined,
+    workflow: env.GITHUB_WORKFLOW || undefined,
+    workflowRef: env.GITHUB_WORKFLOW_REF || undefined,
+    baseRef: env.GITHUB_BASE_REF || undefined,
   };
 }

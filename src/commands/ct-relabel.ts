@@ -103,7 +103,7 @@ export const command = defineCommand({
         tasks: abs(o.out)!,
         data: [],
         gt: [],
-        actor: ctx.env.GITHUB_ACTOR ?? ctx.env.USER ?? 'mlloop',
+        actor: ctx.runner.actor ?? ctx.env.USER ?? 'mlloop',
         time: ctx.now(),
         cwd: ctx.cwd,
       });

@@ -39,7 +39,7 @@ export const command = defineCommand({
     const { evaluationFrom, openHistory } = await import('../core/history/history.js');
     const { pushEvaluation } = await import('../core/history/store.js');
     const path = await import('node:path');
-    const evaluation = await evaluationFrom(o, ctx.cwd, ctx.env, ctx.now());
+    const evaluation = await evaluationFrom(o, ctx.cwd, ctx.runner, ctx.now());
     const db = await openHistory(o.db, ctx, true);
     try {
       ctx.log.progress(`recording ${evaluation.model_version} on ${evaluation.dataset} in ${db.target.display}`);

@@ -70,7 +70,7 @@ export const command = defineCommand({
       commit: o.commit ?? (o.run ? undefined : ctx.runner.sha),
       runUrl,
       env: o.env,
-      actor: o.actor ?? e.GITHUB_ACTOR ?? e.USER ?? 'unknown',
+      actor: o.actor ?? ctx.runner.actor ?? e.USER ?? 'unknown',
       time,
       cwd: ctx.cwd,
     });

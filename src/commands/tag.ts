@@ -29,8 +29,7 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { imageTag, parseTime } = await import('../core/tag/tag.js');
-    const env = ctx.env;
-    const source = o.source ?? (env.GITHUB_SERVER_URL && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}` : undefined);
+    const source = o.source ?? (ctx.runner.repository ? `${ctx.runner.serverUrl.replace(/\/+$/, '')}/${ctx.runner.repository}` : undefined);
     const r = imageTag({ model: o.model, version: o.version, sha: o.sha, time: o.time ? parseTime(o.time) : ctx.now(), image: o.image, source, dataset: o.dataset });
     const labels = Object.entries(r.labels).map(([k, v]) => `${k}=${v}`);
     return {

@@ -98,7 +98,7 @@ describe.each(backends)('history on $name', ({ db: makeDb }) => {
     const r = await mlloop(['history', 'push', '--metrics', 'v1.json', '--samples', 'v1.jsonl', '--run', 'run.json', '--db', db, '--created-at', '2026-10-01T08:00:00Z', '--json'], work, ci);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ created: true, model: 'ocr', model_version: 'ocr-v3.1', dataset: 'invoice-test-2025Q1', source_commit: 'a'.repeat(40), run_url: 'https://github.com/acme/ocr/actions/runs/4242', created_at: '2026-10-01T08:00:00.000Z', samples: 500, samples_added: 500 });
+    expect(out).toMatchObject({ created: true, model: 'ocr', model_version: 'ocr-v3.1', dataset: 'invoice-test-2025Q1', source_commit: 'a'.repeat(40), run_url: 'https://github.com/acme/ocr/actions/runs/4242/attempts/1', created_at: '2026-10-01T08:00:00.000Z', samples: 500, samples_added: 500 });
     expect(out.config_hash).toMatch(/^[0-9a-f]{64}$/);
 
     const store = await openStore(storeTarget(db, work, () => undefined), { create: false });
@@ -143,7 +143,7 @@ describe.each(backends)('history on $name', ({ db: makeDb }) => {
     expect(JSON.parse(r.stdout)).toEqual({
       metric: 'overall.f1',
       points: [
-        { model_version: 'ocr-v3.1', value: 0.85, dataset: 'invoice-test-2025Q1', created_at: '2026-10-01T08:00:00.000Z', run_url: 'https://github.com/acme/ocr/actions/runs/4242' },
+        { model_version: 'ocr-v3.1', value: 0.85, dataset: 'invoice-test-2025Q1', created_at: '2026-10-01T08:00:00.000Z', run_url: 'https://github.com/acme/ocr/actions/runs/4242/attempts/1' },
         { model_version: 'ocr-v3.2', value: 0.9, dataset: 'invoice-test-2025Q1', created_at: '2026-11-01T08:00:00.000Z', run_url: 'https://ci.example/v2.json' },
       ],
     });

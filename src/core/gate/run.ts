@@ -63,8 +63,8 @@ async function resolveBaseline(o: GateOptions, ctx: Context, wantSamples: boolea
     const token = githubToken(o, ctx);
     if (!token) throw new ConfigurationError('--baseline-artifact needs a GitHub token', { hint: 'pass --token or set GITHUB_TOKEN (actions: read)' });
     const { owner, repo } = parseRepository(o.repository ?? ctx.runner.repository ?? '', '--repository');
-    const branch = o.baseBranch ?? pullRequestFromEvent(event)?.baseRef ?? (ctx.env.GITHUB_BASE_REF || undefined) ?? 'main';
-    const workflow = /\.github\/workflows\/([^@]+)@/.exec(ctx.env.GITHUB_WORKFLOW_REF ?? '')?.[1];
+    const branch = o.baseBranch ?? pullRequestFromEvent(event)?.baseRef ?? ctx.runner.baseRef ?? 'main';
+    const workflow = /\.github\/workflows\/([^@]+)@/.exec(ctx.runner.workflowRef ?? '')?.[1];
     const gh = await createGitHub({ token, baseUrl: o.apiUrl ?? ctx.runner.apiUrl, log: ctx.log });
     const { baselineFromArtifact } = await import('./artifact-baseline.js');
     const b = await baselineFromArtifact({ gh, token, owner, repo, branch, workflow, name: o.baselineArtifact, metricsPath: o.baselineArtifactMetrics, samplesPath: o.baselineArtifactSamples, log: ctx.log });

@@ -19,6 +19,16 @@ export interface RunnerInfo {
   payload: Record<string, unknown>;
   sha?: string;
   ref?: string;
+  /** Who started the run (GITHUB_ACTOR). */
+  actor?: string;
+  /** The job's id in the workflow (GITHUB_JOB). */
+  job?: string;
+  /** The workflow's name (GITHUB_WORKFLOW). */
+  workflow?: string;
+  /** `owner/name/.github/workflows/file.yml@ref` (GITHUB_WORKFLOW_REF). */
+  workflowRef?: string;
+  /** A pull request's base branch (GITHUB_BASE_REF). */
+  baseRef?: string;
 }
 
 export const GITHUB_COM = { serverUrl: 'https://github.com', apiUrl: 'https://api.github.com', graphqlUrl: 'https://api.github.com/graphql' } as const;

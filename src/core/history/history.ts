@@ -1,6 +1,6 @@
-import { runUrlOf } from '../github/runner-info.js';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
+import type { RunnerInfo } from '../github/runner-info.js';
 import { readJson } from '../io/read.js';
 import { readMetricsDoc } from '../train/metrics-file.js';
 import { openStore, storeTarget, isPostgresUrl, isStoreDir, type Db } from './db.js';
@@ -25,7 +25,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim
  * The evaluation a push records, from the metrics file (mlloop/metrics@1 or any JSON of numbers), the
  * optional run.json of `mlloop train`, the options, and the CI run (GITHUB_* variables) for provenance.
  */
-export async function evaluationFrom(o: PushFiles, cwd: string, env: Readonly<Record<string, string | undefined>>, now: Date): Promise<Evaluation> {
+export async function evaluationFrom(o: PushFiles, cwd: string, runner: RunnerInfo, now: Date): Promise<Evaluation> {
   const metricsFile = path.resolve(cwd, o.metrics);
   const metrics = await readMetricsDoc(metricsFile, 'metrics file');
   let run: Record<string, unknown> | null = null;
@@ -44,17 +44,16 @@ export async function evaluationFrom(o: PushFiles, cwd: string, env: Readonly<Re
     if (!Number.isFinite(t)) throw new ConfigurationError(`--created-at "${o.createdAt}" is not an ISO 8601 time`, { hint: 'write it like 2025-06-12T11:05:22Z' });
     createdAt = new Date(t).toISOString();
   }
-  const ciRunUrl = runUrlOf({ serverUrl: env.GITHUB_SERVER_URL, repository: env.GITHUB_REPOSITORY, runId: env.GITHUB_RUN_ID });
   return {
     model: str(o.model) ?? modelOf(modelVersion),
     model_version: modelVersion,
     dataset,
     config_hash: sha256(canonicalJson(metrics.config ?? {})),
     metrics_hash: sha256(canonicalJson(metrics)),
-    source_commit: str(o.sourceCommit) ?? str(run?.git_commit) ?? str(env.GITHUB_SHA) ?? null,
-    run_id: str(env.GITHUB_RUN_ID) ? `${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/${env.GITHUB_RUN_ATTEMPT}` : ''}` : null,
-    run_url: str(o.runUrl) ?? ciRunUrl ?? null,
-    job: str(env.GITHUB_JOB) ?? null,
+    source_commit: str(o.sourceCommit) ?? str(run?.git_commit) ?? str(runner.sha) ?? null,
+    run_id: runner.runId ? `${runner.runId}${runner.runAttempt ? `/${runner.runAttempt}` : ''}` : null,
+    run_url: str(o.runUrl) ?? runner.runUrl ?? null,
+    job: runner.job ?? null,
     created_at: createdAt,
     metrics,
     run,

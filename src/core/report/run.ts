@@ -113,7 +113,7 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
     if (!points.some((p) => p.label === bName)) points.push({ label: bName, values: flatNumbers(baseline, trendMetrics) });
     if (!points.some((p) => p.label === cName)) points.push({ label: cName, values: flatNumbers(candidate, trendMetrics) });
   }
-  const env = ctx.env;
+  const runner = ctx.runner;
   const model: ReportModel = {
     id: randomUUID(),
     created_at: ctx.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
@@ -121,13 +121,13 @@ export async function compareCommand(o: CompareOptions, ctx: Context): Promise<C
     candidate: { name: cName, metrics_file: o.candidate, samples_file: o.candidateSamples ?? null, dataset: typeof candidate.dataset === 'string' ? candidate.dataset : null },
     baseline: { name: bName, metrics_file: o.baseline, samples_file: o.baselineSamples ?? null, dataset: typeof baseline.dataset === 'string' ? baseline.dataset : null },
     dataset: typeof candidate.dataset === 'string' ? candidate.dataset : typeof baseline.dataset === 'string' ? baseline.dataset : null,
-    evaluator: o.evaluator ?? env.GITHUB_ACTOR ?? env.USER ?? null,
+    evaluator: o.evaluator ?? runner.actor ?? ctx.env.USER ?? null,
     job: {
-      run_id: o.jobId ?? env.GITHUB_RUN_ID ?? null,
-      run_attempt: env.GITHUB_RUN_ATTEMPT ?? null,
-      job: env.GITHUB_JOB ?? null,
-      workflow: env.GITHUB_WORKFLOW ?? null,
-      run_url: env.GITHUB_RUN_ID && env.GITHUB_REPOSITORY ? `${env.GITHUB_SERVER_URL ?? 'https://github.com'}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : null,
+      run_id: o.jobId ?? runner.runId ?? null,
+      run_attempt: runner.runAttempt ?? null,
+      job: runner.job ?? null,
+      workflow: runner.workflow ?? null,
+      run_url: runner.runUrl ?? null,
     },
     rows,
     fields,
