@@ -4,6 +4,7 @@
 import * as esbuild from 'esbuild';
 import { readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, dirname, basename, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,16 +49,53 @@ const slug = (name) => name.replace(/^@/, '').replace(/\//g, '-');
  */
 const IN_ACTION = new Set(['@actions/core', '@actions/github']);
 
-const vendorPlugin = (inline = new Set()) => ({
+/**
+ * What a bundle gets for `import … from '<vendor>'`: an object that stands for the vendored module and requires
+ * dist/vendor/<slug>.cjs on the first use of one of its exports. A command that fails before it parses YAML or
+ * validates a schema never loads the parser or the validator. The export names are read from the vendored
+ * bundle at build time (they are what esbuild's interop copies as getters, without touching the module).
+ */
+function lazyVendorModule(name, exportNames) {
+  // The bare name inside this module resolves to the external ./vendor/<slug>.cjs (the plugin below).
+  return `"use strict";
+let loaded;
+const load = () => loaded || (loaded = require(${JSON.stringify(name)}));
+const names = ${JSON.stringify(exportNames)};
+const known = new Set(names);
+module.exports = new Proxy({}, {
+  get: (_, k) => (k === '__esModule' ? true : load()[k]),
+  has: (_, k) => k === '__esModule' || known.has(k) || k in load(),
+  ownKeys: () => names,
+  getOwnPropertyDescriptor: (_, k) => (k === '__esModule' || known.has(k) ? { configurable: true, enumerable: k !== '__esModule', writable: false, value: undefined } : undefined),
+});
+`;
+}
+
+const vendorPlugin = (inline = new Set(), exportsOf = new Map()) => ({
   name: 'mlloop-vendor',
   setup(b) {
     const filter = new RegExp(`^(${VENDOR.filter((v) => !inline.has(v)).map((v) => v.replace(/[/.]/g, '\\$&')).join('|')})$`);
     b.onResolve({ filter }, (args) => {
       if (args.importer.includes('node_modules') || args.kind === 'entry-point') return undefined;
-      return { path: `./vendor/${slug(args.path)}.cjs`, external: true };
+      if (args.namespace === 'mlloop-lazy') return { path: `./vendor/${slug(args.path)}.cjs`, external: true };
+      return { path: args.path, namespace: 'mlloop-lazy' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'mlloop-lazy' }, (args) => {
+      const names = exportsOf.get(args.path);
+      if (!names) throw new Error(`no export list for the vendored ${args.path}`);
+      return { contents: lazyVendorModule(args.path, names), loader: 'js' };
     });
   },
 });
+
+/** The export names of each vendored bundle, read in a child process (loading them here would pin the build). */
+function vendorExports(outDir) {
+  const script = `const out = {}; for (const [n, f] of JSON.parse(process.argv[1])) out[n] = Object.keys(require(f)).filter((k) => k !== '__esModule').sort(); process.stdout.write(JSON.stringify(out));`;
+  const files = VENDOR.map((v) => [v, join(outDir, 'vendor', `${slug(v)}.cjs`)]);
+  const r = spawnSync(process.execPath, ['-e', script, JSON.stringify(files)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`reading the vendored modules' exports failed: ${r.stderr}`);
+  return new Map(Object.entries(JSON.parse(r.stdout)));
+}
 
 /** `import sql from './x.sql?raw'` is the file's text, as vite reads it in tests: migrations ship inside the bundle. */
 const sqlPlugin = {
@@ -119,16 +157,9 @@ export async function build(outDir = join(root, 'dist')) {
   mkdirSync(join(outDir, 'vendor'), { recursive: true });
   const vendorFiles = new Set(VENDOR.map((v) => `${slug(v)}.cjs`));
   for (const f of readdirSync(join(outDir, 'vendor'))) if (!vendorFiles.has(f)) rmSync(join(outDir, 'vendor', f));
-  await Promise.all([
-    ...entries.map((e) =>
-      esbuild.build({
-        ...common,
-        plugins: [vendorPlugin(e.out === 'cli' ? new Set() : IN_ACTION), sqlPlugin],
-        outfile: join(outDir, `${e.out}.cjs`),
-        ...(e.stdin ? { stdin: { contents: e.stdin, resolveDir: root, sourcefile: `action-${e.out}.ts`, loader: 'ts' } } : { entryPoints: [e.entry] }),
-      }),
-    ),
-    ...VENDOR.map((v) =>
+  // The vendored clients first: the bundles' stand-ins for them need their export names.
+  await Promise.all(
+    VENDOR.map((v) =>
       esbuild.build({
         ...common,
         stdin: { contents: `export * from ${JSON.stringify(v)};\nimport * as ns from ${JSON.stringify(v)};\nexport default ns.default ?? ns;\n`, resolveDir: root, sourcefile: `vendor-${slug(v)}.js` },
@@ -136,7 +167,18 @@ export async function build(outDir = join(root, 'dist')) {
         logOverride: { 'import-is-undefined': 'silent' },
       }),
     ),
-  ]);
+  );
+  const exportsOf = vendorExports(outDir);
+  await Promise.all(
+    entries.map((e) =>
+      esbuild.build({
+        ...common,
+        plugins: [vendorPlugin(e.out === 'cli' ? new Set() : IN_ACTION, exportsOf), sqlPlugin],
+        outfile: join(outDir, `${e.out}.cjs`),
+        ...(e.stdin ? { stdin: { contents: e.stdin, resolveDir: root, sourcefile: `action-${e.out}.ts`, loader: 'ts' } } : { entryPoints: [e.entry] }),
+      }),
+    ),
+  );
   return entries.map((e) => e.out);
 }
 
