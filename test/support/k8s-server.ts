@@ -16,6 +16,8 @@ import { ROOT } from './paths.js';
  * Every object it receives is validated (kubernetes-models; the Volcano Job against its CRD schema)
  * and a bad one is refused with 422 Invalid and recorded in `invalid`. A tiny Job controller creates
  * the Job's pods, which get scheduled after `scheduleAfterMs` or stay Pending (`schedule: 'never'`).
+ * Pod logs (`GET …/pods/NAME/log`) are served from lines a test writes with `writeLog`, honouring
+ * `container`, `sinceSeconds`, `sinceTime`, `tailLines`, `timestamps` and `limitBytes` as the kubelet does.
  */
 export type Obj = Record<string, any>;
 
@@ -170,6 +172,8 @@ export class K8sTestServer {
   readonly priorityClasses: Obj[];
   /** Pods evicted through the Eviction API (namespace/name). */
   readonly evictions: string[] = [];
+  /** Log lines per container (namespace/pod/container), oldest first. */
+  private readonly logs = new Map<string, { time: Date; text: string }[]>();
   /** Watches from a resourceVersion at or below this get 410 Gone (etcd compacted the history). */
   private compactedRv = 0;
   private readonly watchers = new Set<{ kind: Kind; ns?: string; labelSelector?: string; fieldSelector?: string; res: ServerResponse }>();
@@ -189,6 +193,17 @@ export class K8sTestServer {
     const p = structuredClone(pod);
     const known = this.pods.has(`${p.metadata.namespace}/${p.metadata.name}`);
     this.putPod(p, true, known ? 'MODIFIED' : 'ADDED');
+  }
+
+  /** Appends a line to a container's log (the container defaults to the pod's first). */
+  writeLog(namespace: string, pod: string, text: string, opts: { container?: string; time?: Date } = {}): void {
+    const p = this.pods.get(`${namespace}/${pod}`);
+    const container = opts.container ?? p?.spec?.containers?.[0]?.name ?? 'main';
+    const key = `${namespace}/${pod}/${container}`;
+    const lines = this.logs.get(key) ?? [];
+    lines.push({ time: opts.time ?? new Date(), text });
+    lines.sort((a, b) => a.time.getTime() - b.time.getTime());
+    this.logs.set(key, lines);
   }
 
   removePod(namespace: string, name: string): void {
@@ -383,13 +398,14 @@ export class K8sTestServer {
       const items = [...this.pods.values()].filter((x) => !m![1] || x.metadata.namespace === m![1]);
       return this.list(res, 'PodList', items, q);
     }
-    m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/eviction)?$/.exec(p);
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/eviction|\/log)?$/.exec(p);
     if (m) {
       const key = `${m[1]}/${m[2]}`;
       const pod = this.pods.get(key);
       const notFound = () => this.send(res, 404, status(404, 'NotFound', `pods "${m![2]}" not found`, { name: m![2], kind: 'pods' }));
       if (method === 'GET' && !m[3]) return pod ? this.send(res, 200, pod) : notFound();
-      if (method === 'POST' && m[3]) {
+      if (method === 'GET' && m[3] === '/log') return pod ? this.podLog(res, pod, q) : notFound();
+      if (method === 'POST' && m[3] === '/eviction') {
         if (!(await this.validBody(req, res))) return;
         if (!pod) return notFound();
         this.evictions.push(key);
@@ -410,6 +426,36 @@ export class K8sTestServer {
     if (m) return this.jobRoute(method, m[1]!, m[2]!, m[3], q, req, res, watching);
     if (method === 'GET' && (p === '/api' || p === '/apis' || p === '/version')) return this.send(res, 200, p === '/version' ? { major: '1', minor: '31', gitVersion: 'v1.31.0-mlloop-test' } : { kind: 'APIVersions', versions: ['v1'] });
     return this.send(res, 404, status(404, 'NotFound', 'the server could not find the requested resource'));
+  }
+
+  /** GET …/pods/NAME/log, as the API server answers it (text/plain; 400 for a bad container or a pod not started). */
+  private podLog(res: ServerResponse, pod: Obj, q: Record<string, string>): void {
+    const name = pod.metadata.name as string;
+    const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
+    const all = [...containers, ...((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string)];
+    const bad = (message: string) => this.send(res, 400, status(400, 'BadRequest', message));
+    let container = q.container;
+    if (!container) {
+      if (containers.length !== 1) return bad(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
+      container = containers[0]!;
+    }
+    if (!all.includes(container)) return bad(`container ${container} is not valid for pod ${name}`);
+    if (pod.status?.phase === 'Pending') return bad(`container "${container}" in pod "${name}" is waiting to start: ContainerCreating`);
+    if (q.sinceSeconds !== undefined && q.sinceTime !== undefined) return this.send(res, 422, status(422, 'Invalid', 'PodLogOptions.meta.k8s.io "" is invalid: sinceSeconds: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified'));
+    for (const k of ['sinceSeconds', 'tailLines', 'limitBytes'] as const) {
+      if (q[k] !== undefined && !/^\d+$/.test(q[k]!)) return bad(`${k}: "${q[k]}" is not an integer`);
+    }
+    if (q.sinceSeconds !== undefined && Number(q.sinceSeconds) < 1) return this.send(res, 422, status(422, 'Invalid', 'PodLogOptions.meta.k8s.io "" is invalid: sinceSeconds: Invalid value: 0: must be greater than 0'));
+    let lines = this.logs.get(`${pod.metadata.namespace}/${name}/${container}`) ?? [];
+    const since = q.sinceSeconds !== undefined ? Date.now() - Number(q.sinceSeconds) * 1000 : q.sinceTime ? Date.parse(q.sinceTime) : undefined;
+    if (since !== undefined) lines = lines.filter((l) => l.time.getTime() >= since);
+    if (q.tailLines !== undefined) lines = Number(q.tailLines) === 0 ? [] : lines.slice(-Number(q.tailLines));
+    // RFC 3339 with nanoseconds, as the kubelet prefixes lines with timestamps=true.
+    const stamp = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
+    let text = lines.map((l) => `${q.timestamps === 'true' ? `${stamp(l.time)} ` : ''}${l.text}\n`).join('');
+    if (q.limitBytes !== undefined) text = Buffer.from(text).subarray(0, Number(q.limitBytes)).toString('utf8');
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
   }
 
   private async jobRoute(method: string, apiVersion: string, ns: string, name: string | undefined, q: Record<string, string>, req: IncomingMessage, res: ServerResponse, watching: boolean): Promise<void> {

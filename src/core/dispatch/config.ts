@@ -78,6 +78,22 @@ export interface Policy {
   ledger?: string;
   template?: string;
   datasetSource?: { url: string; endpoint?: string; credentials_secret?: string; pvc?: string; image?: string };
+  /** `mlloop dispatch reclaim`: when a running Job counts as idle. */
+  reclaim: ReclaimPolicy;
+}
+
+/** policy.reclaim in clusters.yaml (docs/dispatch.md, "Reclaiming idle GPUs"). */
+export interface ReclaimPolicy {
+  /** A GPU is idle while DCGM_FI_DEV_GPU_UTIL stays below this (percent, 0–100). */
+  maxUtilisation: number;
+  /** How long the GPUs must stay idle, and the pods silent, before a check counts it idle. */
+  idleForMs: number;
+  /** The second check that confirms an idle Job comes at least this long after the first. */
+  confirmAfterMs: number;
+  /** The longest gap between samples (and from the window's start and end) that still counts as covered. */
+  maxGapMs: number;
+  /** The labels of the DCGM exporter's series naming the pod (exported_namespace/exported_pod when Prometheus renamed them). */
+  labels: { namespace: string; pod: string };
 }
 
 export interface ClustersFile {
@@ -135,6 +151,25 @@ function duration(value: unknown, fallback: string, file: string, at: string): n
   }
 }
 
+function reclaimPolicy(r: Record<string, any>, file: string): ReclaimPolicy {
+  const at = '$.policy.reclaim';
+  const idleForMs = duration(r.idle_for, '15m', file, `${at}.idle_for`);
+  const confirmAfterMs = duration(r.confirm_after, '5m', file, `${at}.confirm_after`);
+  const maxGapMs = duration(r.max_gap, '2m', file, `${at}.max_gap`);
+  // The pods' logs are asked for with sinceSeconds, a whole number of seconds.
+  if (idleForMs < 1000) throw new ConfigurationError(`idle_for ${r.idle_for} is shorter than one second`, { file, path: `${at}.idle_for`, hint: 'write how long a Job must stay idle, e.g. 15m' });
+  if (confirmAfterMs <= 0) throw new ConfigurationError('confirm_after must be longer than 0', { file, path: `${at}.confirm_after`, hint: 'two checks this far apart must both find a Job idle, e.g. 5m' });
+  if (maxGapMs <= 0 || maxGapMs >= idleForMs) {
+    throw new ConfigurationError(`max_gap ${r.max_gap ?? '2m'} must be longer than 0 and shorter than idle_for (${r.idle_for ?? '15m'})`, { file, path: `${at}.max_gap`, hint: 'a few scrape intervals of the DCGM exporter, e.g. 2m' });
+  }
+  const maxUtilisation = r.max_utilisation ?? 10;
+  if (typeof maxUtilisation !== 'number' || !(maxUtilisation > 0 && maxUtilisation <= 100)) {
+    throw new ConfigurationError(`max_utilisation ${JSON.stringify(maxUtilisation)} is not a percentage above 0`, { file, path: `${at}.max_utilisation`, hint: 'write the GPU utilisation (percent) below which a GPU counts as idle, e.g. 10' });
+  }
+  const labels = { namespace: r.labels?.namespace ?? 'namespace', pod: r.labels?.pod ?? 'pod' };
+  return { maxUtilisation, idleForMs, confirmAfterMs, maxGapMs, labels };
+}
+
 export async function readClusters(file: string): Promise<DispatchConfig> {
   const data = validateSchema<ClustersFile>(await readYaml(file, 'clusters file'), clustersSchema as JsonSchema, file);
   const seen = new Set<string>();
@@ -165,6 +200,7 @@ export async function readClusters(file: string): Promise<DispatchConfig> {
     ...(p.ledger ? { ledger: path.resolve(dir, p.ledger) } : {}),
     ...(p.template ? { template: path.resolve(dir, p.template) } : {}),
     ...(p.dataset_source ? { datasetSource: p.dataset_source } : {}),
+    reclaim: reclaimPolicy(p.reclaim ?? {}, file),
   };
   return { file, clusters: data.clusters, tenants: data.tenants, policy };
 }

@@ -27,6 +27,8 @@ export type LedgerEvent =
   | 'left-pending'
   /** A pod evicted to make room (--allow-preemption); detail names it. */
   | 'preempted'
+  /** `mlloop dispatch reclaim` suspended (batch/v1) or deleted (Volcano) an idle Job; `reclaim` holds the figures. */
+  | 'reclaimed'
   /** Written by other tooling when a dispatched job fails later; counted as a failure. */
   | 'job-failed'
   | 'job-succeeded';
@@ -45,6 +47,24 @@ export interface LedgerEntry {
   detail?: string;
   score?: number | null;
   ranking?: string[];
+  /** With `reclaimed`: what decided it. */
+  reclaim?: ReclaimRecord;
+}
+
+/** The figures behind a reclaim, as the ledger keeps them. */
+export interface ReclaimRecord {
+  action: 'suspended' | 'deleted';
+  gpus: number;
+  /** DCGM_FI_DEV_GPU_UTIL over the window of the second check, percent. */
+  utilisation_max: number;
+  utilisation_avg: number;
+  /** The window looked at, e.g. "15m". */
+  window: string;
+  max_utilisation: number;
+  /** The newest log line of the Job's pods within the window: its time, or "none". */
+  last_log: string;
+  first_check: string;
+  second_check: string;
 }
 
 const FAILURE_EVENTS = new Set<string>(['pending-timeout', 'submit-failed', 'job-failed']);

@@ -62,6 +62,13 @@ export class Prometheus {
     return toResult(await this.call('/api/v1/query', params));
   }
 
+  /** An instant query's answer as Prometheus gives it (labels and timestamps kept), e.g. the raw samples of `metric[15m]`. */
+  async instant(promql: string, time?: Date): Promise<{ resultType: string; result: unknown }> {
+    const params = new URLSearchParams({ query: promql });
+    if (time) params.set('time', String(time.getTime() / 1000));
+    return this.call('/api/v1/query', params);
+  }
+
   /** A range query over [start, end] with the given step. */
   async queryRange(promql: string, start: Date, end: Date, stepMs: number): Promise<QueryResult> {
     const params = new URLSearchParams({ query: promql, start: String(start.getTime() / 1000), end: String(end.getTime() / 1000), step: `${Math.max(1, stepMs) / 1000}` });
