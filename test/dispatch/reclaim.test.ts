@@ -325,6 +325,22 @@ describe('mlloop dispatch reclaim', () => {
     // The first check stays until a live run acts on it.
     expect(Object.keys(JSON.parse(readFileSync(s.state, 'utf8')).clusters.a)).toEqual([`team-ocr/batch/v1/${job.name}`]);
 
+    // A suspend the API refuses: exit 3 naming the Job, nothing recorded, the first check kept for the next run.
+    s.server.opts.forbidden = new RegExp(`/jobs/${job.name}$`);
+    let refused: unknown;
+    try {
+      await command.run({ prometheus: prom.url, clusters: s.clusters, reclaimState: s.state, ledger: s.ledger, dryRun: false } as never, { cwd: s.dir, env: {}, runner: {} as never, log: silentLogger, masker: new Masker(), secret: () => undefined, mode: 'cli', json: true, now: () => new Date(), signal: new AbortController().signal });
+    } catch (e) {
+      refused = e;
+    }
+    expect(refused).toBeInstanceOf(MlloopError);
+    expect((refused as MlloopError).exitCode).toBe(3);
+    expect((refused as MlloopError).message).toContain(`reclaiming a/team-ocr/${job.name} failed: suspend failed: HTTP 403`);
+    expect(batchJob(s, job.name)!.spec.suspend).not.toBe(true);
+    expect(reclaimedEvents(s)).toEqual([]);
+    expect(Object.keys(JSON.parse(readFileSync(s.state, 'utf8')).clusters.a)).toEqual([`team-ocr/batch/v1/${job.name}`]);
+    s.server.opts.forbidden = undefined;
+
     const live = await check(s);
     expect(jobOf(live, job.name)).toMatchObject({ verdict: 'reclaimed', first_check: jobOf(first, job.name).first_check });
     expect(batchJob(s, job.name)!.spec.suspend).toBe(true);
@@ -426,6 +442,29 @@ describe('mlloop dispatch reclaim: input and outages', () => {
     expect((r.data as ReclaimOutcome).jobs).toEqual([]);
     expect((r.data as ReclaimOutcome).clusters[0]).toMatchObject({ cluster: 'a', ok: true, namespaces: ['team-ocr'] });
     expect(r.text).toMatch(/^dry run: 0 Job\(s\) would be reclaimed/);
+  });
+
+  it('a cluster that cannot be read is reported and the others are checked; when none can be read, exit 3', async () => {
+    const s = await setup();
+    const gone = await K8sTestServer.start({ nodes: [cloneNode(t4(), 'g0')] });
+    const dir = s.dir;
+    const kubeconfig = gone.writeKubeconfig(dir, 'gone');
+    await gone.close();
+    const clusters = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: s.server.writeKubeconfig(dir, 'a'), context: 'a' } }, gone: { nodes: [], kubeconfig: { path: kubeconfig, context: 'gone' } } }, { request_timeout: '5s', reclaim: RECLAIM });
+    const r = await reclaim({ clustersFile: clusters, prometheusUrl: prom.url, dryRun: true, stateFile: s.state, env: {}, secret: () => undefined, log: silentLogger, now: () => new Date(), signal: new AbortController().signal });
+    expect(r.clusters.map((c) => [c.cluster, c.ok])).toEqual([
+      ['a', true],
+      ['gone', false],
+    ]);
+    expect(r.clusters[1]!.error).toMatch(/unreachable|ECONNREFUSED/);
+    const onlyGone = writeConfig(dir, { gone: { nodes: [], kubeconfig: { path: kubeconfig, context: 'gone' } } }, { request_timeout: '5s', reclaim: RECLAIM });
+    const e = await runCommand(dir, { prometheus: prom.url, clusters: onlyGone, dryRun: true });
+    expect(e.exitCode).toBe(3);
+    expect(e.message).toMatch(/^no cluster could be read: gone: /);
+    const bad = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: join(dir, 'missing-kubeconfig.yaml') } } }, { reclaim: RECLAIM });
+    const k = await runCommand(dir, { prometheus: prom.url, clusters: bad, dryRun: true });
+    expect(k.exitCode).toBe(2);
+    expect(k.location).toMatchObject({ file: bad, path: '$.clusters[0].kubeconfig' });
   });
 
   it('a corrupt state file is exit 2 naming it', async () => {

@@ -405,10 +405,49 @@ async function checkCluster(run: Run, c: ClusterConfig, client: ClusterClient, r
   const previous = await run.store.load(c.name);
   const next: ClusterChecks = new Map();
   const out: JobCheck[] = [];
-  for (const job of running) out.push(await checkJob(run, c, client, job, previous, next));
+  let lost: string | undefined;
+  for (const job of running) {
+    if (lost) {
+      out.push(skippedCheck(c, job, `not checked: ${c.name} stopped answering (${lost})`));
+      continue;
+    }
+    try {
+      out.push(await checkJob(run, c, client, job, previous, next));
+    } catch (e) {
+      if (!(e instanceof k8s.UnreachableError)) throw e;
+      // The Jobs reclaimed so far stay reported and recorded; the rest are not known to be idle.
+      lost = e.message.replace(`${c.name}: `, '');
+      report.warnings.push(`stopped answering: ${lost}`);
+      out.push(skippedCheck(c, job, `not checked: ${c.name} stopped answering (${lost})`));
+    }
+  }
   await run.store.save(c.name, next);
   o.log.progress(`${c.name}: ${running.length} running Job${running.length === 1 ? '' : 's'} checked, ${out.filter((j) => j.verdict === 'reclaimed').length} reclaimed`);
   return out;
+}
+
+/** A Job that could not be checked: unknown, with the reason. */
+function skippedCheck(c: ClusterConfig, job: Manifest, why: string): JobCheck {
+  const labels = (job.metadata?.labels ?? {}) as Record<string, string>;
+  return {
+    cluster: c.name,
+    namespace: job.metadata.namespace as string,
+    job: job.metadata.name as string,
+    kind: `${job.apiVersion} Job`,
+    dispatch_id: labels[DISPATCH_ID_LABEL] ?? '',
+    job_name: (job.metadata.annotations?.['mlloop.io/job-name'] as string | undefined) ?? labels[JOB_NAME_LABEL] ?? (job.metadata.name as string),
+    tenant: labels['mlloop.io/tenant'] ?? '',
+    pods: [],
+    gpus: 0,
+    verdict: 'unknown',
+    reasons: [why],
+    utilisation: null,
+    last_log: null,
+    first_check: null,
+    second_check: null,
+    confirm_at: null,
+    action: job.apiVersion === 'batch/v1' ? 'suspend' : 'delete',
+  };
 }
 
 async function checkJob(run: Run, c: ClusterConfig, client: ClusterClient, job: Manifest, previous: ClusterChecks, next: ClusterChecks): Promise<JobCheck> {
@@ -418,25 +457,7 @@ async function checkJob(run: Run, c: ClusterConfig, client: ClusterClient, job: 
   const labels = (job.metadata.labels ?? {}) as Record<string, string>;
   const id = labels[DISPATCH_ID_LABEL] ?? '';
   const volcano = job.apiVersion !== 'batch/v1';
-  const check: JobCheck = {
-    cluster: c.name,
-    namespace,
-    job: name,
-    kind: `${job.apiVersion} Job`,
-    dispatch_id: id,
-    job_name: (job.metadata.annotations?.['mlloop.io/job-name'] as string | undefined) ?? labels[JOB_NAME_LABEL] ?? name,
-    tenant: labels['mlloop.io/tenant'] ?? '',
-    pods: [],
-    gpus: 0,
-    verdict: 'unknown',
-    reasons: [],
-    utilisation: null,
-    last_log: null,
-    first_check: null,
-    second_check: null,
-    confirm_at: null,
-    action: volcano ? 'delete' : 'suspend',
-  };
+  const check: JobCheck = { ...skippedCheck(c, job, ''), reasons: [] };
   const unknown = (why: string) => {
     check.verdict = 'unknown';
     check.reasons.push(why);
