@@ -207,6 +207,9 @@ describe('mlloop dispatch reclaim', () => {
     expect(u1.verdict).toBe('unknown');
     expect(u1.reasons).toContain(`pod ${unmeasured.pods[0]}: DCGM_FI_DEV_GPU_UTIL for 1 of its 2 GPUs`);
 
+    // Some of its GPUs report: the reason is the coverage, not the label mapping.
+    expect(u1.reasons.join(' ')).not.toContain('policy.reclaim.labels');
+
     const n1 = jobOf(first, nan.name);
     expect(n1.verdict).toBe('unknown');
     expect(n1.reasons.join(' ')).toMatch(/a sample is NaN/);
@@ -274,6 +277,19 @@ describe('mlloop dispatch reclaim', () => {
     expect(fourth.jobs.map((j) => j.job)).not.toContain(idle.name);
     expect(fourth.clusters[0]).toMatchObject({ cluster: 'a', ok: true, skipped: 1 });
     expect(s.server.invalid).toEqual([]);
+  });
+
+  it('a Job with no series under policy.reclaim.labels is unknown, and the reason names the labels looked for', async () => {
+    const s = await setup({ reclaim: { ...RECLAIM, labels: { namespace: 'exported_namespace', pod: 'exported_pod' } } });
+    const unmapped = await submit(s, 'unmapped');
+    // The exporter labels its series namespace/pod; these labels are not there.
+    dcgm.set('team-ocr', unmapped.pods[0]!, [0]);
+    await sleep(2000);
+    const u = jobOf(await check(s), unmapped.name);
+    expect(u.verdict).toBe('unknown');
+    expect(u.reasons).toContain(`pod ${unmapped.pods[0]}: DCGM_FI_DEV_GPU_UTIL for 0 of its 1 GPU (no samples)`);
+    expect(u.reasons.join(' ')).toContain('no DCGM_FI_DEV_GPU_UTIL series has exported_namespace="team-ocr" and exported_pod naming its pods');
+    dcgm.remove(unmapped.pods[0]!);
   });
 
   it('a window the samples do not cover yet is not idle (fail closed)', async () => {

@@ -500,6 +500,9 @@ async function checkJob(run: Run, c: ClusterConfig, client: ClusterClient, job: 
   if (missing.length) {
     check.verdict = 'unknown';
     check.reasons.push(...missing);
+    if (figures.gpus_seen === 0) {
+      check.reasons.push(`no ${GPU_UTIL_METRIC} series has ${policy.labels.namespace}="${namespace}" and ${policy.labels.pod} naming its pods: is the DCGM exporter's pod mapping on, and do the labels match policy.reclaim.labels (exported_namespace/exported_pod when the scrape config renamed them)?`);
+    }
     return check;
   }
 
