@@ -14,8 +14,9 @@ export const command = defineCommand({
     'a Volcano Job deleted, and the dispatch ledger records the figures. The first checks are kept in a state file ' +
     '(--reclaim-state) or, with --state redis://…, in Redis. It fails closed: missing or NaN samples, a window the samples ' +
     'do not cover, or a log that cannot be read make a Job "unknown", never idle. --dry-run records first checks but ' +
-    'changes nothing in the clusters nor the ledger. Run it on a schedule (a CronJob, one at a time). Exit codes: 0 ' +
-    'checked (whatever was found), 2 bad input, 3 Prometheus, Redis or every cluster unreachable, or a reclaim request failed.',
+    'changes nothing in the clusters nor the ledger. Run it on a schedule; runs sharing a state hold a lock, one at a ' +
+    'time. Exit codes: 0 checked (whatever was found), 2 bad input, 3 Prometheus, Redis or every cluster unreachable, ' +
+    'another run holds the lock, or a reclaim request failed.',
   options: {
     prometheus: { type: 'string', required: true, help: 'the Prometheus that scrapes the DCGM exporters (base URL, e.g. http://prometheus.monitoring:9090)', placeholder: 'URL' },
     clusters: { type: 'path', required: true, help: 'clusters, tenants and policy (clusters.yaml; policy.reclaim sets the thresholds)', placeholder: 'FILE' },

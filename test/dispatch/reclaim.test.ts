@@ -10,7 +10,7 @@ import { tempDir, writeConfig, writeJob } from './helpers.js';
 import { dispatch } from '../../src/core/dispatch/dispatch.js';
 import { reclaim, judgeUtilisation, utilisationQuery, type ReclaimOutcome, type JobCheck } from '../../src/core/dispatch/reclaim.js';
 import { readClusters, type ReclaimPolicy } from '../../src/core/dispatch/config.js';
-import { reclaimKey } from '../../src/core/dispatch/reclaim-state.js';
+import { reclaimKey, REDIS_RECLAIM_LOCK } from '../../src/core/dispatch/reclaim-state.js';
 import { command } from '../../src/commands/dispatch-reclaim.js';
 import { silentLogger } from '../../src/core/log.js';
 import { Masker } from '../../src/core/mask.js';
@@ -481,6 +481,40 @@ describe('mlloop dispatch reclaim: input and outages', () => {
     const k = await runCommand(dir, { prometheus: prom.url, clusters: bad, dryRun: true });
     expect(k.exitCode).toBe(2);
     expect(k.location).toMatchObject({ file: bad, path: '$.clusters[0].kubeconfig' });
+  });
+
+  it('one run at a time: a fresh lock is exit 3 naming its holder, a stale one is taken over, and a run leaves none behind', async () => {
+    const s = await setup();
+    const lock = `${s.state}.lock`;
+    writeFileSync(lock, JSON.stringify({ token: 'other', host: 'elsewhere', pid: 4242, since: new Date().toISOString() }));
+    const e = await runCommand(s.dir, { prometheus: prom.url, clusters: s.clusters, reclaimState: s.state, dryRun: true });
+    expect(e.exitCode).toBe(3);
+    expect(e.message).toContain(`another mlloop dispatch reclaim is running (pid 4242 on elsewhere, since `);
+    expect(e.message).toContain(`${lock} is locked`);
+    expect(existsSync(lock)).toBe(true);
+    // A run that died an hour ago left it: taken over, and removed at the end.
+    writeFileSync(lock, JSON.stringify({ token: 'other', host: 'elsewhere', pid: 4242, since: new Date(Date.now() - 3_600_000).toISOString() }));
+    const r = await command.run({ prometheus: prom.url, clusters: s.clusters, reclaimState: s.state, dryRun: true } as never, ctx(s.dir));
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(lock)).toBe(false);
+
+    const url = `${redis.url}/4`;
+    const { createClient } = await import('redis');
+    const client = createClient({ url });
+    await client.connect();
+    try {
+      await client.set(REDIS_RECLAIM_LOCK, JSON.stringify({ token: 'other', host: 'elsewhere', pid: 7, since: new Date().toISOString() }), { expiration: { type: 'PX', value: 60_000 } });
+      const held = await runCommand(s.dir, { prometheus: prom.url, clusters: s.clusters, state: url, dryRun: true });
+      expect(held.exitCode).toBe(3);
+      expect(held.message).toContain(`another mlloop dispatch reclaim is running (pid 7 on elsewhere, since `);
+      expect(held.message).toContain(`${url} key mlloop:reclaim:lock is locked`);
+      await client.del(REDIS_RECLAIM_LOCK);
+      const ok = await command.run({ prometheus: prom.url, clusters: s.clusters, reclaimState: s.state, state: url, dryRun: true } as never, ctx(s.dir));
+      expect(ok.exitCode).toBe(0);
+      expect(await client.exists(REDIS_RECLAIM_LOCK)).toBe(0);
+    } finally {
+      await client.quit();
+    }
   });
 
   it('a corrupt state file is exit 2 naming it', async () => {

@@ -1,4 +1,7 @@
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { ConfigurationError, ExternalError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic.js';
 
@@ -47,8 +50,77 @@ function isCheck(v: unknown): v is FirstCheck {
   return !!c && typeof c === 'object' && typeof c.uid === 'string' && typeof c.dispatch_id === 'string' && typeof c.first_check === 'string' && !Number.isNaN(Date.parse(c.first_check));
 }
 
+/**
+ * One run at a time: two runs reading the same state and writing it back could bring back a first check that the
+ * other run had dropped (the Job was busy in between). Each run holds a lock while it works; a lock older than
+ * this was left by a run that died and is taken over.
+ */
+export const LOCK_STALE_MS = 15 * 60_000;
+
+interface LockInfo {
+  token: string;
+  host: string;
+  pid: number;
+  since: string;
+}
+
+function lockInfo(now: () => Date): LockInfo {
+  return { token: randomBytes(8).toString('hex'), host: os.hostname(), pid: process.pid, since: now().toISOString() };
+}
+
+function held(where: string, other: Partial<LockInfo> | undefined): ExternalError {
+  const who = other?.since ? ` (pid ${other.pid} on ${other.host}, since ${other.since})` : '';
+  return new ExternalError(`another mlloop dispatch reclaim is running${who}: ${where} is locked`, {
+    hint: `run one at a time (a CronJob with concurrencyPolicy: Forbid); a lock older than ${LOCK_STALE_MS / 60_000}m is taken over`,
+  });
+}
+
+/** Takes `<file>.lock` (created exclusively), taking over a stale one. Returns its release. */
+async function lockFile(file: string, now: () => Date): Promise<() => Promise<void>> {
+  const lock = `${file}.lock`;
+  const mine = lockInfo(now);
+  await fs.mkdir(path.dirname(file), { recursive: true }).catch(() => undefined);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.writeFile(lock, JSON.stringify(mine), { flag: 'wx' });
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST') throw new ConfigurationError(`cannot create the lock ${lock}: ${(e as Error).message}`, { file, hint: 'give --reclaim-state a file in a folder this user can write to' });
+      let other: Partial<LockInfo> | undefined;
+      try {
+        other = JSON.parse(await fs.readFile(lock, 'utf8')) as LockInfo;
+      } catch {
+        other = undefined;
+      }
+      const since = other?.since ? Date.parse(other.since) : Number.NaN;
+      const stale = !(now().getTime() - since < LOCK_STALE_MS);
+      if (!stale || attempt > 0) throw held(lock, other);
+      await fs.rm(lock, { force: true });
+    }
+  }
+  return async () => {
+    try {
+      const cur = JSON.parse(await fs.readFile(lock, 'utf8')) as LockInfo;
+      if (cur.token === mine.token) await fs.rm(lock, { force: true });
+    } catch {
+      /* gone already */
+    }
+  };
+}
+
 /** The state in one JSON file: read once, written once (atomically) at close(). */
 export async function fileStore(file: string, now: () => Date): Promise<CheckStore> {
+  const unlock = await lockFile(file, now);
+  try {
+    return await openFileStore(file, now, unlock);
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+}
+
+async function openFileStore(file: string, now: () => Date, unlock: () => Promise<void>): Promise<CheckStore> {
   let data: StateFile = { schema: RECLAIM_STATE_SCHEMA, updated: now().toISOString(), clusters: {} };
   let text: string | undefined;
   try {
@@ -84,9 +156,13 @@ export async function fileStore(file: string, now: () => Date): Promise<CheckSto
       dirty = true;
     },
     async close() {
-      if (!dirty) return;
-      data.updated = now().toISOString();
-      await writeJsonAtomic(file, data);
+      try {
+        if (!dirty) return;
+        data.updated = now().toISOString();
+        await writeJsonAtomic(file, data);
+      } finally {
+        await unlock();
+      }
     },
   };
 }
@@ -96,11 +172,33 @@ export const REDIS_RECLAIM_PREFIX = 'mlloop:reclaim:';
 /** The Redis hash of one cluster's checks (hash tag on the cluster, as the collector's keys). */
 export const reclaimKey = (cluster: string) => `${REDIS_RECLAIM_PREFIX}{${cluster}}:checks`;
 
+/** The lock of the runs that share one Redis (SET NX with an expiry, so a run that died frees it). */
+export const REDIS_RECLAIM_LOCK = `${REDIS_RECLAIM_PREFIX}lock`;
+
+/** Deletes the lock only while it is still this run's. */
+const UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
 /** The state in Redis: one hash per cluster, each save one MULTI (DEL + HSET). */
-export async function redisStore(url: string): Promise<CheckStore> {
+export async function redisStore(url: string, now: () => Date = () => new Date()): Promise<CheckStore> {
   const { openRedis, maskUrl } = await import('./redis-state.js');
   const client = await openRedis(url);
   const failed = (e: unknown) => new ExternalError(`Redis at ${maskUrl(url)} failed: ${String((e as Error)?.message ?? e).replace(url, maskUrl(url))}`, { hint: 'check that Redis runs and that this machine may reach it' });
+  const mine = lockInfo(now);
+  try {
+    const ok = await client.set(REDIS_RECLAIM_LOCK, JSON.stringify(mine), { condition: 'NX', expiration: { type: 'PX', value: LOCK_STALE_MS } });
+    if (ok === null) {
+      let other: Partial<LockInfo> | undefined;
+      try {
+        other = JSON.parse(String(await client.get(REDIS_RECLAIM_LOCK))) as LockInfo;
+      } catch {
+        other = undefined;
+      }
+      throw held(`${maskUrl(url)} key ${REDIS_RECLAIM_LOCK}`, other);
+    }
+  } catch (e) {
+    await client.quit().catch(() => undefined);
+    throw e instanceof ExternalError ? e : failed(e);
+  }
   return {
     where: maskUrl(url),
     async load(cluster) {
@@ -127,6 +225,11 @@ export async function redisStore(url: string): Promise<CheckStore> {
       });
     },
     async close() {
+      try {
+        await client.eval(UNLOCK, { keys: [REDIS_RECLAIM_LOCK], arguments: [JSON.stringify(mine)] });
+      } catch {
+        /* the lock expires by itself */
+      }
       await client.quit().catch(() => undefined);
     },
   };

@@ -292,8 +292,8 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
   const prom = new Prometheus({ url: o.prometheusUrl, signal: o.signal, timeoutMs: config.policy.requestTimeoutMs });
   // Prometheus first: when it cannot answer, nothing else is asked (exit 3 naming it).
   await prom.instant('vector(1)');
-  const store = o.stateUrl ? await redisStore(o.stateUrl) : await fileStore(o.stateFile, o.now);
   const k8s = await import('./k8s.js');
+  const store = o.stateUrl ? await redisStore(o.stateUrl, o.now) : await fileStore(o.stateFile, o.now);
   const now = o.now();
   const run: Run = { o, config, policy, prom, store, ledgerPath, now, k8s };
   const clients: ClusterClient[] = [];
