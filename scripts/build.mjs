@@ -39,7 +39,7 @@ function actionNames() {
  * Heavy clients are bundled once each into dist/vendor/<slug>.cjs and required only when a command
  * first uses them (every use in src/ is a dynamic import), so an action starts at close to bare Node.
  */
-export const VENDOR = ['@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams', 'undici'];
+export const VENDOR = ['@actions/github', '@actions/exec', '@actions/artifact', '@octokit/plugin-retry', '@octokit/plugin-throttling', '@kubernetes/client-node', 'handlebars', 'simple-git', 'ajv', 'yaml', 'redis', 'pg', 'pg-copy-streams', 'undici', '@gitbeaker/rest', '@gitbeaker/requester-utils'];
 const slug = (name) => name.replace(/^@/, '').replace(/\//g, '-');
 
 /**
@@ -114,6 +114,7 @@ export const common = {
   format: 'cjs',
   minifyWhitespace: true,
   minifySyntax: true,
+  minifyIdentifiers: process.env.MLLOOP_MANGLE === '1',
   legalComments: 'none',
   logLevel: 'warning',
   // `await import('./vendor/x.cjs')` becomes a plain require(): no ESM loader start-up, and every named
