@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { GITHUB_COM, runUrlOf, type RunnerInfo } from '../core/github/runner-info.js';
+import { GITHUB_COM, runUrlOf, type GitLabFacts, type RunnerInfo } from '../core/github/runner-info.js';
 
 /**
  * The CLI's small equivalent of @actions/github's `context`: the same variables, read without loading
@@ -35,5 +35,22 @@ export function runnerInfoFromEnv(env: Readonly<Record<string, string | undefine
     workflow: env.GITHUB_WORKFLOW || undefined,
     workflowRef: env.GITHUB_WORKFLOW_REF || undefined,
     baseRef: env.GITHUB_BASE_REF || undefined,
+    gitlab: gitlabFactsFromEnv(env),
+  };
+}
+
+/** GitLab CI's predefined variables, when the CLI runs in a GitLab job (CI_API_V4_URL is set in every one). */
+export function gitlabFactsFromEnv(env: Readonly<Record<string, string | undefined>>): GitLabFacts | undefined {
+  if (!env.CI_API_V4_URL) return undefined;
+  return {
+    serverUrl: env.CI_SERVER_URL || undefined,
+    apiUrl: env.CI_API_V4_URL,
+    projectId: env.CI_PROJECT_ID || undefined,
+    projectPath: env.CI_PROJECT_PATH || undefined,
+    mergeRequestIid: env.CI_MERGE_REQUEST_IID || undefined,
+    mergeRequestProjectId: env.CI_MERGE_REQUEST_PROJECT_ID || undefined,
+    pipelineSource: env.CI_PIPELINE_SOURCE || undefined,
+    pipelineUrl: env.CI_PIPELINE_URL || undefined,
+    jobUrl: env.CI_JOB_URL || undefined,
   };
 }

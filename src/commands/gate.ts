@@ -1,4 +1,5 @@
 import { defineCommand } from './define.js';
+import { FORGE_CHOICES } from '../core/gitlab/forge.js';
 
 export const command = defineCommand({
   name: 'gate',
@@ -12,7 +13,8 @@ export const command = defineCommand({
     'The baseline is a file, the release deployed in a GitOps environment (--baseline-gitops), or the artifact of the latest ' +
     'successful run on the base branch (--baseline-artifact). Writes the mlloop/verdict@1 JSON; exit 0 pass, 1 fail. ' +
     'With --comment the report becomes one sticky comment on the pull request, updated in place; on a fork\'s pull request ' +
-    '(read-only token) the body is written to a file and the comment-body output instead, for `mlloop comment` in a workflow_run workflow.',
+    '(read-only token) the body is written to a file and the comment-body output instead, for `mlloop comment` in a workflow_run workflow. ' +
+    'In a GitLab merge request pipeline (or with --forge gitlab) the report becomes the one sticky note of the merge request.',
   options: {
     candidate: { type: 'path', required: true, help: 'metrics.json of the candidate model', placeholder: 'FILE' },
     baseline: { type: 'path', help: 'metrics.json of the baseline model', placeholder: 'FILE' },
@@ -31,11 +33,12 @@ export const command = defineCommand({
     'allow-incomparable': { type: 'boolean', help: 'compare even when the datasets or evaluation configs differ (recorded in the verdict)' },
     comment: { type: 'boolean', help: 'post the report as a sticky comment on the pull request (needs a token and a PR)' },
     'comment-file': { type: 'path', help: 'where the comment body is written [default: mlloop-comment.md next to --out, when --comment]', placeholder: 'FILE' },
-    pr: { type: 'integer', min: 1, help: 'pull request number [default: from the workflow event]', placeholder: 'N' },
+    pr: { type: 'integer', min: 1, help: 'pull request number; on GitLab the merge request IID [default: from the workflow event, on GitLab CI_MERGE_REQUEST_IID]', placeholder: 'N' },
     marker: { type: 'string', help: 'name of the sticky comment [default: the policy\'s name, else "gate"]', placeholder: 'NAME' },
-    repository: { type: 'string', help: 'owner/name of the repository [default: GITHUB_REPOSITORY]', placeholder: 'OWNER/NAME' },
-    token: { type: 'string', secret: true, env: 'GITHUB_TOKEN', help: 'GitHub token for the comment and the baseline artifact (pull-requests: write, actions: read)', placeholder: 'TOKEN' },
-    'api-url': { type: 'string', help: 'GitHub REST API URL [default: GITHUB_API_URL, else https://api.github.com]', placeholder: 'URL' },
+    repository: { type: 'string', help: 'owner/name of the repository; on GitLab the project id or path [default: GITHUB_REPOSITORY, on GitLab CI_PROJECT_ID]', placeholder: 'OWNER/NAME' },
+    token: { type: 'string', secret: true, env: 'GITHUB_TOKEN', help: 'GitHub token for the comment and the baseline artifact (pull-requests: write, actions: read); on GitLab an access token with the api scope [default: GITLAB_TOKEN]', placeholder: 'TOKEN' },
+    'api-url': { type: 'string', help: 'REST API URL [default: GITHUB_API_URL, else https://api.github.com; on GitLab CI_API_V4_URL, else https://gitlab.com/api/v4]', placeholder: 'URL' },
+    forge: { type: 'enum', choices: FORGE_CHOICES, default: 'auto', help: 'where --comment posts: github (a pull request comment) or gitlab (a merge request note); auto: gitlab inside a GitLab CI job (CI_API_V4_URL set), else github' },
   },
   outputs: {
     pass: 'true when every check passed',
@@ -53,6 +56,7 @@ export const command = defineCommand({
       explain: 'against what prod runs (its release.json names the metrics and samples), with the significance test of the policy',
     },
     { command: 'mlloop gate --candidate metrics.json --baseline base.json --comment --pr 42 --repository acme/ocr --json', explain: 'post or update the sticky report on PR #42 and print the verdict as JSON' },
+    { command: 'mlloop gate --candidate metrics.json --baseline base.json --comment', explain: 'in a GitLab merge request pipeline: the report as the sticky note of the merge request (token from GITLAB_TOKEN)' },
   ],
   async run(o, ctx) {
     const { gateCommand } = await import('../core/gate/run.js');

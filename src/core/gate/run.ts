@@ -8,6 +8,7 @@ import { baselineFromFile, baselineFromGitops, type ResolvedBaseline } from './b
 import { verdictMarkdown } from './render.js';
 import { commentBody, pullRequestFromEvent, upsertComment, type UpsertResult } from '../github/comments.js';
 import { createGitHub, parseRepository, resolveToken } from '../github/client.js';
+import { forgeFrom, type ForgeOption } from '../gitlab/forge.js';
 
 export interface GateOptions {
   candidate: string;
@@ -32,6 +33,8 @@ export interface GateOptions {
   repository?: string;
   token?: string;
   apiUrl?: string;
+  /** github, gitlab, or auto (GitLab inside a GitLab CI job). */
+  forge?: ForgeOption;
 }
 
 export interface GateOutcome {
@@ -79,6 +82,9 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
   const policyFile = path.resolve(ctx.cwd, o.policy);
   const policy = await loadPolicy(policyFile);
   const event: unknown = ctx.runner.payload;
+  // On GitLab the note goes on a merge request: a pipeline that runs for none is refused before any work (exit 2).
+  const forge = forgeFrom(ctx.runner, o.forge);
+  const gitlabMr = forge === 'gitlab' && o.comment ? (await import('../gitlab/target.js')).mergeRequestIid(o, ctx) : undefined;
   const baseline = await resolveBaseline(o, ctx, Boolean(policy.significance), event);
   try {
     const verdict = await runGate({
@@ -101,20 +107,24 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
     }
     const markdown = verdictMarkdown(verdict);
     const marker = o.marker ?? policy.name;
-    const pr = o.pr ?? pullRequestFromEvent(event)?.number;
+    const pr = forge === 'gitlab' ? (gitlabMr ?? o.pr ?? (Number(ctx.runner.gitlab?.mergeRequestIid) || undefined)) : (o.pr ?? pullRequestFromEvent(event)?.number);
     const verdictPath = path.resolve(ctx.cwd, o.out);
     const files: PendingFile[] = [{ path: verdictPath, data: `${JSON.stringify(verdict, null, 2)}\n` }];
     let body: string | null = null;
     let bodyFile: string | null = null;
     if (o.comment || o.commentFile) {
-      body = ctx.masker.mask(commentBody(markdown, marker, ctx.runner.runUrl));
+      body = ctx.masker.mask(commentBody(markdown, marker, forge === 'gitlab' ? ctx.runner.gitlab?.jobUrl : ctx.runner.runUrl));
       bodyFile = path.resolve(ctx.cwd, o.commentFile ?? path.join(path.dirname(o.out), 'mlloop-comment.md'));
       files.push({ path: bodyFile, data: body });
-      files.push({ path: `${bodyFile}.json`, data: `${JSON.stringify({ pr: pr ?? null, marker, repository: o.repository ?? ctx.runner.repository ?? null })}\n` });
+      const repository = forge === 'gitlab' ? (o.repository ?? ctx.runner.gitlab?.mergeRequestProjectId ?? ctx.runner.gitlab?.projectId) : (o.repository ?? ctx.runner.repository);
+      files.push({ path: `${bodyFile}.json`, data: `${JSON.stringify({ pr: pr ?? null, marker, repository: repository ?? null })}\n` });
     }
     await writeFilesAtomic(files);
     let comment: UpsertResult | null = null;
-    if (o.comment) {
+    if (o.comment && forge === 'gitlab') {
+      const { gateNote } = await import('../gitlab/gate-note.js');
+      comment = await gateNote({ o, ctx, mr: pr!, marker, body: body!, bodyFile: bodyFile! });
+    } else if (o.comment) {
       const token = githubToken(o, ctx);
       const repository = o.repository ?? ctx.runner.repository;
       if (!pr || !token || !repository) {

@@ -4,6 +4,7 @@ import { ConfigurationError, ExternalError } from '../errors.js';
 import { CONFIG_MAX_BYTES, readBytes, readText } from '../io/read.js';
 import { createGitHub, parseRepository, resolveToken } from './client.js';
 import { commentBody, upsertComment, type UpsertResult } from './comments.js';
+import { forgeFrom, type Forge, type ForgeOption } from '../gitlab/forge.js';
 
 export interface CommentOptions {
   body: string;
@@ -13,6 +14,8 @@ export interface CommentOptions {
   headSha?: string;
   token?: string;
   apiUrl?: string;
+  /** github, gitlab, or auto (GitLab inside a GitLab CI job). */
+  forge?: ForgeOption;
 }
 
 const TAG = /^<!-- mlloop:([A-Za-z0-9_.:/-]{1,100}) -->\n?/;
@@ -37,7 +40,7 @@ function commentText(bytes: Buffer, file: string): string {
  * (`FILE.json`); with --head-sha the PR must still point at that commit, so a body prepared by a fork's
  * run cannot be aimed at another pull request.
  */
-export async function postComment(o: CommentOptions, ctx: Context, run: { summaryUrl?: string }): Promise<UpsertResult & { pr: number; marker: string; repository: string }> {
+export async function postComment(o: CommentOptions, ctx: Context, run: { summaryUrl?: string }): Promise<UpsertResult & { pr: number; marker: string; repository: string; forge: Forge }> {
   const file = path.resolve(ctx.cwd, o.body);
   const text = commentText(await readBytes(file, 'comment body', CONFIG_MAX_BYTES), o.body);
   let side: { pr?: unknown; marker?: unknown; repository?: unknown } = {};
@@ -50,6 +53,11 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   const marker = o.marker ?? tagged?.[1] ?? (typeof side.marker === 'string' ? side.marker : undefined) ?? 'gate';
   if (side.pr !== undefined && side.pr !== null && !(typeof side.pr === 'number' && Number.isSafeInteger(side.pr) && side.pr > 0)) {
     throw new ConfigurationError(`"pr" must be a pull request number (a whole number from 1 to ${Number.MAX_SAFE_INTEGER}), not ${JSON.stringify(side.pr)}`, { file: `${o.body}.json`, path: '$.pr', hint: 'pass --pr N, or fix the sidecar written by `mlloop gate --comment`' });
+  }
+  if (forgeFrom(ctx.runner, o.forge) === 'gitlab') {
+    // The same body as a merge request note: --pr is the merge request IID, --repository the project.
+    const { postNote } = await import('../gitlab/post-note.js');
+    return { ...(await postNote({ o, ctx, report: tagged ? text.slice(tagged[0].length) : text, marker, side, summaryUrl: run.summaryUrl })), forge: 'gitlab' };
   }
   const pr = o.pr ?? (typeof side.pr === 'number' ? side.pr : undefined);
   if (!pr) throw new ConfigurationError('no pull request number', { file: o.body, hint: 'pass --pr N (in a workflow_run workflow, from the artifact the gate job uploaded)' });
@@ -80,5 +88,5 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   if (r.action === 'forbidden') {
     throw new ConfigurationError(`the token may not comment on ${repository}#${pr} (403)`, { hint: 'run this in a trusted workflow (workflow_run) with permissions: pull-requests: write' });
   }
-  return { ...r, pr, marker, repository };
+  return { ...r, pr, marker, repository, forge: 'github' };
 }

@@ -29,6 +29,28 @@ export interface RunnerInfo {
   workflowRef?: string;
   /** A pull request's base branch (GITHUB_BASE_REF). */
   baseRef?: string;
+  /** In a GitLab CI job (CI_API_V4_URL set): GitLab's predefined variables, else undefined. */
+  gitlab?: GitLabFacts;
+}
+
+/** A GitLab CI job as its predefined CI_* variables describe it. */
+export interface GitLabFacts {
+  /** The instance, e.g. https://gitlab.example.com/gitlab (CI_SERVER_URL). */
+  serverUrl?: string;
+  /** REST API root, `<server>/api/v4` (CI_API_V4_URL). */
+  apiUrl: string;
+  /** The project's numeric id (CI_PROJECT_ID); the merge request's target project in merge request pipelines. */
+  projectId?: string;
+  /** `group/sub/project` (CI_PROJECT_PATH). */
+  projectPath?: string;
+  /** The merge request's IID, only in merge request pipelines (CI_MERGE_REQUEST_IID). */
+  mergeRequestIid?: string;
+  /** The merge request's target project (CI_MERGE_REQUEST_PROJECT_ID). */
+  mergeRequestProjectId?: string;
+  /** What started the pipeline: push, merge_request_event, schedule, … (CI_PIPELINE_SOURCE). */
+  pipelineSource?: string;
+  pipelineUrl?: string;
+  jobUrl?: string;
 }
 
 export const GITHUB_COM = { serverUrl: 'https://github.com', apiUrl: 'https://api.github.com', graphqlUrl: 'https://api.github.com/graphql' } as const;

@@ -1,0 +1,107 @@
+import { ConfigurationError, ExternalError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { markerTag } from '../github/comments.js';
+import { GitLabApiError, insufficientScope, statusOf, type GitLab } from './client.js';
+
+export interface NoteResult {
+  action: 'created' | 'updated' | 'unchanged' | 'forbidden';
+  id: number | null;
+  /** `<merge request URL>#note_<id>` (a note has no URL of its own in the API). */
+  url: string | null;
+  /** Notes scanned to find the sticky one. */
+  scanned: number;
+  /** Extra copies (left by an earlier race) that were deleted. */
+  removed: number;
+}
+
+export interface NoteRequest {
+  /** Numeric id or `group/sub/project` path of the merge request's (target) project. */
+  project: string;
+  /** The merge request's IID (`!42`). */
+  mr: number;
+  marker: string;
+  /** The whole note, marker line first (commentBody). */
+  body: string;
+  /** Refuse unless the merge request's head is this commit. */
+  headSha?: string;
+  /** Notes per page (GitLab's default is 20, its maximum 100). */
+  perPage?: number;
+  log: Logger;
+}
+
+interface Note {
+  id: number;
+  body: string;
+  system?: boolean;
+  author?: { id?: number; username?: string };
+}
+
+/**
+ * Maps a GitLab API error to mlloop's exit codes: a token without the `api` scope (403 insufficient_scope) is an
+ * outside failure naming the scope (exit 3); a rejected token (401) or an unknown project or merge request (404)
+ * is bad input (exit 2); anything else after retries is exit 3. A plain 403 is left to the caller (undefined).
+ */
+export function gitlabError(e: unknown, where: { project: string; mr: number }): Error | undefined {
+  const scopes = insufficientScope(e);
+  if (scopes) {
+    const asked = scopes.length > 1 ? ` (GitLab accepts any of: ${scopes.join(', ')})` : '';
+    return new ExternalError(`the GitLab token lacks the "api" scope needed to write merge request notes: GitLab answered 403 insufficient_scope${asked}`, {
+      hint: 'use a project, group or personal access token with the api scope (and at least the Reporter role), stored as a masked CI/CD variable GITLAB_TOKEN',
+    });
+  }
+  const s = statusOf(e);
+  if (s === 401) return new ConfigurationError('GitLab rejected the token (401 Unauthorized)', { hint: 'pass a valid, unexpired access token in GITLAB_TOKEN or --token' });
+  if (s === 404) return new ConfigurationError(`merge request !${where.mr} not found in GitLab project ${where.project} (404)`, { hint: 'check --pr (the merge request IID) and --repository (project id or path), and that the token can read the project' });
+  if (s === 403) return undefined;
+  if (e instanceof GitLabApiError) return new ExternalError(`GitLab API error while writing the merge request note: ${e.message}`, { hint: 'rerun the job; GitLab may be degraded or unreachable' });
+  return undefined;
+}
+
+/** The token's own user id (notes by anyone else are never touched); undefined where GitLab will not say (403). */
+async function ownUserId(gl: GitLab): Promise<number | undefined> {
+  try {
+    return (await gl.users.showCurrentUser()).id;
+  } catch (e) {
+    if (statusOf(e) === 403 && !insufficientScope(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Creates or updates the one note of a gate on a merge request. Every note is paged through (oldest first)
+ * and only a non-system note by the token's own user whose body starts with the marker line counts: a
+ * reviewer quoting the marker is never touched. The oldest such note is updated in place; copies a race
+ * left are deleted. A plain 403 (no permission on the project) is returned as `forbidden`, never thrown.
+ */
+export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<NoteResult> {
+  const tag = markerTag(req.marker);
+  const where = { project: req.project, mr: req.mr };
+  try {
+    const me = await ownUserId(gl);
+    const mr = (await gl.mergeRequests.show(req.project, req.mr)) as { web_url?: string; sha?: string };
+    if (req.headSha && mr.sha !== req.headSha) {
+      throw new ConfigurationError(`merge request !${req.mr} is at ${String(mr.sha).slice(0, 7)}, not at ${req.headSha.slice(0, 7)}: the report was prepared for another commit`, {
+        hint: 'pass --head-sha of the pipeline that prepared the report ($CI_MERGE_REQUEST_SOURCE_BRANCH_SHA or $CI_COMMIT_SHA)',
+      });
+    }
+    const urlOf = (id: number) => (mr.web_url ? `${mr.web_url}#note_${id}` : null);
+    const all = (await gl.notes.all(req.project, req.mr, { perPage: req.perPage ?? 100, sort: 'asc', orderBy: 'created_at' })) as unknown as Note[];
+    const mine = all.filter((n) => !n.system && (me === undefined || n.author?.id === me) && (n.body ?? '').startsWith(tag));
+    req.log.debug(`sticky note ${tag}: ${all.length} notes scanned, ${mine.length} ${me === undefined ? '' : 'of the token\'s user '}with the marker`);
+    if (mine.length === 0) {
+      const created = (await gl.notes.create(req.project, req.mr, req.body)) as unknown as Note;
+      return { action: 'created', id: created.id, url: urlOf(created.id), scanned: all.length, removed: 0 };
+    }
+    const [keep, ...extra] = mine;
+    for (const n of extra) await gl.notes.remove(req.project, req.mr, n.id);
+    if (keep!.body === req.body) return { action: 'unchanged', id: keep!.id, url: urlOf(keep!.id), scanned: all.length, removed: extra.length };
+    const updated = (await gl.notes.edit(req.project, req.mr, keep!.id, { body: req.body })) as unknown as Note;
+    return { action: 'updated', id: updated.id, url: urlOf(updated.id), scanned: all.length, removed: extra.length };
+  } catch (e) {
+    if (e instanceof ConfigurationError || e instanceof ExternalError) throw e;
+    const mapped = gitlabError(e, where);
+    if (mapped) throw mapped;
+    if (statusOf(e) === 403) return { action: 'forbidden', id: null, url: null, scanned: 0, removed: 0 };
+    throw e;
+  }
+}
