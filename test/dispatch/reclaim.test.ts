@@ -363,7 +363,7 @@ describe('mlloop dispatch reclaim', () => {
     expect(reclaimedEvents(s)).toHaveLength(1);
   });
 
-  it('deletes an idle Volcano Job, with the checks kept in Redis', async () => {
+  it('deletes an idle Volcano Job (uid precondition), with the checks kept in Redis', async () => {
     const s = await setup({ scheduler: 'volcano', queue: 'training' });
     const job = await submit(s, 'gang', 1);
     const since = Date.now();
@@ -386,13 +386,34 @@ describe('mlloop dispatch reclaim', () => {
       expect(existsSync(s.state)).toBe(false);
 
       await sleep(CONFIRM_MS + 100);
+      // The Job is replaced under the same name between the check and the delete: the uid precondition keeps the
+      // new one (409 Conflict), and its checks start over.
+      const server = s.server as unknown as { jobRoute: (...a: unknown[]) => Promise<void> };
+      const route = server.jobRoute.bind(s.server);
+      server.jobRoute = async (...a: unknown[]) => {
+        if (a[0] === 'DELETE') {
+          s.server.jobs.get(`batch.volcano.sh/v1alpha1|team-ocr/${job.name}`)!.metadata.uid = 'recreated-0000';
+          server.jobRoute = route;
+        }
+        return route(...a);
+      };
+      const replaced = jobOf(await check(s, { stateUrl: url }), job.name);
+      expect(replaced.verdict).toBe('unknown');
+      expect(replaced.reasons.join(' ')).toMatch(/the Job was replaced since it was checked \(HTTP 409: .*Precondition failed: UID in precondition/);
+      expect(s.server.jobs.has(`batch.volcano.sh/v1alpha1|team-ocr/${job.name}`)).toBe(true);
+      expect(reclaimedEvents(s)).toEqual([]);
+      expect(await client.exists(reclaimKey('a'))).toBe(0);
+      const again = jobOf(await check(s, { stateUrl: url }), job.name);
+      expect(again.verdict).toBe('idle-first-check');
+
+      await sleep(CONFIRM_MS + 100);
       const second = await check(s, { stateUrl: url });
       expect(jobOf(second, job.name).verdict).toBe('reclaimed');
       expect(s.server.jobs.has(`batch.volcano.sh/v1alpha1|team-ocr/${job.name}`)).toBe(false);
-      const del = s.server.requests.find((q) => q.method === 'DELETE')!;
+      const del = s.server.requests.filter((q) => q.method === 'DELETE').pop()!;
       expect(del.path).toBe(`/apis/batch.volcano.sh/v1alpha1/namespaces/team-ocr/jobs/${job.name}`);
       expect(s.server.requests.filter((q) => q.method === 'PATCH')).toEqual([]);
-      expect(reclaimedEvents(s)[0]).toMatchObject({ kind: 'batch.volcano.sh/v1alpha1 Job', reclaim: { action: 'deleted', gpus: 1, utilisation_max: 4, first_check: j1.first_check } });
+      expect(reclaimedEvents(s)[0]).toMatchObject({ kind: 'batch.volcano.sh/v1alpha1 Job', reclaim: { action: 'deleted', gpus: 1, utilisation_max: 4, first_check: again.first_check } });
       expect(await client.exists(reclaimKey('a'))).toBe(0);
     } finally {
       await client.quit();

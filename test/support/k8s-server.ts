@@ -12,7 +12,8 @@ import { ROOT } from './paths.js';
  * these machines. It speaks the real REST paths, status codes and Status objects of the API server for
  * what mlloop uses: list nodes/pods (labelSelector, fieldSelector, limit/continue, resourceVersion),
  * `?watch=true` streams, create (201, 409 AlreadyExists) / get (404 NotFound) / patch (JSON and merge
- * patch) / delete of batch/v1 and Volcano batch.volcano.sh/v1alpha1 Jobs, and SelfSubjectAccessReview.
+ * patch; a failed JSON patch `test` is 422) / delete (DeleteOptions preconditions.uid: 409 Conflict) of batch/v1
+ * and Volcano batch.volcano.sh/v1alpha1 Jobs, and SelfSubjectAccessReview.
  * Every object it receives is validated (kubernetes-models; the Volcano Job against its CRD schema)
  * and a bad one is refused with 422 Invalid and recorded in `invalid`. A tiny Job controller creates
  * the Job's pods, which get scheduled after `scheduleAfterMs` or stay Pending (`schedule: 'never'`).
@@ -135,6 +136,9 @@ export function matchFields(selector: string | undefined, obj: Obj): boolean {
   });
 }
 
+/** A JSON patch `test` that does not hold: the API server answers 422 Invalid. */
+class PatchTestFailed extends Error {}
+
 function applyJsonPatch(target: Obj, ops: Obj[]): Obj {
   const out = structuredClone(target);
   for (const op of ops) {
@@ -144,6 +148,9 @@ function applyJsonPatch(target: Obj, ops: Obj[]): Obj {
     for (const k of keys) cur = cur[k] ??= {};
     if (op.op === 'add' || op.op === 'replace') cur[last] = op.value;
     else if (op.op === 'remove') delete cur[last];
+    else if (op.op === 'test') {
+      if (JSON.stringify(cur[last]) !== JSON.stringify(op.value)) throw new PatchTestFailed(`Testing value ${op.path} failed`);
+    }
     else throw new Error(`unsupported patch op ${op.op}`);
   }
   return out;
@@ -489,6 +496,12 @@ export class K8sTestServer {
     if (method === 'GET') return job ? this.send(res, 200, job) : notFound(name);
     if (method === 'DELETE') {
       if (!job) return notFound(name);
+      // DeleteOptions.preconditions, as the API server checks them (409 Conflict).
+      const options = await this.body(req).catch(() => undefined);
+      const want = options?.preconditions?.uid;
+      if (want !== undefined && want !== job.metadata.uid) {
+        return this.send(res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on jobs.${group} "${name}": Precondition failed: UID in precondition: ${want}, UID in object meta: ${job.metadata.uid}`, { name, group, kind: 'jobs' }));
+      }
       const remove = () => {
         this.jobs.delete(key(name));
         job.metadata.resourceVersion = String(++this.rv);
@@ -508,7 +521,14 @@ export class K8sTestServer {
       const patch = await this.body(req);
       const type = String(req.headers['content-type'] ?? '');
       let next: Obj;
-      if (type.startsWith('application/json-patch+json')) next = applyJsonPatch(job, patch);
+      if (type.startsWith('application/json-patch+json')) {
+        try {
+          next = applyJsonPatch(job, patch);
+        } catch (e) {
+          if (e instanceof PatchTestFailed) return this.send(res, 422, status(422, 'Invalid', e.message));
+          throw e;
+        }
+      }
       else if (type.startsWith('application/merge-patch+json') || type.startsWith('application/strategic-merge-patch+json')) next = mergePatch(job, patch);
       else return this.send(res, 415, status(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
       try {

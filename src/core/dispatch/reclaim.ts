@@ -426,6 +426,24 @@ async function checkCluster(run: Run, c: ClusterConfig, client: ClusterClient, r
   return out;
 }
 
+/**
+ * Suspends (batch/v1: JSON patch of spec.suspend) or deletes (Volcano: propagationPolicy Foreground) the Job that
+ * was checked — both with its uid as a precondition (a JSON patch `test`, DeleteOptions.preconditions), so a Job
+ * created under the same name in the meantime is never touched.
+ */
+async function act(run: Run, client: ClusterClient, job: Manifest, volcano: boolean): Promise<void> {
+  const api = run.k8s.jobApi(job);
+  const { namespace, name, uid } = job.metadata as { namespace: string; name: string; uid?: string };
+  if (volcano) {
+    await callApi(run.k8s, client, () =>
+      client.custom.deleteNamespacedCustomObject({ ...api, namespace, name, propagationPolicy: 'Foreground', ...(uid ? { body: { preconditions: { uid } } } : {}) }, run.k8s.reqOptions(client)),
+    );
+    return;
+  }
+  const body = [...(uid ? [{ op: 'test', path: '/metadata/uid', value: uid }] : []), { op: 'add', path: '/spec/suspend', value: true }];
+  await callApi(run.k8s, client, () => client.custom.patchNamespacedCustomObject({ ...api, namespace, name, body }, run.k8s.reqOptions(client)));
+}
+
 /** A Job that could not be checked: unknown, with the reason. */
 function skippedCheck(c: ClusterConfig, job: Manifest, why: string): JobCheck {
   const labels = (job.metadata?.labels ?? {}) as Record<string, string>;
@@ -558,12 +576,18 @@ async function checkJob(run: Run, c: ClusterConfig, client: ClusterClient, job: 
     return check;
   }
   try {
-    if (volcano) await k8s.deleteJob(client, job);
-    else await k8s.suspendJob(client, job);
+    await act(run, client, job, volcano);
   } catch (e) {
-    if (!(e instanceof k8s.UnreachableError) && k8s.statusOf(e) === 404) {
+    const status = e instanceof k8s.UnreachableError ? undefined : k8s.statusOf(e);
+    if (status === 404) {
       check.verdict = 'not-running';
       check.reasons.push('the Job was gone before it could be reclaimed');
+      return check;
+    }
+    if (uid && (status === 409 || status === 422)) {
+      // The precondition on the uid failed: the name now belongs to another Job, which starts over.
+      check.verdict = 'unknown';
+      check.reasons.push(`the Job was replaced since it was checked (${k8s.describeError(e, client)}); the new one starts over`);
       return check;
     }
     next.set(key, first);
