@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { commentBody, markerTag } from '../../src/core/github/comments.js';
@@ -151,6 +151,24 @@ describe('mlloop comment on a GitLab merge request', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ action: 'updated', id: a.id, removed: 1 });
     expect(mine(10).map((n) => n.body)).toEqual([`${markerTag('gate')}\nrun 3\n`]);
+  });
+});
+
+describe('mlloop comment with a prepared report', () => {
+  it('takes the merge request and project from the sidecar gate wrote, and --head-sha guards the commit', async () => {
+    gl.addMergeRequest(projectId, 17, { sha: 'c'.repeat(40) });
+    const w = bodyFile(`${markerTag('ocr-gate')}\nprepared report\n`);
+    writeFileSync(join(w.dir, `${w.file}.json`), JSON.stringify({ pr: 17, marker: 'ocr-gate', repository: PROJECT }));
+    // Another job of a pipeline for no merge request: the sidecar says where the note goes.
+    const env = { ...pipeline(gl, undefined), CI_PROJECT_ID: '999999' };
+    const wrong = await mlloop(['comment', '--body', w.file, '--head-sha', 'd'.repeat(40)], w.dir, env);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain(`merge request !17 is at ccccccc, not at ddddddd`);
+    expect(gl.notes(projectId, 17)).toHaveLength(0);
+    const r = await mlloop(['comment', '--body', w.file, '--head-sha', 'c'.repeat(40), '--json'], w.dir, env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ action: 'created', pr: 17, repository: PROJECT, marker: 'ocr-gate' });
+    expect(mine(17).map((n) => n.body)).toEqual([`${markerTag('ocr-gate')}\nprepared report\n`]);
   });
 });
 
@@ -347,9 +365,11 @@ describe('self-managed GitLab under a path, and behind a proxy', () => {
   it('goes through HTTPS_PROXY/HTTP_PROXY to a host only the proxy can resolve', async () => {
     // A forward proxy (CONNECT tunnels, as undici's ProxyAgent uses) that alone knows gitlab.mlloop.test.
     const tunnels: string[] = [];
+    const sockets = new Set<Socket>();
     const proxy: Server = createServer((_req, res) => res.writeHead(405).end());
-    proxy.on('connect', (req, client, head) => {
+    proxy.on('connect', (req, client: Socket, head) => {
       tunnels.push(req.url!);
+      sockets.add(client);
       const [host, port] = req.url!.split(':');
       if (host !== 'gitlab.mlloop.test') return client.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
       const upstream = connect(Number(port), '127.0.0.1', () => {
@@ -358,6 +378,7 @@ describe('self-managed GitLab under a path, and behind a proxy', () => {
         upstream.pipe(client);
         client.pipe(upstream);
       });
+      sockets.add(upstream);
       upstream.on('error', () => client.destroy());
       client.on('error', () => upstream.destroy());
     });
@@ -377,6 +398,8 @@ describe('self-managed GitLab under a path, and behind a proxy', () => {
       expect(tunnels.length).toBeGreaterThan(0);
       expect(tunnels.every((t) => t.startsWith('gitlab.mlloop.test:'))).toBe(true);
     } finally {
+      // Tunnels are upgraded sockets the server no longer tracks: the client's keep-alive would hold them open.
+      for (const s of sockets) s.destroy();
       proxy.closeAllConnections();
       await new Promise<void>((resolve) => proxy.close(() => resolve()));
     }

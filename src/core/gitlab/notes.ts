@@ -81,7 +81,7 @@ export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<NoteResu
     const mr = (await gl.mergeRequests.show(req.project, req.mr)) as { web_url?: string; sha?: string };
     if (req.headSha && mr.sha !== req.headSha) {
       throw new ConfigurationError(`merge request !${req.mr} is at ${String(mr.sha).slice(0, 7)}, not at ${req.headSha.slice(0, 7)}: the report was prepared for another commit`, {
-        hint: 'pass --head-sha of the pipeline that prepared the report ($CI_MERGE_REQUEST_SOURCE_BRANCH_SHA or $CI_COMMIT_SHA)',
+        hint: 'pass --head-sha with $CI_COMMIT_SHA of the pipeline that prepared the report, and its merge request IID',
       });
     }
     const urlOf = (id: number) => (mr.web_url ? `${mr.web_url}#note_${id}` : null);
