@@ -433,6 +433,9 @@ describe('the GitLab API test server follows the documentation', () => {
     expect(last.headers.get('x-next-page')).toBe('');
     expect(((await last.json()) as { body: string }[]).map((n) => n.body)).toEqual(['note 41', 'note 42', 'note 43', 'note 44', 'note 45']);
     expect((await api(`${notes()}?per_page=500`)).headers.get('x-per-page')).toBe('100');
+    gl.createNote(projectId, 30, 'changed the description', 'developer', true);
+    expect((await api(`${notes()}?activity_filter=only_comments`)).headers.get('x-total')).toBe('45');
+    expect(((await (await api(`${notes()}?activity_filter=only_activity`)).json()) as { system: boolean }[]).map((n) => n.system)).toEqual([true]);
   });
 
   it('authenticates PRIVATE-TOKEN, JOB-TOKEN and Authorization: Bearer; 401 without a token', async () => {
@@ -462,11 +465,13 @@ describe('the GitLab API test server follows the documentation', () => {
     expect((await api(`${notes()}?per_page=0`)).status).toBe(400);
     expect((await api(`${notes()}?sort=up`)).status).toBe(400);
     expect((await api(`${notes()}?perPage=20`)).status).toBe(400);
+    expect((await api(`${notes()}?activity_filter=everything`)).status).toBe(400);
     expect((await api(`${notes()}/abc`, { method: 'PUT', body: JSON.stringify({ body: 'x' }) })).status).toBe(400);
     const created = await post({ body: 'valid' });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
-    expect((await api(`${notes()}/${id}`, { method: 'PUT', body: JSON.stringify({}) })).status).toBe(400);
+    expect(await (await api(`${notes()}/${id}`, { method: 'PUT', body: JSON.stringify({}) })).json()).toEqual({ error: 'body, confidential are missing, at least one parameter must be provided' });
+    expect((await api(`${notes()}/${id}`, { method: 'PUT', body: JSON.stringify({ body: 'x', confidential: 'maybe' }) })).status).toBe(400);
     expect((await api(`${notes()}/${id}`, { method: 'PUT', body: JSON.stringify({ body: 'edited' }) })).status).toBe(200);
     expect((await api(`${notes()}/${id}`, { method: 'PUT', body: JSON.stringify({ body: 'not yours' }), token: 'glpat-reviewer-000000000' })).status).toBe(403);
     // Form-encoded bodies are GitLab's other accepted encoding.

@@ -1,8 +1,12 @@
 /**
  * An in-repo GitLab REST API v4 for tests, following GitLab's REST API documentation (docs.gitlab.com/api:
- * rest/index "Pagination" and "Status codes", notes, merge_requests, users, personal_access_tokens). GitLab's
- * published OpenAPI description (doc/api/openapi/openapi_v2.yaml) has no tag or path for notes, so the notes
- * routes follow the documentation's parameter tables; the shapes below are written from them.
+ * rest/index "Pagination" and "Status codes", notes, merge_requests, users, personal_access_tokens) and, for the
+ * notes routes, the parameters GitLab's OpenAPI v4 description gives its operations
+ * getApiV4ProjectsIdMergeRequestsNoteableIdNotes (order_by, sort, activity_filter, page, per_page),
+ * postApiV4ProjectsIdMergeRequestsNoteableIdNotes (body required; created_at, internal,
+ * merge_request_diff_head_sha), putApiV4ProjectsIdMergeRequestsNoteableIdNotesNoteId (body, confidential: at
+ * least one) and deleteApiV4ProjectsIdMergeRequestsNoteableIdNotesNoteId; notes are shaped as its
+ * API_Entities_Note.
  *
  * Every request is
  *   1. mounted under `prefix` + `/api/v4` (a self-managed instance at http://host/gitlab has its API at
@@ -14,8 +18,9 @@
  *      higher privileges than provided by the access token.","scope":"api read_api"}` with a WWW-Authenticate header;
  *   4. validated: path ids must be integers (a project also its URL-encoded path), query parameters must be ones the
  *      docs list for the route with valid values (`page` ≥ 1, `per_page` 1–100, `sort` asc|desc, `order_by`
- *      created_at|updated_at), and a body must hold the documented fields with their types (`body` is required on
- *      POST and PUT of a note, at most 1,000,000 characters, not blank) → 400 like GitLab's (`{"error":"body is
+ *      created_at|updated_at, `activity_filter` all_notes|only_comments|only_activity), and a body must hold the
+ *      documented fields with their types (`body` is required on POST; PUT needs `body` or `confidential`; a body
+ *      is at most 1,000,000 characters and not blank) → 400 like GitLab's (`{"error":"body is
  *      missing"}`, `{"message":{"note":["can't be blank"]}}`). Stricter than GitLab on one point: a parameter the
  *      docs do not list is refused (400) instead of ignored, so a client typo does not pass silently;
  *   5. recorded in `server.requests` (method, path below /api/v4, query, body, token, status);
@@ -77,6 +82,7 @@ export interface Note {
   noteable_type: 'MergeRequest';
   project_id: number;
   noteable_iid: number;
+  commit_id: null;
   resolvable: boolean;
   confidential: boolean;
   internal: boolean;
@@ -242,6 +248,7 @@ export class GitLabServer {
       noteable_type: 'MergeRequest' as const,
       project_id: projectId,
       noteable_iid: iid,
+      commit_id: null,
       resolvable: false,
       confidential: false,
       internal: false,
@@ -315,7 +322,7 @@ export class GitLabServer {
       },
     });
     this.route('GET', '/projects/:id/merge_requests/:merge_request_iid/notes', {
-      query: [...PAGE, 'sort', 'order_by'],
+      query: [...PAGE, 'sort', 'order_by', 'activity_filter'],
       scopes: READ,
       write: false,
       handle: (c) => {
@@ -323,7 +330,8 @@ export class GitLabServer {
         if ('status' in found) return found;
         const key = (c.q.order_by ?? 'created_at') as 'created_at' | 'updated_at';
         const dir = (c.q.sort ?? 'desc') === 'asc' ? 1 : -1;
-        const all = this.state.notes.filter((n) => n.mr === found.mr.id).sort((a, b) => dir * (a[key].localeCompare(b[key]) || a.id - b.id));
+        const filter = c.q.activity_filter ?? 'all_notes';
+        const all = this.state.notes.filter((n) => n.mr === found.mr.id && (filter === 'all_notes' || (filter === 'only_comments') === !n.system)).sort((a, b) => dir * (a[key].localeCompare(b[key]) || a.id - b.id));
         return this.page(c, all.map(({ mr: _mr, ...n }) => n));
       },
     });
@@ -354,13 +362,15 @@ export class GitLabServer {
     });
     this.route('PUT', '/projects/:id/merge_requests/:merge_request_iid/notes/:note_id', {
       query: [],
-      body: { fields: { body: 'string' }, required: ['body'] },
+      body: { fields: { body: 'string', confidential: 'boolean' }, required: [] },
       scopes: WRITE,
       write: true,
       handle: (c) => {
+        if (c.body.body === undefined && c.body.confidential === undefined) return { status: 400, body: { error: 'body, confidential are missing, at least one parameter must be provided' } };
         const found = noteOf(c);
         if ('status' in found) return found;
         if (found.note.author.id !== c.user.id || found.note.system) return { status: 403, body: { message: '403 Forbidden' } };
+        if (c.body.body === undefined) return { status: 200, body: (({ mr: _mr, ...n }) => n)(found.note) };
         const bad = noteBody(c.body.body);
         if (bad) return bad;
         found.note.body = c.body.body as string;
@@ -492,6 +502,7 @@ export class GitLabServer {
       if ((k === 'page' || k === 'per_page') && !/^[1-9]\d*$/.test(v)) return send({ status: 400, body: { error: `${k} is invalid` } });
       if (k === 'sort' && !['asc', 'desc'].includes(v)) return send({ status: 400, body: { error: 'sort does not have a valid value' } });
       if (k === 'order_by' && !['created_at', 'updated_at'].includes(v)) return send({ status: 400, body: { error: 'order_by does not have a valid value' } });
+      if (k === 'activity_filter' && !['all_notes', 'only_comments', 'only_activity'].includes(v)) return send({ status: 400, body: { error: 'activity_filter does not have a valid value' } });
     }
     if (route.body) {
       if (bodyError) return send({ status: 400, body: { error: bodyError } });
