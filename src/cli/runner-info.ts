@@ -49,6 +49,7 @@ export function gitlabFactsFromEnv(env: Readonly<Record<string, string | undefin
     projectPath: env.CI_PROJECT_PATH || undefined,
     mergeRequestIid: env.CI_MERGE_REQUEST_IID || undefined,
     mergeRequestProjectId: env.CI_MERGE_REQUEST_PROJECT_ID || undefined,
+    openMergeRequests: env.CI_OPEN_MERGE_REQUESTS || undefined,
     pipelineSource: env.CI_PIPELINE_SOURCE || undefined,
     pipelineUrl: env.CI_PIPELINE_URL || undefined,
     jobUrl: env.CI_JOB_URL || undefined,

@@ -225,6 +225,11 @@ describe('bad input and refused tokens', () => {
     expect(r.stderr).toContain('merge_request_event');
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(gl.requests.length).toBe(before);
+    // A branch pipeline whose branch has an open merge request: the fix names it.
+    const open = await mlloop(['comment', '--body', w.file], w.dir, pipeline(gl, undefined, { CI_OPEN_MERGE_REQUESTS: `${PROJECT}!7` }));
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain('(this branch has !7 open: --pr 7)');
+    expect(gl.requests.length).toBe(before);
   });
 
   it('a token without the api scope: exit 3 naming the scope, the token never printed', async () => {

@@ -47,6 +47,8 @@ export interface GitLabFacts {
   mergeRequestIid?: string;
   /** The merge request's target project (CI_MERGE_REQUEST_PROJECT_ID). */
   mergeRequestProjectId?: string;
+  /** Open merge requests of the pipeline's branch, `group/project!7,…` (CI_OPEN_MERGE_REQUESTS; branch pipelines too). */
+  openMergeRequests?: string;
   /** What started the pipeline: push, merge_request_event, schedule, … (CI_PIPELINE_SOURCE). */
   pipelineSource?: string;
   pipelineUrl?: string;

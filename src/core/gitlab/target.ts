@@ -24,8 +24,10 @@ export function mergeRequestIid(o: NoteTargetOptions, ctx: Context, fallback?: n
     return n;
   }
   if (gl) {
+    // A branch pipeline of a branch with an open merge request names it; the note still needs it said (--pr).
+    const open = /![1-9]\d*/.exec(gl.openMergeRequests ?? '')?.[0];
     throw new ConfigurationError(`no merge request to write the note on: this pipeline does not run for a merge request (CI_MERGE_REQUEST_IID is not set${gl.pipelineSource ? `; CI_PIPELINE_SOURCE is "${gl.pipelineSource}"` : ''})`, {
-      hint: 'run the job in merge request pipelines (rules: - if: $CI_PIPELINE_SOURCE == "merge_request_event"), or pass --pr with the merge request IID',
+      hint: `run the job in merge request pipelines (rules: - if: $CI_PIPELINE_SOURCE == "merge_request_event"), or pass --pr with the merge request IID${open ? ` (this branch has ${open} open: --pr ${open.slice(1)})` : ''}`,
     });
   }
   throw new ConfigurationError('no merge request IID to write the note on', { hint: 'pass --pr IID (in a GitLab merge request pipeline it comes from CI_MERGE_REQUEST_IID)' });
