@@ -474,6 +474,14 @@ describe('mlloop dispatch reclaim: input and outages', () => {
     const e = await runCommand(s.dir, { prometheus: prom.url, clusters: s.clusters });
     expect(e.exitCode).toBe(2);
     expect(e.location.path).toBe('$.policy.ledger');
+    // A ledger that cannot be written is found out before anything is asked or done.
+    writeFileSync(join(s.dir, 'a-file'), '');
+    const blocked = join(s.dir, 'a-file', 'ledger.jsonl');
+    const w = await runCommand(s.dir, { prometheus: prom.url, clusters: s.clusters, ledger: blocked });
+    expect(w.exitCode).toBe(2);
+    expect(w.location.file).toBe(blocked);
+    expect(w.message).toContain('cannot write the ledger');
+    expect(s.server.requests).toEqual([]);
     const r = await command.run({ prometheus: prom.url, clusters: s.clusters, reclaimState: 'state.json', dryRun: true } as never, ctx(s.dir));
     expect(r.exitCode).toBe(0);
     expect((r.data as ReclaimOutcome).jobs).toEqual([]);

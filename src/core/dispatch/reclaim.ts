@@ -289,6 +289,7 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
       hint: 'set policy.ledger in clusters.yaml or pass --ledger (or try it with --dry-run)',
     });
   }
+  if (!o.dryRun) await checkLedgerWritable(ledgerPath!);
   const prom = new Prometheus({ url: o.prometheusUrl, signal: o.signal, timeoutMs: config.policy.requestTimeoutMs });
   // Prometheus first: when it cannot answer, nothing else is asked (exit 3 naming it).
   await prom.instant('vector(1)');
@@ -301,7 +302,8 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
   const reports: ClusterReport[] = [];
   const badKubeconfig = new Map<number, string>();
   try {
-    await Promise.all(
+    // Every cluster finishes (and saves its state) before an error of one ends the run.
+    const settled = await Promise.allSettled(
       config.clusters.map(async (c, i) => {
         const report: ClusterReport = { cluster: c.name, ok: false, namespaces: namespacesOf(config, c), jobs: 0, skipped: 0, warnings: [] };
         reports[i] = report;
@@ -326,6 +328,8 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
         }
       }),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     for (const c of clients) k8s.closeClient(c);
     await store.close();
@@ -354,6 +358,24 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
     jobs,
     reclaimed: jobs.filter((j) => j.verdict === 'reclaimed').length,
   };
+}
+
+/** A reclaim must not happen without its ledger line: the ledger's folder is made and checked before anything is done. */
+async function checkLedgerWritable(location: string): Promise<void> {
+  const { promises: fs, constants } = await import('node:fs');
+  const dir = /\.jsonl$/i.test(location) ? path.dirname(location) : location;
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await fs.access(dir, constants.W_OK);
+    if (dir !== location) {
+      // An existing ledger file must be writable; a new one is created by the first line.
+      await fs.access(location, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+  } catch (e) {
+    throw new ConfigurationError(`cannot write the ledger: ${(e as Error).message}`, { file: location, hint: 'give --ledger (or policy.ledger) a writable .jsonl file or folder' });
+  }
 }
 
 /** An API call; no answer at all (refused, timed out) becomes UnreachableError, as in k8s.ts. */
