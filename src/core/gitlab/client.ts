@@ -130,7 +130,8 @@ function requestHandler(opts: { log: Logger; retries: number; backoffMs: number;
     url.search = o.searchParams ?? '';
     const method = o.method ?? 'GET';
     const signals = [o.signal, opts.signal].filter((s): s is AbortSignal => Boolean(s));
-    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    // AbortSignal.any is Node ≥ 20.3; before it the run's own signal (SIGTERM) is the one that counts.
+    const signal = signals.length > 1 ? (typeof AbortSignal.any === 'function' ? AbortSignal.any(signals) : opts.signal) : signals[0];
     const where = `${url.pathname}${url.search}`;
     for (let attempt = 0; ; attempt++) {
       let res: Response;
