@@ -555,6 +555,33 @@ describe('mlloop dispatch reclaim: input and outages', () => {
   });
 });
 
+describe('manifests/dispatcher/reclaim-cronjob.yaml', () => {
+  it('is valid, runs one reclaim at a time every 5 minutes, and its arguments parse as the command takes them', async () => {
+    const { validateYamlManifests } = await import('../support/manifests.js');
+    const { ROOT } = await import('../support/paths.js');
+    const { parseArgs } = await import('../../src/cli/args.js');
+    const { coerceOptions } = await import('../../src/commands/define.js');
+    const objs = (await validateYamlManifests(readFileSync(join(ROOT, 'manifests/dispatcher/reclaim-cronjob.yaml'), 'utf8'))) as Obj[];
+    const cron = objs.find((o) => o.kind === 'CronJob')!;
+    expect(cron.spec.concurrencyPolicy).toBe('Forbid');
+    expect(cron.spec.schedule).toBe('*/5 * * * *');
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    const c = pod.containers[0];
+    const env = Object.fromEntries((c.env as Obj[]).map((e) => [e.name, e.value]));
+    const argv = (c.args as string[]).map((a) => a.replace(/\$\((\w+)\)/g, (_, n: string) => env[n]));
+    expect(argv.slice(0, 2)).toEqual(['dispatch', 'reclaim']);
+    const options = coerceOptions(command, parseArgs(command, argv.slice(2)).raw, (n) => `--${n}`) as Obj;
+    expect(options).toMatchObject({ clusters: '/etc/mlloop/clusters.yaml', state: env.REDIS_URL, ledger: '/var/lib/mlloop/ledger', dryRun: false });
+    expect(options.prometheus).toMatch(/^http:\/\//);
+    // The clusters file, the kubeconfigs and the ledger come from volumes; the ledger's is writable.
+    const mounts = Object.fromEntries((c.volumeMounts as Obj[]).map((m) => [m.name, m]));
+    expect(mounts.ledger.mountPath).toBe('/var/lib/mlloop');
+    expect(mounts.ledger.readOnly).toBeUndefined();
+    const claim = pod.volumes.find((v: Obj) => v.name === 'ledger').persistentVolumeClaim.claimName;
+    expect(objs.find((o) => o.kind === 'PersistentVolumeClaim')!.metadata.name).toBe(claim);
+  });
+});
+
 describe('judging the samples', () => {
   const p: ReclaimPolicy = { maxUtilisation: 10, idleForMs: 60_000, confirmAfterMs: 30_000, maxGapMs: 20_000, labels: { namespace: 'namespace', pod: 'pod' } };
   const now = 1_000_000;
