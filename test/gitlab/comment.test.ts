@@ -172,6 +172,31 @@ describe('mlloop comment with a prepared report', () => {
   });
 });
 
+describe('quick actions', () => {
+  it('a report line that GitLab would run as a quick action is written so that it is not (code blocks left as they are)', async () => {
+    const mr = gl.addMergeRequest(projectId, 18);
+    const report = 'model /merge candidate\n/merge\n/close\n```\n/approve stays code\n```\n| table | /x |\n';
+    const w = bodyFile(report);
+    const r = await mlloop(['comment', '--body', w.file, '--json'], w.dir, pipeline(gl, 18));
+    expect(r.code, r.stderr).toBe(0);
+    expect(gl.state.quickActions.filter((q) => q.mr === mr.id)).toEqual([]);
+    expect(mr.state).toBe('opened');
+    expect(mine(18)[0]!.body).toBe(`${markerTag('gate')}\nmodel /merge candidate\n&#47;merge\n&#47;close\n\`\`\`\n/approve stays code\n\`\`\`\n| table | /x |\n`);
+    // The same run again finds its note unchanged: the comparison is on the body as posted.
+    const again = await mlloop(['comment', '--body', w.file, '--json'], w.dir, pipeline(gl, 18));
+    expect(JSON.parse(again.stdout).action).toBe('unchanged');
+  });
+
+  it('the test server runs quick actions as GitLab does (what the neutralising prevents)', async () => {
+    const mr = gl.addMergeRequest(projectId, 19);
+    const res = await fetch(`${gl.apiUrl}/projects/${projectId}/merge_requests/19/notes`, { method: 'POST', headers: { 'private-token': TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ body: 'report\n/close\n```\n/merge\n```' }) });
+    expect(res.status).toBe(201);
+    expect(((await res.json()) as { body: string }).body).toBe('report\n```\n/merge\n```');
+    expect(mr.state).toBe('closed');
+    expect(gl.state.quickActions.filter((q) => q.mr === mr.id).map((q) => q.command)).toEqual(['close']);
+  });
+});
+
 describe('which forge', () => {
   it('forgeFrom: --forge wins, else GitLab exactly inside a GitLab CI job', () => {
     const inGitLab = { gitlab: gitlabFactsFromEnv({ CI_API_V4_URL: 'https://git.example.com/api/v4' }) };

@@ -26,7 +26,9 @@
  *   5. recorded in `server.requests` (method, path below /api/v4, query, body, token, status);
  *   6. served from in-memory state: projects and merge requests (addProject, addMergeRequest), notes (addNotes,
  *      createNote), 404 for an unknown project, merge request or note; a token marked `readOnly` gets 403
- *      `{"message":"403 Forbidden"}` on writes (a user without permission in the project).
+ *      `{"message":"403 Forbidden"}` on writes (a user without permission in the project). Quick actions in a
+ *      posted or edited note (`/close`, `/merge` at the start of a line outside code) are run and removed from the
+ *      note, as GitLab does; they are recorded in state.quickActions.
  *
  * Lists are paginated as the docs say: `page`/`per_page` (default 20, max 100), headers x-page, x-per-page,
  * x-total, x-total-pages, x-next-page, x-prev-page (empty when none), and a Link header with rel="prev", "next",
@@ -138,7 +140,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class GitLabServer {
   readonly requests: RecordedRequest[] = [];
-  readonly state = { projects: [] as Project[], mergeRequests: [] as MergeRequest[], notes: [] as (Note & { mr: number })[] };
+  readonly state = {
+    projects: [] as Project[],
+    mergeRequests: [] as MergeRequest[],
+    notes: [] as (Note & { mr: number })[],
+    /** Quick actions GitLab would have run from note bodies (`/close`, `/merge` … at the start of a line outside code). */
+    quickActions: [] as { mr: number; command: string; arg: string; by: string }[],
+  };
   /** The instance's address (CI_SERVER_URL): `http://127.0.0.1:<port><prefix>`. */
   url = '';
   /** The REST API root (CI_API_V4_URL): `<url>/api/v4`. */
@@ -356,7 +364,10 @@ export class GitLabServer {
         if ('status' in found) return found;
         const bad = noteBody(c.body.body);
         if (bad) return bad;
-        const { mr: _mr, ...note } = this.createNote(found.project.id, found.mr.iid, c.body.body as string, c.user.username) as Note & { mr: number };
+        const text = this.quickActions(found.mr, c.body.body as string, c.user.username);
+        // A note of quick actions only is not kept: 202 with what the commands changed.
+        if (!text.trim()) return { status: 202, body: { commands_changes: {}, summary: ['Applied the quick actions.'] } };
+        const { mr: _mr, ...note } = this.createNote(found.project.id, found.mr.iid, text, c.user.username) as Note & { mr: number };
         return { status: 201, body: note };
       },
     });
@@ -373,7 +384,7 @@ export class GitLabServer {
         if (c.body.body === undefined) return { status: 200, body: (({ mr: _mr, ...n }) => n)(found.note) };
         const bad = noteBody(c.body.body);
         if (bad) return bad;
-        found.note.body = c.body.body as string;
+        found.note.body = this.quickActions(found.mr, c.body.body as string, c.user.username);
         found.note.updated_at = this.now();
         const { mr: _mr, ...note } = found.note;
         return { status: 200, body: note };
@@ -391,6 +402,30 @@ export class GitLabServer {
         return { status: 204 };
       },
     });
+  }
+
+  /**
+   * Quick actions, as GitLab's extractor reads them: a line `/<command> [argument]` at the start of a line outside
+   * fenced code is run with the author's rights and removed from the note. `/close`, `/reopen` and `/merge` change
+   * the merge request's state here; every one is recorded in state.quickActions.
+   */
+  private quickActions(mr: MergeRequest, body: string, by: string): string {
+    let fence: string | null = null;
+    const kept: string[] = [];
+    for (const line of body.split('\n')) {
+      const f = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+      if (f) fence = fence === null ? f[1]! : f[1]![0] === fence[0] && f[1]!.length >= fence.length ? null : fence;
+      const m = fence === null && !f ? /^\/([a-z_]+)(?: (.*))?$/.exec(line) : null;
+      if (!m) {
+        kept.push(line);
+        continue;
+      }
+      this.state.quickActions.push({ mr: mr.id, command: m[1]!, arg: m[2] ?? '', by });
+      if (m[1] === 'close') mr.state = 'closed';
+      if (m[1] === 'reopen') mr.state = 'opened';
+      if (m[1] === 'merge') mr.state = 'merged';
+    }
+    return kept.join('\n');
   }
 
   /** GitLab's offset pagination: page/per_page, x-* headers and a Link header. */

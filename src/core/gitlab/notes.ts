@@ -20,7 +20,7 @@ export interface NoteRequest {
   /** The merge request's IID (`!42`). */
   mr: number;
   marker: string;
-  /** The whole note, marker line first (commentBody). */
+  /** The whole note, marker line first (commentBody); lines GitLab would run as quick actions are neutralised. */
   body: string;
   /** Refuse unless the merge request's head is this commit. */
   headSha?: string;
@@ -57,6 +57,29 @@ export function gitlabError(e: unknown, where: { project: string; mr: number }):
   return undefined;
 }
 
+/**
+ * GitLab runs a quick action (`/merge`, `/approve`, `/close`, `/assign_reviewer` …) written at the start of a line
+ * of a note outside code blocks, with the rights of the token's user, and drops the line from the note. A report
+ * carries text from data and a prepared body may come from another pipeline: such a line is written `&#47;…`,
+ * which GitLab's Markdown shows as the same slash and its quick-action parser does not read. Lines in fenced code
+ * blocks are left as they are (GitLab runs nothing there).
+ */
+export function withoutQuickActions(body: string): string {
+  let fence: string | null = null;
+  return body
+    .split('\n')
+    .map((line) => {
+      const f = /^ {0,3}(`{3,}|~{3,})/.exec(line);
+      if (f) {
+        if (fence === null) fence = f[1]!;
+        else if (f[1]![0] === fence[0] && f[1]!.length >= fence.length) fence = null;
+        return line;
+      }
+      return fence === null && line.startsWith('/') ? `&#47;${line.slice(1)}` : line;
+    })
+    .join('\n');
+}
+
 /** The token's own user id (notes by anyone else are never touched); undefined where GitLab will not say (403). */
 async function ownUserId(gl: GitLab): Promise<number | undefined> {
   try {
@@ -75,6 +98,7 @@ async function ownUserId(gl: GitLab): Promise<number | undefined> {
  */
 export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<NoteResult> {
   const tag = markerTag(req.marker);
+  const body = withoutQuickActions(req.body);
   const where = { project: req.project, mr: req.mr };
   try {
     const me = await ownUserId(gl);
@@ -89,13 +113,13 @@ export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<NoteResu
     const mine = all.filter((n) => !n.system && (me === undefined || n.author?.id === me) && (n.body ?? '').startsWith(tag));
     req.log.debug(`sticky note ${tag}: ${all.length} notes scanned, ${mine.length} ${me === undefined ? '' : 'of the token\'s user '}with the marker`);
     if (mine.length === 0) {
-      const created = (await gl.notes.create(req.project, req.mr, req.body)) as unknown as Note;
+      const created = (await gl.notes.create(req.project, req.mr, body)) as unknown as Note;
       return { action: 'created', id: created.id, url: urlOf(created.id), scanned: all.length, removed: 0 };
     }
     const [keep, ...extra] = mine;
     for (const n of extra) await gl.notes.remove(req.project, req.mr, n.id);
-    if (keep!.body === req.body) return { action: 'unchanged', id: keep!.id, url: urlOf(keep!.id), scanned: all.length, removed: extra.length };
-    const updated = (await gl.notes.edit(req.project, req.mr, keep!.id, { body: req.body })) as unknown as Note;
+    if (keep!.body === body) return { action: 'unchanged', id: keep!.id, url: urlOf(keep!.id), scanned: all.length, removed: extra.length };
+    const updated = (await gl.notes.edit(req.project, req.mr, keep!.id, { body })) as unknown as Note;
     return { action: 'updated', id: updated.id, url: urlOf(updated.id), scanned: all.length, removed: extra.length };
   } catch (e) {
     if (e instanceof ConfigurationError || e instanceof ExternalError) throw e;
