@@ -300,6 +300,15 @@ describe('bad input and refused tokens', () => {
     expect(gl.notes(projectId, 15)).toHaveLength(0);
   });
 
+  it('the token never reaches the note: a report that quotes it is masked', async () => {
+    gl.addMergeRequest(projectId, 20);
+    const w = bodyFile(`debug dump: GITLAB_TOKEN=${TOKEN}\n`);
+    const r = await mlloop(['comment', '--body', w.file], w.dir, pipeline(gl, 20));
+    expect(r.code).toBe(0);
+    expect(mine(20)[0]!.body).toBe(`${markerTag('gate')}\ndebug dump: GITLAB_TOKEN=***\n`);
+    expect(gl.requests.filter((q) => q.method !== 'GET').every((q) => !JSON.stringify(q.body).includes(TOKEN))).toBe(true);
+  });
+
   it('no token at all: exit 2 naming GITLAB_TOKEN', async () => {
     gl.addMergeRequest(projectId, 16);
     const w = bodyFile('report\n');
