@@ -8,7 +8,7 @@ import { startRedis, type RedisServer } from '../support/redis.js';
 import { cloneNode, t4, type Obj } from './fixtures.js';
 import { tempDir, writeConfig, writeJob } from './helpers.js';
 import { dispatch } from '../../src/core/dispatch/dispatch.js';
-import { reclaim, judgeUtilisation, utilisationQuery, type ReclaimOutcome, type JobCheck } from '../../src/core/dispatch/reclaim.js';
+import { reclaim, judgeUtilisation, utilisationQuery, lastLogTime, namespacesOf, type ReclaimOutcome, type JobCheck } from '../../src/core/dispatch/reclaim.js';
 import { readClusters, type ReclaimPolicy } from '../../src/core/dispatch/config.js';
 import { reclaimKey, REDIS_RECLAIM_LOCK } from '../../src/core/dispatch/reclaim-state.js';
 import { command } from '../../src/commands/dispatch-reclaim.js';
@@ -603,6 +603,37 @@ describe('judging the samples', () => {
     const s = { labels: { UUID: 'GPU-1', pod: 'p' }, samples: [...every(now - 75_000, now - 45_000, 15_000, 0), ...every(now - 15_000, now, 15_000, 0)] };
     const f = judgeUtilisation([s], [{ name: 'p', gpus: 1 }], p, now);
     expect(f.unknown).toEqual(['pod p GPU GPU-1: a gap of 30s between samples (max_gap 20s)']);
+  });
+
+  it('the newest log line: its kubelet timestamp, or none', () => {
+    expect(lastLogTime('')).toEqual({ line: false });
+    expect(lastLogTime('2026-12-03T18:00:01.123456789Z step 9\n')).toEqual({ line: true, time: '2026-12-03T18:00:01.123Z' });
+    expect(lastLogTime('no timestamp here\n')).toEqual({ line: true });
+  });
+
+  it('searches the namespaces dispatch uses on each cluster: the tenants allowed there, else namespaces.training', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'clusters.yaml');
+    writeFileSync(
+      file,
+      [
+        'clusters:',
+        '  - {name: a, namespaces: {training: train-a}}',
+        '  - {name: b}',
+        'tenants:',
+        '  t1: {namespace: team-1, clusters: [a]}',
+        '  t2: {clusters: [a, b]}',
+        '  t3: {namespace: team-3}',
+        '',
+      ].join('\n'),
+    );
+    const config = await readClusters(file);
+    expect(namespacesOf(config, config.clusters[0]!)).toEqual(['team-1', 'train-a', 'team-3']);
+    expect(namespacesOf(config, config.clusters[1]!)).toEqual(['default', 'team-3']);
+    const plain = join(dir, 'plain.yaml');
+    writeFileSync(plain, 'clusters:\n  - {name: a, namespaces: {training: train-a}}\n');
+    const p2 = await readClusters(plain);
+    expect(namespacesOf(p2, p2.clusters[0]!)).toEqual(['train-a']);
   });
 
   it('the query escapes pod names and uses the configured labels', () => {
