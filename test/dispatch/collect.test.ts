@@ -37,10 +37,12 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, limitMs 
   }
 }
 
-async function entries(url: string, cluster: string, type: string): Promise<Record<string, string>> {
+/** A node's group entry in Redis (nodes → group id → groups:<type>). */
+async function entry(url: string, cluster: string, type: string, node: string): Promise<string | undefined> {
   const c = await openRedis(url);
   try {
-    return await c.hGetAll(key(cluster, `type:${type}`));
+    const id = await c.hGet(key(cluster, 'nodes'), node);
+    return id ? ((await c.hGet(key(cluster, `groups:${type}`), id)) ?? undefined) : undefined;
   } finally {
     await c.quit();
   }
@@ -58,7 +60,7 @@ describe('mlloop dispatch collect', () => {
     try {
       const T4 = 'T4|15||';
       const used = async (node: string) => {
-        const e = (await entries(url, 'a', T4))[node];
+        const e = await entry(url, 'a', T4, node);
         return e ? (JSON.parse(e)[6][0] as number) : undefined;
       };
       expect(await until('the initial state', () => used('a0'))).toBe(1);
@@ -73,7 +75,7 @@ describe('mlloop dispatch collect', () => {
       const summary = await c.hGetAll(key('a', 'summary'));
       const victims = await c.hGetAll(key('a', 'victims'));
       await c.quit();
-      expect(summary.schema).toBe('1');
+      expect(summary.schema).toBe('2');
       expect(Number(summary.generation)).toBeGreaterThan(1);
       expect(JSON.parse(summary.info!).priority_classes).toEqual({ 'training-high': 1000 });
       expect(JSON.parse(victims.a1!)).toEqual([['team-a', 'later', 0, gpuPod('a1', 2, 'later').status.startTime, 2, 'nvidia.com/gpu']]);

@@ -6,8 +6,8 @@ import { readJson } from '../io/read.js';
 import { readClusters, type ClusterConfig, type DispatchConfig } from './config.js';
 import { accessTargets } from './capture.js';
 import { loadClusterSnapshot, readSnapshotIndex, type AccessRecord, type StateObserver } from './snapshot.js';
-import { ClusterStateBuilder, effectiveRequest, isGpuResource, isTerminal, normalizeImage, type ClusterState, type K8sNode, type K8sPod, type NodeState } from './state.js';
-import { openRedis, maskUrl, touchSynced, typeKey, writeError, writeFull, writeUpdate, type ClusterInfo, type FullState, type NodeUpdate, type Victim } from './redis-state.js';
+import { ClusterStateBuilder, effectiveRequest, isGpuResource, isTerminal, nodeProblem, nodeState, normalizeImage, type ClusterState, type K8sNode, type K8sPod, type NodeState } from './state.js';
+import { indexNodes, openRedis, maskUrl, touchSynced, typeKey, writeError, writeFull, writeUpdate, StateIndex, type ClusterInfo, type FullState, type Victim } from './redis-state.js';
 import type { ClusterClient } from './k8s.js';
 
 /**
@@ -107,7 +107,7 @@ function infoOf(state: ClusterState, access: AccessRecord[], priorityClasses: Re
 function fullOf(state: ClusterState, extras: Extras, access: AccessRecord[], priorityClasses: Record<string, number>, at: string): FullState {
   return {
     info: infoOf(state, access, priorityClasses),
-    nodes: state.nodes.map((n, i) => ({ name: n.name, ordinal: i, state: n, images: extras.images.get(n.name) ?? [], victims: extras.victims.get(n.name) ?? [] })),
+    index: indexNodes(state.nodes.map((n, i) => ({ name: n.name, ordinal: i, state: n, images: extras.images.get(n.name) ?? [], victims: extras.victims.get(n.name) ?? [] }))),
     syncedAt: at,
   };
 }
@@ -230,13 +230,58 @@ function isRedisFailure(e: unknown): boolean {
   return /^(ClientClosedError|ConnectionTimeoutError|SocketClosedUnexpectedlyError|ErrorReply|ReconnectStrategyError|MultiErrorReply)$/.test(n);
 }
 
+/** A time as the API server writes it (a list read through the client gives a Date; a watch event, the string). */
+function apiTime(t: unknown): string {
+  return t instanceof Date ? (Number.isNaN(t.getTime()) ? '' : t.toISOString().replace(/\.000Z$/, 'Z')) : String(t);
+}
+
+/** What the fold and preemption read of a pod (the rest of a watched pod is dropped at once). */
+function slimPod(p: K8sPod): K8sPod {
+  const x = p as K8sPod & PodExtra;
+  type C = NonNullable<NonNullable<K8sPod['spec']>['containers']>[number];
+  const slim = (list: C[] | undefined) =>
+    list?.map((c): C => ({
+      ...(c.resources ? { resources: { ...(c.resources.requests ? { requests: c.resources.requests } : {}), ...(c.resources.limits ? { limits: c.resources.limits } : {}) } } : {}),
+      ...(c.restartPolicy ? { restartPolicy: c.restartPolicy } : {}),
+    }));
+  const preemptible = x.metadata?.labels?.[PREEMPTIBLE_LABEL];
+  const spec = p.spec ?? {};
+  const out: K8sPod & PodExtra = {
+    metadata: { name: x.metadata?.name, namespace: x.metadata?.namespace, ...(preemptible !== undefined ? { labels: { [PREEMPTIBLE_LABEL]: preemptible } } : {}) },
+    spec: {
+      ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
+      ...(spec.containers ? { containers: slim(spec.containers) } : {}),
+      ...(spec.initContainers ? { initContainers: slim(spec.initContainers) } : {}),
+      ...(spec.overhead ? { overhead: spec.overhead } : {}),
+      ...(x.spec?.priority !== undefined ? { priority: x.spec.priority } : {}),
+    } as K8sPod['spec'] & PodExtra['spec'],
+    status: { ...(p.status?.phase ? { phase: p.status.phase } : {}), ...(x.status?.startTime !== undefined ? { startTime: apiTime(x.status.startTime) } : {}) },
+  };
+  return out;
+}
+
+const copyState = (s: NodeState): NodeState => ({ ...s, cpu: { ...s.cpu }, memory: { ...s.memory }, pods: { ...s.pods }, pools: s.pools.map((p) => ({ ...p })) });
+
+interface MirroredNode {
+  ordinal: number;
+  /** The node as nodeState() reads it, nothing used yet; undefined while deleted or when its quantities cannot be read. */
+  base?: NodeState;
+  /** Why its allocatable quantities cannot be used. */
+  baseProblem?: string;
+  deleted?: boolean;
+  /** With its pods folded in. */
+  state?: NodeState;
+  problem?: string;
+  images: Set<string>;
+}
+
 /**
- * One cluster's state as informers keep it: every object, and per node its folded state (recomputed by
- * ClusterStateBuilder from the node and its pods when either changes).
+ * One cluster's state as the watches keep it: per node what nodeState() reads of it and its pods (only what the fold
+ * and preemption read), and per node its folded state, recomputed by ClusterStateBuilder when either changes.
  */
 export class ClusterMirror {
   private seq = 0;
-  readonly nodes = new Map<string, { obj: K8sNode; ordinal: number; state?: NodeState; problem?: string; types: string[]; images: Set<string> }>();
+  readonly nodes = new Map<string, MirroredNode>();
   private readonly podsByNode = new Map<string, Map<string, K8sPod>>();
   private readonly podNode = new Map<string, string>();
   private readonly pendingGpu = new Map<string, number>();
@@ -245,40 +290,56 @@ export class ClusterMirror {
   priorityClasses: Record<string, number> = {};
   access: AccessRecord[] = [];
   changed = false;
+  /** The grouped state as written to Redis, and what changed since. */
+  readonly index = new StateIndex();
 
   constructor(readonly name: string) {}
 
   setNode(n: K8sNode): void {
     const name = n.metadata?.name;
     if (!name) return;
-    const cur = this.nodes.get(name);
-    if (cur) cur.obj = n;
-    else this.nodes.set(name, { obj: n, ordinal: this.seq++, types: [], images: new Set() });
+    let cur = this.nodes.get(name);
+    if (!cur) this.nodes.set(name, (cur = { ordinal: this.seq++, images: new Set() }));
+    cur.deleted = false;
+    cur.baseProblem = nodeProblem(n);
+    cur.base = cur.baseProblem ? undefined : nodeState(n);
+    cur.images = new Set([...imagesOf(n)].map(internImage));
     this.touch(name);
   }
 
   deleteNode(n: K8sNode): void {
     const cur = this.nodes.get(n.metadata?.name ?? '');
     if (!cur) return;
-    cur.obj = undefined as never;
+    cur.deleted = true;
     this.touch(n.metadata!.name!);
+  }
+
+  /** Names of the nodes kept (a relist deletes those it does not list again). */
+  nodeNames(): string[] {
+    return [...this.nodes.entries()].filter(([, n]) => !n.deleted).map(([k]) => k);
+  }
+
+  /** Keys (namespace/name) of the pods kept. */
+  podKeys(): string[] {
+    return [...this.podNode.keys()];
   }
 
   setPod(p: K8sPod): void {
     const k = `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
     this.removePod(k);
     if (isTerminal(p)) return;
+    const slim = slimPod(p);
     const node = p.spec?.nodeName ?? '';
     this.podNode.set(k, node);
     if (node) {
       let m = this.podsByNode.get(node);
       if (!m) this.podsByNode.set(node, (m = new Map()));
-      m.set(k, p);
+      m.set(k, slim);
       this.touch(node);
     } else {
       // Pending demand through the same fold as every reader.
       const b = new ClusterStateBuilder(this.name);
-      b.addPod(p);
+      b.addPod(slim);
       const g = b.build().pendingGpu;
       this.pendingOf.set(k, g);
       for (const [r, v] of g) this.pendingGpu.set(r, (this.pendingGpu.get(r) ?? 0) + v);
@@ -290,12 +351,14 @@ export class ClusterMirror {
     this.removePod(`${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`);
   }
 
-  private removePod(k: string): void {
+  removePod(k: string): void {
     const node = this.podNode.get(k);
     if (node === undefined) return;
     this.podNode.delete(k);
     if (node) {
-      this.podsByNode.get(node)?.delete(k);
+      const m = this.podsByNode.get(node);
+      m?.delete(k);
+      if (m && m.size === 0) this.podsByNode.delete(node);
       this.touch(node);
     } else {
       for (const [r, v] of this.pendingOf.get(k) ?? []) this.pendingGpu.set(r, (this.pendingGpu.get(r) ?? 0) - v);
@@ -309,57 +372,48 @@ export class ClusterMirror {
     this.changed = true;
   }
 
-  /** Recomputes the touched nodes; returns their updates for Redis. */
-  takeUpdates(): NodeUpdate[] {
-    const out: NodeUpdate[] = [];
+  /** Recomputes the touched nodes into the index. */
+  takeUpdates(): void {
     for (const name of this.dirty) {
       const cur = this.nodes.get(name);
       if (!cur) continue;
-      const previousTypes = cur.types;
-      const oldImages = cur.images;
-      if (!cur.obj) {
+      if (cur.deleted) {
         this.nodes.delete(name);
-        out.push({ name, ordinal: cur.ordinal, previousTypes, addedImages: [], removedImages: [...oldImages], victims: [] });
+        this.index.delete(name);
         continue;
       }
-      const b = new ClusterStateBuilder(this.name);
-      b.addNode(cur.obj);
       const pods = this.podsByNode.get(name);
-      for (const p of pods?.values() ?? []) b.addPod(p);
-      const st = b.build();
-      cur.state = st.nodes[0];
-      cur.problem = st.excluded.nodes[0]?.reason;
-      cur.types = cur.state ? [...new Set(cur.state.pools.map((p) => typeKey(p.type)))] : [];
-      cur.images = imagesOf(cur.obj);
+      if (cur.base) {
+        const b = new ClusterStateBuilder(this.name);
+        b.addNodeState(copyState(cur.base));
+        for (const p of pods?.values() ?? []) b.addPod(p);
+        const st = b.build();
+        cur.state = st.nodes[0];
+        cur.problem = st.excluded.nodes[0]?.reason;
+      } else {
+        cur.state = undefined;
+        cur.problem = cur.baseProblem;
+      }
       const victims: Victim[] = [];
       for (const p of pods?.values() ?? []) {
         const v = victimOf(p);
         if (v) victims.push(v);
       }
-      out.push({
-        name,
-        ordinal: cur.ordinal,
-        ...(cur.state ? { state: cur.state } : {}),
-        previousTypes,
-        addedImages: [...cur.images].filter((i) => !oldImages.has(i)),
-        removedImages: [...oldImages].filter((i) => !cur.images.has(i)),
-        victims,
-      });
+      this.index.set(name, cur.ordinal, cur.state, cur.images, victims);
     }
     this.dirty.clear();
     this.changed = false;
-    return out;
   }
 
   info(): ClusterInfo {
     const types = new Map<string, [string, ClusterInfo['types'][number][1], number]>();
     const excluded: ClusterInfo['excluded'] = { count: 0, nodes: [] };
     let nodes = 0;
-    for (const n of this.nodes.values()) {
+    for (const [name, n] of this.nodes) {
       const why = n.problem ?? n.state?.excluded;
       if (why) {
         excluded.count++;
-        if (excluded.nodes.length < 5) excluded.nodes.push({ node: n.obj.metadata!.name!, reason: why });
+        if (excluded.nodes.length < 5) excluded.nodes.push({ node: name, reason: why });
       }
       if (!n.state) continue;
       nodes++;
@@ -386,9 +440,16 @@ export class ClusterMirror {
 
   full(at: string): FullState {
     this.takeUpdates();
-    const nodes = [...this.nodes.entries()].map(([name, n]) => ({ name, ordinal: n.ordinal, ...(n.state ? { state: n.state } : {}), images: n.images, victims: [...(this.podsByNode.get(name)?.values() ?? [])].flatMap((p): Victim[] => { const v = victimOf(p); return v ? [v] : []; }) }));
-    return { info: this.info(), nodes, syncedAt: at };
+    return { info: this.info(), index: this.index, syncedAt: at };
   }
+}
+
+const images = new Map<string, string>();
+function internImage(s: string): string {
+  const v = images.get(s);
+  if (v !== undefined) return v;
+  if (images.size < 100_000) images.set(s, s);
+  return s;
 }
 
 /** A Watch that asks for bookmarks, so a reconnect resumes from a recent resourceVersion instead of relisting. */
@@ -396,7 +457,89 @@ function bookmarkWatch(k8s: typeof import('@kubernetes/client-node'), kc: import
   const w = new k8s.Watch(kc);
   return {
     watch: (p: string, q: Record<string, unknown>, cb: (type: string, obj: unknown, data?: unknown) => void, done: (err: unknown) => void) => w.watch(p, { ...q, allowWatchBookmarks: true }, cb, done),
-  } as unknown as import('@kubernetes/client-node').Watch;
+  };
+}
+
+interface Resource {
+  path: string;
+  list(): Promise<unknown>;
+  add(x: unknown): void;
+  del(x: unknown): void;
+  /** Keys of the objects kept, and an object's key (a relist deletes the kept objects it does not list). */
+  keys(): Iterable<string>;
+  keyOf(x: unknown): string;
+  delKey(k: string): void;
+}
+
+/**
+ * List, then watch from the list's resourceVersion (with bookmarks); a watch the server ends resumes from the last
+ * resourceVersion seen, a 410 Gone lists again (deleting what the new list lacks), other errors go to `failed`
+ * (which starts it again later). Objects go straight to the mirror: nothing else keeps them.
+ */
+class Informer {
+  private rv = '';
+  private stopped = false;
+  private controller?: AbortController;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly r: Resource,
+    private readonly w: ReturnType<typeof bookmarkWatch>,
+    private readonly listed: () => void,
+    private readonly failed: (e: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const list = (await this.r.list()) as { items?: unknown[]; metadata?: { resourceVersion?: string } };
+      if (this.stopped) return;
+      const seen = new Set<string>();
+      for (const item of list.items ?? []) {
+        seen.add(this.r.keyOf(item));
+        this.r.add(item);
+      }
+      for (const k of [...this.r.keys()]) if (!seen.has(k)) this.r.delKey(k);
+      this.rv = list.metadata?.resourceVersion ?? '';
+      this.listed();
+      await this.watch();
+    } catch (e) {
+      if (!this.stopped) this.failed(e);
+    }
+  }
+
+  private async watch(): Promise<void> {
+    let gone = false;
+    const opened = Date.now();
+    this.controller = await this.w.watch(
+      this.r.path,
+      { resourceVersion: this.rv },
+      (type, obj) => {
+        const o = obj as { metadata?: { resourceVersion?: string }; code?: number } | undefined;
+        if (type === 'ERROR') {
+          if (o?.code === 410) gone = true;
+          return;
+        }
+        if (o?.metadata?.resourceVersion) this.rv = o.metadata.resourceVersion;
+        if (type === 'ADDED' || type === 'MODIFIED') this.r.add(obj);
+        else if (type === 'DELETED') this.r.del(obj);
+      },
+      (err) => {
+        if (this.stopped) return;
+        if (gone || (err as { statusCode?: number } | null)?.statusCode === 410) void this.start();
+        else if (err) this.failed(err);
+        // Ended by the server: resume from the last resourceVersion (not in a tight loop).
+        else this.timer = setTimeout(() => void this.watch().catch((e: unknown) => !this.stopped && this.failed(e)), Date.now() - opened < 1000 ? 1000 : 0);
+      },
+    );
+    if (this.stopped) this.controller.abort();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.controller?.abort();
+  }
 }
 
 async function watchAll(o: CollectOptions, config: DispatchConfig, client: Redis): Promise<CollectResult> {
@@ -424,22 +567,48 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
   const core = cc.core;
   const sched = cc.kc.makeApiClient(lib.SchedulingV1Api);
   const pcs = new Map<string, number>();
-  const resources = [
-    { path: '/api/v1/nodes', list: () => core.listNode({}, k8s.reqOptions(cc)), add: (x: unknown) => mirror.setNode(x as K8sNode), del: (x: unknown) => mirror.deleteNode(x as K8sNode) },
-    { path: '/api/v1/pods', list: () => core.listPodForAllNamespaces({}, k8s.reqOptions(cc)), add: (x: unknown) => mirror.setPod(x as K8sPod), del: (x: unknown) => mirror.deletePod(x as K8sPod) },
+  const nameOf = (x: unknown) => (x as { metadata?: { name?: string } })?.metadata?.name ?? '';
+  const podKey = (x: unknown) => `${(x as K8sPod)?.metadata?.namespace ?? ''}/${nameOf(x)}`;
+  const setPcs = () => {
+    mirror.priorityClasses = Object.fromEntries(pcs);
+    mirror.changed = true;
+  };
+  const resources: Resource[] = [
+    {
+      path: '/api/v1/nodes',
+      list: () => core.listNode({}, k8s.reqOptions(cc)),
+      add: (x) => mirror.setNode(x as K8sNode),
+      del: (x) => mirror.deleteNode(x as K8sNode),
+      keys: () => mirror.nodeNames(),
+      keyOf: nameOf,
+      delKey: (k) => mirror.deleteNode({ metadata: { name: k } }),
+    },
+    {
+      path: '/api/v1/pods',
+      list: () => core.listPodForAllNamespaces({}, k8s.reqOptions(cc)),
+      add: (x) => mirror.setPod(x as K8sPod),
+      del: (x) => mirror.deletePod(x as K8sPod),
+      keys: () => mirror.podKeys(),
+      keyOf: podKey,
+      delKey: (k) => mirror.removePod(k),
+    },
     {
       path: '/apis/scheduling.k8s.io/v1/priorityclasses',
       list: () => sched.listPriorityClass({}, k8s.reqOptions(cc)),
-      add: (x: unknown) => {
+      add: (x) => {
         const pc = x as { metadata?: { name?: string }; value?: number };
         if (pc.metadata?.name && typeof pc.value === 'number') pcs.set(pc.metadata.name, pc.value);
-        mirror.priorityClasses = Object.fromEntries(pcs);
-        mirror.changed = true;
+        setPcs();
       },
-      del: (x: unknown) => {
-        pcs.delete((x as { metadata?: { name?: string } }).metadata?.name ?? '');
-        mirror.priorityClasses = Object.fromEntries(pcs);
-        mirror.changed = true;
+      del: (x) => {
+        pcs.delete(nameOf(x));
+        setPcs();
+      },
+      keys: () => pcs.keys(),
+      keyOf: nameOf,
+      delKey: (k) => {
+        pcs.delete(k);
+        setPcs();
       },
     },
   ];
@@ -449,37 +618,29 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
   let written = false;
   let stopped = false;
   let failures = 0;
+  const watch = bookmarkWatch(lib, cc.kc);
   const informers = resources.map((r) => {
-    const inf = new lib.ListWatch(
-      r.path,
-      bookmarkWatch(lib, cc.kc),
-      async () => {
-        const list = await r.list();
-        // The informer adds the listed items right after this resolves; mark the list done after that.
-        setImmediate(() => {
-          listed.add(r.path);
-          down.delete(r.path);
-          failures = 0;
-        });
-        return list as never;
+    const inf: Informer = new Informer(
+      r,
+      watch,
+      () => {
+        listed.add(r.path);
+        down.delete(r.path);
+        failures = 0;
       },
-      false,
+      (e: unknown) => {
+        if (stopped) return;
+        down.add(r.path);
+        const error = reasonOf(k8s, e, c, config.policy.requestTimeoutMs);
+        o.log.warn(`${c.name}: ${r.path}: ${error}; reconnecting`);
+        if (!written) {
+          result.clusters[c.name] = { ok: false, error };
+          void writeError(client, c.name, error, o.now().toISOString()).catch(() => undefined);
+        }
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures++, 6));
+        setTimeout(() => !stopped && void inf.start(), delay).unref();
+      },
     );
-    inf.on('add', r.add);
-    inf.on('update', r.add);
-    inf.on('delete', r.del);
-    inf.on('error', (e: unknown) => {
-      if (stopped) return;
-      down.add(r.path);
-      const error = reasonOf(k8s, e, c, config.policy.requestTimeoutMs);
-      o.log.warn(`${c.name}: ${r.path}: ${error}; reconnecting`);
-      if (!written) {
-        result.clusters[c.name] = { ok: false, error };
-        void writeError(client, c.name, error, o.now().toISOString()).catch(() => undefined);
-      }
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(failures++, 6));
-      setTimeout(() => !stopped && void inf.start().catch(() => undefined), delay).unref();
-    });
     return inf;
   });
   try {
@@ -487,7 +648,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
   } catch (e) {
     o.log.warn(`${c.name}: access review failed: ${reasonOf(k8s, e, c, config.policy.requestTimeoutMs)}`);
   }
-  for (const inf of informers) void inf.start().catch(() => undefined);
+  for (const inf of informers) void inf.start();
   let busy = false;
   const flush = async () => {
     if (busy || stopped) return;
@@ -501,8 +662,8 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
         result.clusters[c.name] = { ok: true, nodes: info.nodes, pods: info.pods, generation };
         o.log.progress(`${c.name}: ${info.nodes} nodes, ${info.pods} pods written; watching`);
       } else if (mirror.changed) {
-        const updates = mirror.takeUpdates();
-        await writeUpdate(client, c.name, mirror.info(), updates, o.now().toISOString());
+        mirror.takeUpdates();
+        await writeUpdate(client, c.name, mirror.info(), mirror.index, o.now().toISOString());
       }
     } catch (e) {
       o.log.warn(`${c.name}: writing to Redis failed: ${(e as Error).message}`);
@@ -518,7 +679,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
     stopped = true;
     clearInterval(flushTimer);
     clearInterval(beat);
-    await Promise.all(informers.map((i) => i.stop()));
+    for (const i of informers) i.stop();
     k8s.closeClient(cc);
   };
 }

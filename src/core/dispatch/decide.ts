@@ -89,6 +89,8 @@ const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 interface Candidate {
   node: NodeState;
+  /** The node's name (a group read from Redis gives one candidate per name). */
+  name: string;
   resource: string;
   free: number;
   total: number;
@@ -167,6 +169,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   let withFree = 0;
   let withGpus = 0;
   let withImage = 0;
+  let fittingNodes = 0;
   const fitting: Candidate[] = [];
   const values = new Set<string>();
   let label = '';
@@ -191,35 +194,44 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
       resource ||= pool.resource;
     }
     if (nodeTotal === 0 || node.excluded) continue;
-    typed++;
+    // A group read from Redis counts as its nodes.
+    const group = node.group;
+    const count = group ? group.count : 1;
+    typed += count;
     if (!node.ready) {
-      notReady++;
+      notReady += count;
       continue;
     }
     if (node.unschedulable) {
-      cordoned++;
+      cordoned += count;
       continue;
     }
     const taint = untolerated(node, input.tolerations);
     if (taint) {
       const k = fmtTaint(taint);
-      taintCounts.set(k, (taintCounts.get(k) ?? 0) + 1);
+      taintCounts.set(k, (taintCounts.get(k) ?? 0) + count);
       continue;
     }
-    usable++;
-    free += nodeFree;
-    total += nodeTotal;
+    usable += count;
+    free += nodeFree * count;
+    total += nodeTotal * count;
     if (nodeFree > largest) largest = nodeFree;
-    if (nodeFree > 0) withFree++;
+    if (nodeFree > 0) withFree += count;
     let fits = Math.floor(nodeFree / request.gpus);
-    if (fits > 0) withGpus++;
+    if (fits > 0) withGpus += count;
     if (cpuNeed > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / cpuNeed));
     if (memNeed > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / memNeed));
     fits = Math.min(fits, node.pods.allocatable - node.pods.used);
     if (fits <= 0) continue;
-    placeable += fits;
-    if (node.hasImage) withImage++;
-    fitting.push({ node, resource, free: nodeFree, total: nodeTotal, fits });
+    placeable += fits * count;
+    fittingNodes += count;
+    if (group) {
+      withImage += group.withImage;
+      for (const name of group.names) fitting.push({ node, name, resource, free: nodeFree, total: nodeTotal, fits });
+    } else {
+      if (node.hasImage) withImage++;
+      fitting.push({ node, name: node.name, resource, free: nodeFree, total: nodeTotal, fits });
+    }
     const pl = node.productLabel;
     if (pl && pl.value !== lastValue && (!label || pl.key === label)) {
       label = pl.key;
@@ -265,7 +277,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   // Feasibility witness: pack fills the fullest nodes first, spread the emptiest (ties by name). Only the
   // nodes used are selected, by linear scans: no sort of 100,000 candidates per decision.
   const pack = input.config.policy.placement === 'pack';
-  const better = (a: Candidate, b: Candidate) => (a.free !== b.free ? (pack ? a.free < b.free : a.free > b.free) : a.node.name < b.node.name);
+  const better = (a: Candidate, b: Candidate) => (a.free !== b.free ? (pack ? a.free < b.free : a.free > b.free) : a.name < b.name);
   const used = new Set<Candidate>();
   let left = replicas;
   while (left > 0) {
@@ -273,7 +285,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     for (const cand of fitting) if ((used.size === 0 || !used.has(cand)) && (!best || better(cand, best))) best = cand;
     if (!best) break;
     used.add(best);
-    for (let k = 0; k < best.fits && left > 0; k++, left--) out.placement.push(best.node.name);
+    for (let k = 0; k < best.fits && left > 0; k++, left--) out.placement.push(best.name);
   }
   checks.capacity = { pass: true, detail: `${free} free ${wanted} of ${total}; room for ${placeable} replica${placeable === 1 ? '' : 's'} of ${perReplica}` };
   out.product = label ? { label, values: [...values].sort() } : null;
@@ -292,7 +304,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   const cfg = input.config.clusters.find((x) => x.name === c.name);
   const dataset = request.file.dataset;
   const locality = dataset && cfg?.datasets?.includes(dataset) ? 1 : 0;
-  const imageTerm = fitting.length ? withImage / fitting.length : 0;
+  const imageTerm = fittingNodes ? withImage / fittingNodes : 0;
   const f = input.failures.get(c.name) ?? { attempts: 0, failures: 0 };
   const failureRate = Math.min(1, f.failures / (f.attempts + 1));
   out.terms = { free_gpus: round(freeTerm), queue_delay: round(queueTerm), locality, image_locality: round(imageTerm), failure_rate: round(1 - failureRate) };

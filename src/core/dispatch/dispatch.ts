@@ -172,13 +172,13 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
     const capacityOnly = decision.explain.filter((e) => e.checks.capacity.pass === false && Object.entries(e.checks).every(([k, c]) => k === 'capacity' || c.pass !== false));
     // From Redis, the running pods are read only now, and only on nodes of the requested GPU type.
     if (o.stateUrl) {
-      const { openRedis, readVictims } = await import('./redis-state.js');
-      const client = await openRedis(o.stateUrl);
+      const { openStateReader, readVictims } = await import('./redis-state.js');
+      const client = await openStateReader(o.stateUrl);
       try {
         for (const e of capacityOnly) {
           const state = inputs.find((i) => i.name === e.cluster)?.state;
           const x = extra.get(e.cluster);
-          if (state && x) x.victims = await readVictims(client, e.cluster, state.nodes.map((n) => n.name));
+          if (state && x) x.victims = await readVictims(client, e.cluster, state);
         }
       } finally {
         await client.quit().catch(() => undefined);
@@ -254,8 +254,8 @@ async function preemptionObserver(dir: string, cluster: string) {
 
 /** The collector's state: the same ClusterState the live and snapshot readers build, for the requested GPU type. */
 async function readRedisState(l: Loaded, o: DispatchOptions, image: string): Promise<ClusterInput[]> {
-  const { openRedis, readClusters: readRedis } = await import('./redis-state.js');
-  const client = await openRedis(o.stateUrl!);
+  const { openStateReader, readClusters: readRedis } = await import('./redis-state.js');
+  const client = await openStateReader(o.stateUrl!);
   try {
     const { config } = l;
     const queried = config.clusters.filter((c) => !l.allowed || l.allowed.includes(c.name)).map((c) => c.name);

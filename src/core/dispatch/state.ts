@@ -35,6 +35,11 @@ export interface NodeState {
   hasImage: boolean;
   /** Why the node is not used although listed (a pod on it requests a GPU quantity that cannot be read). */
   excluded?: string;
+  /**
+   * State read from Redis: this entry stands for `count` nodes alike in all the decision reads, `withImage` of them
+   * holding the job's image; `names` are the first of them in name order (as many as the placement may take).
+   */
+  group?: { count: number; withImage: number; names: readonly string[] };
 }
 
 /** At most this many excluded nodes are named in the explanation (the count is always given). */
@@ -262,7 +267,12 @@ export class ClusterStateBuilder {
       return;
     }
     const s = nodeState(node, this.image);
-    if (!s || this.byName.has(s.name)) return;
+    if (s) this.addNodeState(s);
+  }
+
+  /** Adds a node whose state nodeState() built (with nothing used: the pods added next are folded into it). */
+  addNodeState(s: NodeState): void {
+    if (this.byName.has(s.name)) return;
     this.byName.set(s.name, s);
     this.state.nodes.push(s);
     let last: GpuType | undefined;
