@@ -246,13 +246,21 @@ function slimPod(p: K8sPod): K8sPod {
     }));
   const preemptible = x.metadata?.labels?.[PREEMPTIBLE_LABEL];
   const spec = p.spec ?? {};
+  // Pods of one template request the same: their containers are kept once.
+  const shared = <T>(v: T): T => {
+    const text = JSON.stringify(v);
+    const hit = sharedParts.get(text);
+    if (hit !== undefined) return hit as T;
+    if (sharedParts.size < 10_000) sharedParts.set(text, v);
+    return v;
+  };
   const out: K8sPod & PodExtra = {
     metadata: { name: x.metadata?.name, namespace: x.metadata?.namespace, ...(preemptible !== undefined ? { labels: { [PREEMPTIBLE_LABEL]: preemptible } } : {}) },
     spec: {
       ...(spec.nodeName ? { nodeName: spec.nodeName } : {}),
-      ...(spec.containers ? { containers: slim(spec.containers) } : {}),
-      ...(spec.initContainers ? { initContainers: slim(spec.initContainers) } : {}),
-      ...(spec.overhead ? { overhead: spec.overhead } : {}),
+      ...(spec.containers ? { containers: shared(slim(spec.containers)) } : {}),
+      ...(spec.initContainers ? { initContainers: shared(slim(spec.initContainers)) } : {}),
+      ...(spec.overhead ? { overhead: shared(spec.overhead) } : {}),
       ...(x.spec?.priority !== undefined ? { priority: x.spec.priority } : {}),
     } as K8sPod['spec'] & PodExtra['spec'],
     status: { ...(p.status?.phase ? { phase: p.status.phase } : {}), ...(x.status?.startTime !== undefined ? { startTime: apiTime(x.status.startTime) } : {}) },
@@ -260,19 +268,32 @@ function slimPod(p: K8sPod): K8sPod {
   return out;
 }
 
-const copyState = (s: NodeState): NodeState => ({ ...s, cpu: { ...s.cpu }, memory: { ...s.memory }, pods: { ...s.pods }, pools: s.pools.map((p) => ({ ...p })) });
+const sharedParts = new Map<string, unknown>();
+const copyState = (s: NodeState, name: string): NodeState => ({ ...s, name, cpu: { ...s.cpu }, memory: { ...s.memory }, pods: { ...s.pods }, pools: s.pools.map((p) => ({ ...p })) });
+
+/** Node states without their name, kept once for all nodes alike (most nodes of a cluster are). */
+const templates = new Map<string, NodeState>();
+function template(s: NodeState): NodeState {
+  const t = { ...s, name: '' };
+  const text = JSON.stringify(t);
+  const hit = templates.get(text);
+  if (hit) return hit;
+  if (templates.size < 10_000) templates.set(text, t);
+  return t;
+}
+
+const NO_IMAGES: readonly string[] = Object.freeze([]);
 
 interface MirroredNode {
   ordinal: number;
-  /** The node as nodeState() reads it, nothing used yet; undefined while deleted or when its quantities cannot be read. */
+  /** The node as nodeState() reads it (without its name), nothing used yet; undefined when its quantities cannot be read. */
   base?: NodeState;
   /** Why its allocatable quantities cannot be used. */
   baseProblem?: string;
   deleted?: boolean;
-  /** With its pods folded in. */
-  state?: NodeState;
+  /** Why it is left out (its quantities, or a pod's GPU request that cannot be read). */
   problem?: string;
-  images: Set<string>;
+  images: readonly string[];
 }
 
 /**
@@ -282,7 +303,8 @@ interface MirroredNode {
 export class ClusterMirror {
   private seq = 0;
   readonly nodes = new Map<string, MirroredNode>();
-  private readonly podsByNode = new Map<string, Map<string, K8sPod>>();
+  /** Pods per node, in the order they came (a changed pod goes last). */
+  private readonly podsByNode = new Map<string, K8sPod[]>();
   private readonly podNode = new Map<string, string>();
   private readonly pendingGpu = new Map<string, number>();
   private readonly pendingOf = new Map<string, Map<string, number>>();
@@ -299,11 +321,13 @@ export class ClusterMirror {
     const name = n.metadata?.name;
     if (!name) return;
     let cur = this.nodes.get(name);
-    if (!cur) this.nodes.set(name, (cur = { ordinal: this.seq++, images: new Set() }));
+    if (!cur) this.nodes.set(name, (cur = { ordinal: this.seq++, images: NO_IMAGES }));
     cur.deleted = false;
     cur.baseProblem = nodeProblem(n);
-    cur.base = cur.baseProblem ? undefined : nodeState(n);
-    cur.images = new Set([...imagesOf(n)].map(internImage));
+    const base = cur.baseProblem ? undefined : nodeState(n);
+    cur.base = base ? template(base) : undefined;
+    const imgs = imagesOf(n);
+    cur.images = imgs.size ? [...imgs].map(internImage) : NO_IMAGES;
     this.touch(name);
   }
 
@@ -332,9 +356,9 @@ export class ClusterMirror {
     const node = p.spec?.nodeName ?? '';
     this.podNode.set(k, node);
     if (node) {
-      let m = this.podsByNode.get(node);
-      if (!m) this.podsByNode.set(node, (m = new Map()));
-      m.set(k, slim);
+      const list = this.podsByNode.get(node);
+      if (list) list.push(slim);
+      else this.podsByNode.set(node, [slim]);
       this.touch(node);
     } else {
       // Pending demand through the same fold as every reader.
@@ -356,9 +380,10 @@ export class ClusterMirror {
     if (node === undefined) return;
     this.podNode.delete(k);
     if (node) {
-      const m = this.podsByNode.get(node);
-      m?.delete(k);
-      if (m && m.size === 0) this.podsByNode.delete(node);
+      const list = this.podsByNode.get(node);
+      const i = list ? list.findIndex((p) => `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}` === k) : -1;
+      if (i >= 0) list!.splice(i, 1);
+      if (list && list.length === 0) this.podsByNode.delete(node);
       this.touch(node);
     } else {
       for (const [r, v] of this.pendingOf.get(k) ?? []) this.pendingGpu.set(r, (this.pendingGpu.get(r) ?? 0) - v);
@@ -383,23 +408,21 @@ export class ClusterMirror {
         continue;
       }
       const pods = this.podsByNode.get(name);
+      let state: NodeState | undefined;
       if (cur.base) {
         const b = new ClusterStateBuilder(this.name);
-        b.addNodeState(copyState(cur.base));
-        for (const p of pods?.values() ?? []) b.addPod(p);
+        b.addNodeState(copyState(cur.base, name));
+        for (const p of pods ?? []) b.addPod(p);
         const st = b.build();
-        cur.state = st.nodes[0];
+        state = st.nodes[0];
         cur.problem = st.excluded.nodes[0]?.reason;
-      } else {
-        cur.state = undefined;
-        cur.problem = cur.baseProblem;
-      }
+      } else cur.problem = cur.baseProblem;
       const victims: Victim[] = [];
-      for (const p of pods?.values() ?? []) {
+      for (const p of pods ?? []) {
         const v = victimOf(p);
         if (v) victims.push(v);
       }
-      this.index.set(name, cur.ordinal, cur.state, cur.images, victims);
+      this.index.set(name, cur.ordinal, state, cur.images, victims);
     }
     this.dirty.clear();
     this.changed = false;
@@ -410,14 +433,13 @@ export class ClusterMirror {
     const excluded: ClusterInfo['excluded'] = { count: 0, nodes: [] };
     let nodes = 0;
     for (const [name, n] of this.nodes) {
-      const why = n.problem ?? n.state?.excluded;
-      if (why) {
+      if (n.problem) {
         excluded.count++;
-        if (excluded.nodes.length < 5) excluded.nodes.push({ node: name, reason: why });
+        if (excluded.nodes.length < 5) excluded.nodes.push({ node: name, reason: n.problem });
       }
-      if (!n.state) continue;
+      if (!n.base) continue;
       nodes++;
-      for (const p of n.state.pools) {
+      for (const p of n.base.pools) {
         const k = typeKey(p.type);
         const cur = types.get(k);
         if (cur) cur[2] += p.allocatable;
@@ -460,9 +482,13 @@ function bookmarkWatch(k8s: typeof import('@kubernetes/client-node'), kc: import
   };
 }
 
+/** Objects per list request. */
+const LIST_PAGE = 500;
+
 interface Resource {
   path: string;
-  list(): Promise<unknown>;
+  /** One page of the list (after the page whose continue token is `next`). */
+  list(next?: string): Promise<unknown>;
   add(x: unknown): void;
   del(x: unknown): void;
   /** Keys of the objects kept, and an object's key (a relist deletes the kept objects it does not list). */
@@ -492,15 +518,22 @@ class Informer {
   async start(): Promise<void> {
     if (this.stopped) return;
     try {
-      const list = (await this.r.list()) as { items?: unknown[]; metadata?: { resourceVersion?: string } };
-      if (this.stopped) return;
+      // In pages: a list of 100,000 objects is never held at once (the pages of one list are one snapshot).
       const seen = new Set<string>();
-      for (const item of list.items ?? []) {
-        seen.add(this.r.keyOf(item));
-        this.r.add(item);
-      }
+      let rv = '';
+      let next: string | undefined;
+      do {
+        const page = (await this.r.list(next)) as { items?: unknown[]; metadata?: { resourceVersion?: string; _continue?: string; continue?: string } };
+        if (this.stopped) return;
+        for (const item of page.items ?? []) {
+          seen.add(this.r.keyOf(item));
+          this.r.add(item);
+        }
+        rv = page.metadata?.resourceVersion ?? rv;
+        next = page.metadata?._continue ?? page.metadata?.continue;
+      } while (next);
       for (const k of [...this.r.keys()]) if (!seen.has(k)) this.r.delKey(k);
-      this.rv = list.metadata?.resourceVersion ?? '';
+      this.rv = rv;
       this.listed();
       await this.watch();
     } catch (e) {
@@ -576,7 +609,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
   const resources: Resource[] = [
     {
       path: '/api/v1/nodes',
-      list: () => core.listNode({}, k8s.reqOptions(cc)),
+      list: (next) => core.listNode({ limit: LIST_PAGE, ...(next ? { _continue: next } : {}) }, k8s.reqOptions(cc)),
       add: (x) => mirror.setNode(x as K8sNode),
       del: (x) => mirror.deleteNode(x as K8sNode),
       keys: () => mirror.nodeNames(),
@@ -585,7 +618,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
     },
     {
       path: '/api/v1/pods',
-      list: () => core.listPodForAllNamespaces({}, k8s.reqOptions(cc)),
+      list: (next) => core.listPodForAllNamespaces({ limit: LIST_PAGE, ...(next ? { _continue: next } : {}) }, k8s.reqOptions(cc)),
       add: (x) => mirror.setPod(x as K8sPod),
       del: (x) => mirror.deletePod(x as K8sPod),
       keys: () => mirror.podKeys(),
@@ -594,7 +627,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
     },
     {
       path: '/apis/scheduling.k8s.io/v1/priorityclasses',
-      list: () => sched.listPriorityClass({}, k8s.reqOptions(cc)),
+      list: (next) => sched.listPriorityClass({ limit: LIST_PAGE, ...(next ? { _continue: next } : {}) }, k8s.reqOptions(cc)),
       add: (x) => {
         const pc = x as { metadata?: { name?: string }; value?: number };
         if (pc.metadata?.name && typeof pc.value === 'number') pcs.set(pc.metadata.name, pc.value);
