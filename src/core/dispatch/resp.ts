@@ -18,6 +18,7 @@ export class RespClient {
   private buf: Buffer = Buffer.alloc(0);
   private readonly pending: Pending[] = [];
   private failure: Error | undefined;
+  private corked = false;
 
   private constructor(private readonly sock: net.Socket) {
     sock.on('data', (d: Buffer) => this.data(d));
@@ -72,7 +73,7 @@ export class RespClient {
   /** Sends the commands in one pipeline; a reply that is an error throws. With `atomic`, as one MULTI/EXEC. */
   async run(commands: readonly (readonly string[])[], atomic = false): Promise<Reply[]> {
     const list = atomic ? [['MULTI'], ...commands, ['EXEC']] : commands;
-    const replies = await Promise.all(list.map((c) => this.send(c)));
+    const replies = await this.send(list);
     const errors = replies.filter((r): r is ReplyError => r instanceof ReplyError);
     if (errors.length) throw errors[0];
     if (!atomic) return replies as Reply[];
@@ -83,14 +84,26 @@ export class RespClient {
     return exec;
   }
 
-  private send(args: readonly string[]): Promise<Reply | ReplyError> {
-    if (this.failure) return Promise.resolve(new ReplyError(this.failure.message));
-    let out = `*${args.length}\r\n`;
-    for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
-    return new Promise((resolve) => {
-      this.pending.push({ resolve });
-      this.sock.write(out);
-    });
+  /** Writes the commands at once; each reply (or error) in order. */
+  private send(commands: readonly (readonly string[])[]): Promise<(Reply | ReplyError)[]> {
+    if (this.failure) return Promise.resolve(commands.map(() => new ReplyError(this.failure!.message)));
+    let out = '';
+    for (const args of commands) {
+      out += `*${args.length}\r\n`;
+      for (const a of args) out += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+    }
+    const replies = commands.map(() => new Promise<Reply | ReplyError>((resolve) => this.pending.push({ resolve })));
+    // Pipelines sent in one tick (one per cluster) leave in one write.
+    if (!this.corked) {
+      this.corked = true;
+      this.sock.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.sock.uncork();
+      });
+    }
+    this.sock.write(out);
+    return Promise.all(replies);
   }
 
   private data(d: Buffer): void {
