@@ -1,13 +1,19 @@
+import { createRequire } from 'node:module';
 import * as core from '@actions/core';
-import { runAction } from './run-action.js';
-import { registry, resolve } from '../cli/main.js';
-import { parseArgs } from '../cli/args.js';
+import { commandFiles } from '../cli/command-files.gen.js';
+import { resolveCommand } from '../cli/resolve.js';
 import { splitArgs } from '../cli/split.js';
-import { coerceOptions } from '../commands/define.js';
+
+/** What each dist/run/<command>.cjs exports (scripts/build.mjs builds one per command). */
+interface CommandBundle {
+  fromArgs(args: readonly string[]): Promise<void>;
+}
 
 /**
  * The root action: `uses: mlloop@<sha>` with `args: gate --policy gate.yaml …` runs any mlloop command
- * with CLI syntax, and reports like that command's own action (outputs, summary, exit code).
+ * with CLI syntax, and reports like that command's own action (outputs, summary, exit code). It knows the
+ * command names only and loads the one bundle it runs (dist/run/<command>.cjs), so it starts like a
+ * single-command action rather than compiling every command.
  */
 async function main(): Promise<void> {
   const line = core.getInput('args');
@@ -19,17 +25,14 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const found = resolve(argv);
+  const found = resolveCommand(argv, (name) => Object.hasOwn(commandFiles, name));
   if (!found) {
-    core.setFailed(`args must start with an mlloop command (one of: ${Object.keys(registry).sort().join(', ')}), not "${line.slice(0, 80)}"`);
+    core.setFailed(`args must start with an mlloop command (one of: ${Object.keys(commandFiles).sort().join(', ')}), not "${line.slice(0, 80)}"`);
     process.exitCode = 2;
     return;
   }
-  const { command } = await registry[found.name]!();
-  await runAction(command, process.env, () => {
-    const parsed = parseArgs(command, found.rest);
-    return coerceOptions(command, parsed.raw, (n) => `--${n}`) as Record<string, unknown>;
-  });
+  const bundle = createRequire(import.meta.url)(`./run/${commandFiles[found.name as keyof typeof commandFiles]}.cjs`) as CommandBundle;
+  await bundle.fromArgs(found.rest);
 }
 
 void main();

@@ -12,6 +12,7 @@ export const commands = {
   'demo': () => import('../commands/demo.js'),
   'dispatch': () => import('../commands/dispatch.js'),
   'dispatch collect': () => import('../commands/dispatch-collect.js'),
+  'dispatch reclaim': () => import('../commands/dispatch-reclaim.js'),
   'dispatch snapshot': () => import('../commands/dispatch-snapshot.js'),
   'evaluate': () => import('../commands/evaluate.js'),
   'gate': () => import('../commands/gate.js'),
