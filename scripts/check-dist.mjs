@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Fails when dist/ (or the generated command registry) differs from a fresh build of the source.
+// Fails when dist/ (or the generated command lists) differs from a fresh build of the source.
 // Builds into a temporary folder and compares, so it never changes the working tree's dist/.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -9,7 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { build } from './build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const registryBefore = readFileSync(join(root, 'src/cli/registry.gen.ts'), 'utf8');
+const GENERATED = ['src/cli/registry.gen.ts', 'src/cli/command-files.gen.ts'];
+const generatedBefore = GENERATED.map((f) => readFileSync(join(root, f), 'utf8'));
 const fresh = mkdtempSync(join(tmpdir(), 'mlloop-dist-'));
 try {
   await build(fresh);
@@ -22,9 +23,11 @@ try {
     else if (!readFileSync(join(fresh, f)).equals(readFileSync(join(root, 'dist', f)))) problems.push(`stale: dist/${f}`);
   }
   for (const f of have) if (!want.includes(f)) problems.push(`extra: dist/${f}`);
-  if (readFileSync(join(root, 'src/cli/registry.gen.ts'), 'utf8') !== registryBefore) problems.push('stale: src/cli/registry.gen.ts');
+  GENERATED.forEach((f, i) => {
+    if (readFileSync(join(root, f), 'utf8') !== generatedBefore[i]) problems.push(`stale: ${f}`);
+  });
   // Also prove that what is committed is what was built (every run, not only in CI).
-  const status = execFileSync('git', ['status', '--porcelain', '--', 'dist', 'src/cli/registry.gen.ts'], { cwd: root, encoding: 'utf8' }).trim();
+  const status = execFileSync('git', ['status', '--porcelain', '--', 'dist', ...GENERATED], { cwd: root, encoding: 'utf8' }).trim();
   if (status) problems.push(`uncommitted build output (commit dist/ with its source):\n${status}`);
   if (problems.length) {
     console.error(`dist/ differs from a fresh build of the source (run \`npm run build\` and commit dist/):\n  ${problems.join('\n  ')}`);
