@@ -28,7 +28,8 @@
  *   expect(gh.requests.filter((r) => r.operationId === 'issues/update-comment')).toHaveLength(1);
  *   await gh.close();
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeApi, listenApi } from './api-server.js';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, dirname } from 'node:path';
@@ -198,27 +199,12 @@ export class GitHubServer {
   static async start(opts: { tokens: Record<string, TokenInfo>; prefix?: string }): Promise<GitHubServer> {
     const s = new GitHubServer(opts.tokens);
     s.prefix = (opts.prefix ?? '').replace(/\/+$/, '');
-    s.server = createServer((req, res) => {
-      // A client that hangs up early (an aborted download) must not crash the test run.
-      req.on('error', () => {});
-      res.on('error', () => {});
-      s.handle(req, res).catch((e: Error) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: `mlloop test server error: ${e.message}` }));
-      });
-    });
-    s.server.on('clientError', (_e, socket) => socket.destroy());
-    await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
-    const addr = s.server.address() as { port: number };
-    s.url = `http://127.0.0.1:${addr.port}${s.prefix}`;
+    ({ server: s.server, url: s.url } = await listenApi((req, res) => s.handle(req, res), s.prefix));
     return s;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.closeAllConnections?.();
-      this.server.close(() => resolve());
-    });
+    return closeApi(this.server);
   }
 
   /** Answers the next `count` matching requests with `status` (to exercise retries and outage handling). */

@@ -39,7 +39,8 @@
  *   … CI_API_V4_URL=gl.apiUrl …
  *   await gl.close();
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeApi, listenApi } from './api-server.js';
+import { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 export interface GitLabToken {
   username: string;
@@ -166,27 +167,13 @@ export class GitLabServer {
   static async start(opts: { tokens: Record<string, GitLabToken>; prefix?: string }): Promise<GitLabServer> {
     const s = new GitLabServer(opts.tokens);
     s.prefix = (opts.prefix ?? '').replace(/\/+$/, '');
-    s.server = createServer((req, res) => {
-      req.on('error', () => {});
-      res.on('error', () => {});
-      s.handle(req, res).catch((e: Error) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: `mlloop test server error: ${e.message}` }));
-      });
-    });
-    s.server.on('clientError', (_e, socket) => socket.destroy());
-    await new Promise<void>((resolve) => s.server.listen(0, '127.0.0.1', resolve));
-    const { port } = s.server.address() as { port: number };
-    s.url = `http://127.0.0.1:${port}${s.prefix}`;
+    ({ server: s.server, url: s.url } = await listenApi((req, res) => s.handle(req, res), s.prefix));
     s.apiUrl = `${s.url}/api/v4`;
     return s;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.closeAllConnections?.();
-      this.server.close(() => resolve());
-    });
+    return closeApi(this.server);
   }
 
   /** Answers the next `count` matching requests with `status` (retries, outages). */
