@@ -1,3 +1,4 @@
+import { parseDuration } from '../core/duration.js';
 import { ConfigurationError, closest } from '../core/errors.js';
 import type { Masker } from '../core/mask.js';
 
@@ -102,25 +103,6 @@ export type RawOptions = Record<string, string | string[] | boolean | undefined>
 
 export function camelCase(name: string): string {
   return name.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-/** Parses `15m`, `90s`, `1h30m`, `500ms`, `2d`, or a bare number of seconds, into milliseconds. */
-export function parseDuration(text: string, what: string): number {
-  const t = text.trim();
-  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  let consumed = 0;
-  for (const m of t.matchAll(re)) {
-    if (m.index !== consumed) break;
-    total += Number(m[1]) * units[m[2]!]!;
-    consumed += m[0].length;
-  }
-  if (consumed !== t.length || t.length === 0) {
-    throw new ConfigurationError(`${what}: "${text}" is not a duration`, { hint: 'write it like 90s, 15m, 1h30m or 500ms' });
-  }
-  return total;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { coerceOptions, defineCommand, parseDuration } from '../../src/commands/define.js';
+import { coerceOptions, defineCommand } from '../../src/commands/define.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { commandHelp } from '../../src/cli/help.js';
 import { ConfigurationError, ExternalError, jsonPath, closest } from '../../src/core/errors.js';

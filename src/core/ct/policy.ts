@@ -1,4 +1,4 @@
-import { parseDuration } from '../../commands/define.js';
+import { parseDuration } from '../duration.js';
 import { readYaml } from '../io/yaml.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
 import schema from '../../../schemas/retrain-policy.schema.json';

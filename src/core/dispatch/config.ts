@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { ConfigurationError } from '../errors.js';
 import { readYaml } from '../io/yaml.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
-import { parseDuration } from '../../commands/define.js';
+import { parseDuration } from '../duration.js';
 import { parseQuantity, cpuMillis } from './quantity.js';
 import { parseGpuRequest, type GpuRequest } from './gpu.js';
 import jobSchema from '../../../schemas/job.schema.json';

@@ -1,5 +1,5 @@
 import { ConfigurationError, jsonPath } from '../errors.js';
-import { parseDuration } from '../../commands/define.js';
+import { parseDuration } from '../duration.js';
 import { readYaml } from '../io/yaml.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
 import schema from '../../../schemas/relay.schema.json';

@@ -1,5 +1,5 @@
 import { ConfigurationError, jsonPath } from '../errors.js';
-import { parseDuration } from '../../commands/define.js';
+import { parseDuration } from '../duration.js';
 import { parseAllDocuments } from 'yaml';
 import { readConfigText } from '../io/read.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
