@@ -2,9 +2,10 @@
 // nodes (the real GPU node shapes of docs/examples/dispatch/snapshot, one GPU pod per node), then
 // `mlloop dispatch --state redis://… --dry-run --json` is timed as a whole process, from start to its JSON (target
 // ≤ 300 ms), against `mlloop dispatch --snapshot` on the same folder (load + decision; target ≤ 0.01× of it). Also
-// reported: Redis used_memory for that state, and that both paths chose the same cluster.
+// reported: Redis used_memory for that state, that both paths chose the same cluster, the CPU time (user + sys) of each
+// process, and the same command on one cluster (what the command costs whatever the number of clusters).
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,12 +46,19 @@ function freePort() {
   });
 }
 
+// CPU time (user + sys) too, through /usr/bin/time when there is one: on a shared machine wall time mostly
+// measures the other load.
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
 function timed(args) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = TIME
+    ? spawnSync(TIME, ['-f', 'mlloop-cpu %U %S', process.execPath, CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 })
+    : spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0 && r.status !== 1) throw new Error(`mlloop ${args.slice(0, 2).join(' ')} failed (${r.status}): ${r.stderr}`);
-  return { ms, out: r.stdout };
+  const cpu = /mlloop-cpu ([\d.]+) ([\d.]+)/.exec(r.stderr ?? '');
+  return { ms, cpuMs: cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : NaN, out: r.stdout };
 }
 
 export default async function* dispatchRedisBench() {
@@ -82,15 +90,21 @@ export default async function* dispatchRedisBench() {
     const usedMemory = Number(/used_memory:(\d+)/.exec(info)[1]);
     const args = ['--request', join(dir, 'job.yaml'), '--clusters', join(dir, 'clusters.yaml'), '--json'];
     const runs = [];
+    const cpus = [];
     let fromRedis;
     for (let r = 0; r < 5; r++) {
       const t = timed(['dispatch', '--state', url, '--dry-run', ...args]);
       runs.push(t.ms);
+      cpus.push(t.cpuMs);
       fromRedis = JSON.parse(t.out);
     }
+    // The same command on one cluster of the same state: what the command costs whatever the number of clusters.
+    writeFileSync(join(dir, 'one.yaml'), `clusters:\n  - name: ${names[0]}\n    namespaces: {training: team-ocr}\npolicy:\n  max_state_age: 1h\n`);
+    const ones = Array.from({ length: 3 }, () => timed(['dispatch', '--state', url, '--dry-run', '--request', join(dir, 'job.yaml'), '--clusters', join(dir, 'one.yaml'), '--json']));
     const snapshotRun = timed(['dispatch', '--snapshot', snap, ...args]);
     const fromSnapshot = JSON.parse(snapshotRun.out);
-    const bare = median(Array.from({ length: 3 }, () => timed(['--version']).ms));
+    const versions = Array.from({ length: 3 }, () => timed(['--version']));
+    const bare = median(versions.map((t) => t.ms));
     const redisMs = median(runs);
     yield {
       bench: 'dispatch-redis',
@@ -104,7 +118,13 @@ export default async function* dispatchRedisBench() {
       snapshot_load_and_decision_ms: round(snapshotRun.ms, 0),
       ratio_to_snapshot: round(redisMs / snapshotRun.ms, 5),
       target_ratio_to_snapshot: 0.01,
+      redis_decision_cpu_ms: round(median(cpus), 0),
+      redis_decision_1_cluster_ms: round(median(ones.map((t) => t.ms)), 1),
+      redis_decision_1_cluster_cpu_ms: round(median(ones.map((t) => t.cpuMs)), 0),
+      snapshot_load_and_decision_cpu_ms: round(snapshotRun.cpuMs, 0),
+      ratio_to_snapshot_cpu: round(median(cpus) / snapshotRun.cpuMs, 5),
       cli_version_ms: round(bare, 1),
+      cli_version_cpu_ms: round(median(versions.map((t) => t.cpuMs)), 0),
       collect_snapshot_ms: round(collect.ms, 0),
       redis_used_memory_mb: round(usedMemory / 2 ** 20, 1),
       redis_bytes_per_node: round(usedMemory / (CLUSTERS * NODES), 1),
