@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { mdTable, textTable } from '../core/format/markdown.js';
+import { mdTable, mdText, textTable } from '../core/format/markdown.js';
 import { checkSource } from '../core/rollout/check.js';
 
 export const command = defineCommand({
@@ -111,7 +111,7 @@ export const command = defineCommand({
       failure: verdict.pass ? undefined : verdict.message,
       data: verdict,
       text: [verdict.message, textTable(headers, rows), load].filter(Boolean).join('\n'),
-      summary: [`### mlloop analyze: ${verdict.phase}`, '', verdict.message, '', mdTable(headers, rows), '', load].join('\n'),
+      summary: [`### mlloop analyze: ${verdict.phase}`, '', mdText(verdict.message, 2000), '', mdTable(headers, rows), '', load].join('\n'),
       outputs: { phase: verdict.phase, pass: verdict.pass, message: verdict.message, 'verdict-path': o.out ?? '' },
     };
   },

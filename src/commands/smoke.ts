@@ -1,5 +1,5 @@
 import { defineCommand } from './define.js';
-import { mdTable, textTable } from '../core/format/markdown.js';
+import { mdTable, mdText, textTable } from '../core/format/markdown.js';
 
 export const command = defineCommand({
   name: 'smoke',
@@ -65,7 +65,7 @@ export const command = defineCommand({
       failure: r.pass ? undefined : r.message,
       data: r,
       text: [r.message, textTable(headers, rows)].join('\n'),
-      summary: [`### mlloop smoke: ${r.pass ? 'passed' : 'failed'}`, '', r.message, '', mdTable(headers, rows, ['l', 'l', 'r', 'r', 'l'])].join('\n'),
+      summary: [`### mlloop smoke: ${r.pass ? 'passed' : 'failed'}`, '', mdText(r.message, 2000), '', mdTable(headers, rows, ['l', 'l', 'r', 'r', 'l'])].join('\n'),
       outputs: { pass: r.pass, 'model-version': r.model_version ?? '', 'latency-ms': r.latency_ms?.median ?? '', message: r.message },
     };
   },

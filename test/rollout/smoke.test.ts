@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { startExampleApp, trainedModel, type ExampleApp } from '../support/example-app.js';
 import { freePort } from '../support/services.js';
@@ -80,5 +81,27 @@ describe('mlloop smoke', () => {
     expect(Number(r.outputs['latency-ms'])).toBeGreaterThan(0);
     expect(JSON.parse(r.outputs.result!).pass).toBe(true);
     expect(r.summary).toContain('### mlloop smoke: passed');
+  });
+
+  it("puts the service's own words in the job summary as text: no HTML, links or mentions from a hostile answer", async () => {
+    const hostile = '<img src=x onerror=alert(1)> ping @acme/admins, see [docs](https://evil.example) `rm -rf`\n# Approved';
+    const server = createServer((req, res) => {
+      res.writeHead(req.url === '/predict' ? 500 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(req.url === '/predict' ? { status: 'error', error_code: 'bad_input', message: hostile, result: null, model_version: 'ocr-v3.2' } : { status: 'ok' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const r = await runAction('smoke', { url, request: REQUEST, timeout: '1s' });
+      expect(r.code).toBe(1);
+      expect(r.summary).toContain('### mlloop smoke: failed');
+      expect(r.summary).toContain('&lt;img src=x onerror=alert(1)&gt;');
+      expect(r.summary).not.toMatch(/<img|https:\/\/evil|@acme|^# Approved/m);
+      expect(r.summary).toContain('\\[docs\\](https\\://evil.example)');
+      expect(r.summary).toContain('@\u200dacme/admins');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
