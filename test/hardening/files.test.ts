@@ -169,6 +169,15 @@ describe('config files have a size limit (1 MiB); data files keep streaming', ()
     expectBadInput(r, /clusters\.yaml/, /1 MiB limit/);
   });
 
+  it('a Job template over 1 MiB likewise', async () => {
+    const d = tmp();
+    const ex = join(process.cwd(), 'docs', 'examples', 'dispatch');
+    writeFileSync(join(d, 'job-template.yaml'), big('apiVersion: batch/v1\nkind: Job\n'));
+    writeFileSync(join(d, 'clusters.yaml'), readFileSync(join(ex, 'clusters.yaml'), 'utf8').replace(/^policy:\n/m, `policy:\n  template: ${join(d, 'job-template.yaml')}\n`));
+    const r = await mlloop(['dispatch', '--snapshot', join(ex, 'snapshot'), '--request', join(ex, 'job.yaml'), '--clusters', join(d, 'clusters.yaml'), '--dry-run'], d);
+    expectBadInput(r, /job-template\.yaml/, /1 MiB limit/);
+  });
+
   it('an analysis template and a comment body over 1 MiB likewise', async () => {
     const d = tmp();
     writeFileSync(join(d, 'analysis.yaml'), big('metrics: []\n'));

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigurationError } from '../errors.js';
-import { readText } from '../io/read.js';
+import { readConfigText } from '../io/read.js';
 import { parseYaml } from '../io/yaml.js';
 import { stringify } from 'yaml';
 import type { JobRequest, Policy, Toleration } from './config.js';
@@ -31,7 +31,7 @@ export function shippedFile(rel: string): string | undefined {
 export async function loadTemplate(policy: Policy, scheduler: 'kubernetes' | 'volcano'): Promise<{ file: string; object: Manifest }> {
   const file = policy.template ?? shippedFile(`manifests/training/${scheduler === 'volcano' ? 'volcano-job.yaml' : 'job.yaml'}`);
   if (!file) throw new ConfigurationError(`the bundled ${scheduler} Job template is missing`, { hint: 'reinstall mlloop, or set policy.template in clusters.yaml' });
-  const object = parseYaml(await readText(file, 'Job template'), file) as Manifest;
+  const object = parseYaml(await readConfigText(file, 'Job template'), file) as Manifest;
   const want = scheduler === 'volcano' ? 'batch.volcano.sh/v1alpha1' : 'batch/v1';
   if (!object || object.kind !== 'Job' || object.apiVersion !== want) {
     throw new ConfigurationError(`the template is not a ${want} Job`, { file, path: '$.apiVersion', hint: `policy.scheduler is ${scheduler}: use a ${want} Job template` });
