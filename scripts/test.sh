@@ -27,6 +27,7 @@ if [ "${MLLOOP_SKIP_INSTALL:-0}" != 1 ]; then
   { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need+=(postgresql)
   command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || [ -x /usr/sbin/tinyproxy ] || need+=(tinyproxy)
   command -v rsync >/dev/null 2>&1 || need+=(rsync)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
   if [ ${#need[@]} -gt 0 ]; then
     step "apt-get install ${need[*]}"
     SUDO=""

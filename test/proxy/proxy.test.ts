@@ -5,8 +5,9 @@
  * is counted in the proxy's log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -86,7 +87,7 @@ describe('proxy rules', () => {
 
 // ---------------------------------------------------------------------------------------------------
 
-const HOSTS = ['github', 'app', 'prom', 'ls', 'k8s'].map((h) => `${h}.mlloop.test`);
+const HOSTS = ['github', 'app', 'prom', 'ls', 'k8s', 'secure'].map((h) => `${h}.mlloop.test`);
 
 interface Tinyproxy {
   url: string;
@@ -300,6 +301,35 @@ describe('every HTTP client through HTTP_PROXY/HTTPS_PROXY', () => {
     const bypass = await smoke(`http://${ip}:${app.port}`, { NO_PROXY: `example.com,${ip}` });
     expect(bypass.code, bypass.stderr).toBe(0);
     expect(proxy.count(`${ip}:${app.port}`)).toBe(proxied);
+  }, 60_000);
+
+  it('an https:// service is reached through the proxy\'s CONNECT tunnel, its certificate checked end to end', async () => {
+    // A certificate for a name only the proxy resolves, trusted by the CLI through NODE_EXTRA_CA_CERTS.
+    const key = join(dir, 'secure-key.pem');
+    const cert = join(dir, 'secure-cert.pem');
+    execFileSync(tool('openssl'), ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=secure.mlloop.test', '-addext', 'subjectAltName=DNS:secure.mlloop.test'], { stdio: 'ignore' });
+    const tls = createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+      req.resume().on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(req.url === '/predict' ? ENVELOPE : '{"status":"ok"}');
+      });
+    });
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    servers.push(tls as unknown as Server);
+    const url = `https://secure.mlloop.test:${(tls.address() as AddressInfo).port}`;
+    writeFileSync(join(dir, 'request.json'), '{"image": "x"}');
+    const smoke = (extra: Record<string, string>) => cli(['smoke', '--url', url, '--request', 'request.json', '--timeout', '5s', '--retry', '1s', '--json'], { cwd: dir, env: { ...through, ...extra } });
+    const before = proxy.count('secure.mlloop.test');
+    const r = await smoke({ NODE_EXTRA_CA_CERTS: cert });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).pass).toBe(true);
+    // One tunnel per connection: CONNECT secure.mlloop.test:<port>, then TLS inside it.
+    expect(proxy.count('secure.mlloop.test')).toBeGreaterThan(before);
+    expect(readFileSync(join(dir, 'tinyproxy.log'), 'utf8')).toMatch(/CONNECT secure\.mlloop\.test:\d+/);
+    // Without the CA the tunnel opens but the certificate is refused: no silent downgrade.
+    const untrusted = await smoke({});
+    expect(untrusted.code).not.toBe(0);
+    expect(untrusted.stderr).toMatch(/certificate/i);
   }, 60_000);
 
   it('gitops deploy pushes over smart HTTP through the proxy (git is given http.proxy by the same rules)', async () => {

@@ -42,6 +42,7 @@ export const TOOLS = {
   pgCtl: { env: 'MLLOOP_PG_CTL', names: ['pg_ctl'], paths: ['/usr/lib/postgresql/*/bin/pg_ctl'], install: 'apt-get install postgresql' },
   git: { env: 'MLLOOP_GIT', names: ['git'], install: 'apt-get install git' },
   tinyproxy: { env: 'MLLOOP_TINYPROXY', names: ['tinyproxy'], paths: ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'], install: 'apt-get install tinyproxy' },
+  openssl: { env: 'MLLOOP_OPENSSL', names: ['openssl'], paths: ['/usr/bin/openssl'], install: 'apt-get install openssl' },
 } satisfies Record<string, ToolSpec>;
 
 /** Expands one `*` path segment; the highest match first (the newest PostgreSQL major). */
