@@ -388,3 +388,75 @@ describe('--pr', () => {
     }
   }, 120_000);
 });
+
+describe('--cache-dir', () => {
+  const tree = (r: Remote, rev: string) => git(r.bare, 'ls-tree', '-r', rev).replace(/\s+/g, ' ');
+
+  it('a deploy with a warm cache makes the same commit contents as one that clones; the cache keeps no run refs', async () => {
+    const cold = remote({ 'apps/ocr/prod/values.yaml': PROD_VALUES });
+    const warm = remote({ 'apps/ocr/prod/values.yaml': PROD_VALUES });
+    const cache = tempDir('gitops-cache');
+    // Warm the cache with a first release, then deploy the same second release both ways.
+    for (const r of [cold, warm]) expect((await deploy(r, 'ocr', 'prod', 'ocr-v3.1')).code).toBe(0);
+    expect((await deploy(warm, 'ocr', 'staging', 'ocr-v3.1', ['--cache-dir', cache])).code).toBe(0);
+    expect((await deploy(cold, 'ocr', 'staging', 'ocr-v3.1')).code).toBe(0);
+    const a = await deploy(cold, 'ocr', 'prod', 'ocr-v3.2', ['--json']);
+    const b = await deploy(warm, 'ocr', 'prod', 'ocr-v3.2', ['--json', '--cache-dir', cache]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stderr).toContain('fetching into the cached mirror');
+    expect(parse(b).files).toEqual(parse(a).files);
+    // release.json holds the deploy time; everything else is byte-identical.
+    const withoutTime = (r: Remote) => ({ ...JSON.parse(r.show('apps/ocr/prod/release.json')), deployed_at: 'x' });
+    expect(withoutTime(warm)).toEqual(withoutTime(cold));
+    expect(warm.show('apps/ocr/prod/values.yaml')).toBe(cold.show('apps/ocr/prod/values.yaml'));
+    expect(git(warm.bare, 'log', '-1', '--format=%B')).toBe(git(cold.bare, 'log', '-1', '--format=%B'));
+    expect(tree(warm, 'main').replace(/[0-9a-f]{40} apps\/ocr\/(prod|staging)\/release\.json/g, '')).toBe(tree(cold, 'main').replace(/[0-9a-f]{40} apps\/ocr\/(prod|staging)\/release\.json/g, ''));
+    // An identical rerun through the cache makes no commit.
+    const again = await deploy(warm, 'ocr', 'prod', 'ocr-v3.2', ['--cache-dir', cache]);
+    expect(again.stdout).toContain('no change');
+    const mirrors = readdirSync(cache);
+    expect(mirrors.filter((f) => f.endsWith('.git'))).toHaveLength(1);
+    expect(mirrors.filter((f) => !f.endsWith('.git'))).toEqual([]);
+    expect(git(join(cache, mirrors[0]!), 'for-each-ref', 'refs/mlloop').trim()).toBe('');
+  }, 120_000);
+
+  it('32 concurrent deploys sharing one cache: 32 commits land, none lost, history linear', async () => {
+    const r = remote();
+    const cache = tempDir('gitops-cache');
+    const apps = Array.from({ length: 32 }, (_, i) => `app-${String(i).padStart(2, '0')}`);
+    // Writers sharing a cache take turns from fetch to push: on a loaded machine the last one waits for 31 others.
+    const runs = await Promise.all(apps.map((a, i) => cli(['gitops', 'deploy', '--repo', r.bare, '--app', a, '--env', 'prod', '--image', image(`${a}-v1.${i}`), '--model-version', `${a}-v1.${i}`, '--json', '--cache-dir', cache], { timeoutMs: 280_000 })));
+    // Each pushed at its first attempt: nobody rejected anybody.
+    expect(runs.map((ran) => parse(ran).attempts)).toEqual(apps.map(() => 1));
+    for (const ran of runs) expect(ran.code, ran.stderr).toBe(0);
+    expect(r.count()).toBe(33);
+    expect(git(r.bare, 'rev-list', '--merges', 'main').trim()).toBe('');
+    apps.forEach((a, i) => expect(JSON.parse(r.show(`apps/${a}/prod/release.json`)).model_version).toBe(`${a}-v1.${i}`));
+    git(r.bare, 'fsck', '--full', '--strict');
+    expect(readdirSync(cache).filter((f) => !f.endsWith('.git'))).toEqual([]);
+  }, 300_000);
+
+  it('a damaged cache is detected and cloned again; a cache that lost its objects is refilled by the fetch', async () => {
+    const r = remote();
+    const cache = tempDir('gitops-cache');
+    expect((await deploy(r, 'ocr', 'prod', 'ocr-v1.0', ['--cache-dir', cache])).code).toBe(0);
+    const [mirror] = readdirSync(cache);
+    // Not a repository any more: detected, cloned again, and the deploy goes through.
+    writeFileSync(join(cache, mirror!, 'HEAD'), 'garbage\n');
+    const ran = await deploy(r, 'ocr', 'prod', 'ocr-v1.1', ['--cache-dir', cache, '--json']);
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stderr).toContain('cloning it again');
+    expect(JSON.parse(r.show('apps/ocr/prod/release.json')).model_version).toBe('ocr-v1.1');
+    expect(r.count()).toBe(3);
+    git(join(cache, mirror!), 'fsck', '--full');
+    // Its packs overwritten with garbage: git fetches what it cannot read again; the commit is whole.
+    const pack = join(cache, mirror!, 'objects', 'pack');
+    for (const f of readdirSync(pack).filter((f) => f.endsWith('.pack'))) writeFileSync(join(pack, f), 'garbage');
+    const again = await deploy(r, 'ocr', 'prod', 'ocr-v1.2', ['--cache-dir', cache]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(r.count()).toBe(4);
+    expect(JSON.parse(r.show('apps/ocr/prod/release.json')).model_version).toBe('ocr-v1.2');
+    git(r.bare, 'fsck', '--full', '--strict');
+  }, 120_000);
+});

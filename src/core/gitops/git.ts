@@ -1,3 +1,5 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -62,7 +64,12 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 50, baseMs: 100, maxMs: 40
 export const DEFAULT_AUTHOR = { name: 'mlloop', email: 'mlloop@users.noreply.github.com' };
 
 export interface Workspace {
+  /** The checkout root; for a bare clone (no files checked out), the git directory itself. */
   dir: string;
+  /** A bare clone: files are read from commits and written through `git fast-import` (updateTree). */
+  bare?: boolean;
+  /** In a shared cache (--cache-dir): this run's own refs for the upstream commit and for its new commit. */
+  refs?: { base: string; update: string };
   git: SimpleGit;
   /** The commit the checkout started from (empty string for an empty remote). */
   base: string;
@@ -130,7 +137,12 @@ function gitEnv(o: GitOptions): Record<string, string> {
     GIT_COMMITTER_NAME: author.name,
     GIT_COMMITTER_EMAIL: author.email,
   });
-  const config: [string, string][] = [['advice.detachedHead', 'false']];
+  // Clones are thrown away after one commit: no automatic maintenance or gc runs after a commit or fetch.
+  const config: [string, string][] = [
+    ['advice.detachedHead', 'false'],
+    ['maintenance.auto', 'false'],
+    ['gc.auto', '0'],
+  ];
   // The proxy variables are not passed on: git (libcurl) would read NO_PROXY by curl's rules, not by mlloop's one setting.
   const proxy = proxyUrlFor(o.remote.url, o.env);
   if (proxy) config.push(['http.proxy', proxy]);
@@ -169,8 +181,11 @@ export function gitFailure(e: unknown): string {
   return displayUrl(text).trim().split('\n').filter(Boolean).slice(-6).join('\n');
 }
 
-/** Step 1: a shallow clone of one branch into a fresh temporary folder. An empty remote gets the branch created. */
-export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cwd?: string }): Promise<Workspace> {
+/**
+ * Step 1: a shallow clone of one branch into a fresh temporary folder. An empty remote gets the branch created.
+ * `bare`: no checkout (the files of a commit are read and written through `git fast-import`, see updateTree).
+ */
+export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cwd?: string; bare?: boolean }): Promise<Workspace> {
   // Whoever built the remote, credentials in its URL never reach git's argv or the clone's .git/config.
   const o = { ...opts, remote: moveCredentials(opts.remote) };
   const temp = await makeTempDir('git');
@@ -180,7 +195,8 @@ export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cw
     const git = await makeGit(dir, o);
     const url = remoteUrl(o.remote.url, o.cwd ?? process.cwd());
     const depth = o.depth ?? 1;
-    const args = ['--no-tags', '--single-branch', ...(o.remote.branch ? ['--branch', o.remote.branch] : []), ...(depth === 'full' ? [] : ['--depth', String(depth)])];
+    const bare = o.bare === true;
+    const args = [...(bare ? ['--bare'] : []), '--no-tags', '--single-branch', ...(o.remote.branch ? ['--branch', o.remote.branch] : []), ...(depth === 'full' ? [] : ['--depth', String(depth)])];
     try {
       await git.clone(url, dir, args);
     } catch (e) {
@@ -188,9 +204,9 @@ export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cw
       if (/Remote branch .* not found/i.test(msg)) {
         // An empty repository has no branch yet: start it.
         if (await isEmptyRemote(git, url)) {
-          await git.init(['--initial-branch', o.remote.branch]);
+          await git.init([...(bare ? ['--bare'] : []), '--initial-branch', o.remote.branch]);
           await git.addRemote('origin', url);
-          return { dir, git, base: '', options: o, cleanup };
+          return { dir, bare, git, base: '', options: o, cleanup };
         }
         throw new ConfigurationError(`branch "${o.remote.branch}" does not exist in ${displayUrl(o.remote.url)}`, { hint: 'pass the branch ArgoCD syncs with --branch' });
       }
@@ -198,8 +214,8 @@ export async function cloneRepo(opts: GitOptions & { depth?: number | 'full'; cw
       if (url.startsWith('file:') && !/^file:/i.test(o.remote.url)) throw new ConfigurationError(`${o.remote.url} is not a git repository I can clone: ${msg.split('\n').pop()}`, { hint: 'pass a clone of the GitOps repository or its URL' });
       throw new ExternalError(`cannot clone ${displayUrl(o.remote.url)}: ${msg}`, { hint: 'check the URL, the network and the token (it needs contents: write)' });
     }
-    const base = await headCommit(dir, git);
-    return { dir, git, base, options: o, cleanup };
+    const base = await headCommit(bare ? dir : path.join(dir, '.git'), git);
+    return { dir, bare, git, base, options: o, cleanup };
   } catch (e) {
     await cleanup();
     throw e;
@@ -251,7 +267,7 @@ export async function commitAll(ws: Workspace, message: string): Promise<{ creat
   const files = await stage(ws);
   if (files.length === 0) return { created: false, head: ws.base, files };
   await ws.git.raw(['commit', '--no-verify', '--no-status', '--cleanup=verbatim', '-m', message]);
-  const head = await headCommit(ws.dir, ws.git);
+  const head = await headCommit(path.join(ws.dir, '.git'), ws.git);
   return { created: true, head, files };
 }
 
@@ -266,11 +282,13 @@ async function stage(ws: Workspace): Promise<string[]> {
 }
 
 /** HEAD's commit, read from the ref file when it is loose (no process), else from git. */
-async function headCommit(dir: string, git: SimpleGit): Promise<string> {
+async function headCommit(gitDir: string, git: SimpleGit): Promise<string> {
   try {
-    const head = (await fs.readFile(path.join(dir, '.git', 'HEAD'), 'utf8')).trim();
+    const head = (await fs.readFile(path.join(gitDir, 'HEAD'), 'utf8')).trim();
     const ref = /^ref: (refs\/heads\/[^\s]+)$/.exec(head)?.[1];
-    const sha = ref ? (await fs.readFile(path.join(dir, '.git', ref), 'utf8')).trim() : head;
+    // A bare clone keeps its branch in packed-refs.
+    const loose = ref ? await fs.readFile(path.join(gitDir, ref), 'utf8').catch(() => undefined) : head;
+    const sha = loose !== undefined ? loose.trim() : (new RegExp(`^([0-9a-f]{40,64}) ${ref!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm').exec(await fs.readFile(path.join(gitDir, 'packed-refs'), 'utf8'))?.[1] ?? '');
     if (/^[0-9a-f]{40,64}$/.test(sha)) return sha;
   } catch {
     /* packed or unusual layout */
@@ -405,7 +423,7 @@ export async function updateRepo(o: UpdateOptions): Promise<UpdateResult> {
         await ws.git.raw(['rebase', '--abort']).catch(() => undefined);
       }
       if (rebased) {
-        const head = await headCommit(ws.dir, ws.git);
+        const head = await headCommit(path.join(ws.dir, '.git'), ws.git);
         // The same change is already upstream: git dropped our commit as empty.
         if (head === base) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
         c = { ...c, head };
@@ -439,7 +457,7 @@ export interface LogEntry {
 /** Commits touching `paths`, newest first, with their trailers. Needs a clone with enough depth ('full'). */
 export async function logWithTrailers(ws: Workspace, paths: string[], max?: number): Promise<LogEntry[]> {
   if (!ws.base) return [];
-  const out = await ws.git.raw(['log', '--no-color', `--format=%H%x1f%cI%x1f%an%x1f%s%x1f%(trailers:only,unfold)%x1e`, ...(max ? [`-n${max}`] : []), 'HEAD', '--', ...paths]);
+  const out = await ws.git.raw(['log', '--no-color', `--format=%H%x1f%cI%x1f%an%x1f%s%x1f%(trailers:only,unfold)%x1e`, ...(max ? [`-n${max}`] : []), ws.base, '--', ...paths]);
   return out
     .split('\x1e')
     .map((r) => r.replace(/^\n+/, ''))
@@ -456,5 +474,505 @@ export async function showFile(ws: Workspace, commit: string, file: string): Pro
     return await ws.git.raw(['show', `${commit}:${file}`]);
   } catch {
     return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commits without a checkout: a bare clone, one `git fast-import` process that reads the files an edit needs
+// (`ls`, `cat-blob`) and writes the commit (blobs, trees and the commit object in one pack), then push.
+// Per deploy that is three git commands (clone, fast-import, push) where a checkout needs five (clone with
+// checkout, add, commit, rev-parse or a maintenance run, push), and no file is written to disk twice.
+
+/** Files of a repository as an edit sees them: relative '/'-separated paths. */
+export interface RepoTree {
+  /** The bytes of a regular file; undefined when there is none at that path. */
+  read(rel: string): Promise<Buffer | undefined>;
+  /** What is at a path (a symbolic link is 'link', a submodule 'other'). */
+  kind(rel: string): Promise<'file' | 'dir' | 'link' | 'other' | undefined>;
+}
+
+/** A checkout on disk as a RepoTree. */
+export function fsTree(root: string): RepoTree {
+  const abs = (rel: string) => path.join(root, ...rel.split('/'));
+  return {
+    async read(rel) {
+      try {
+        return await fs.readFile(abs(rel));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    async kind(rel) {
+      const st = await fs.lstat(abs(rel)).catch(() => undefined);
+      if (!st) return undefined;
+      return st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+    },
+  };
+}
+
+/** A file to write (data) or remove (null), relative to the repository root. */
+export interface TreeWrite {
+  path: string;
+  data: string | Uint8Array | null;
+}
+
+export interface TreePlan {
+  message: string;
+  writes: TreeWrite[];
+}
+
+/** Paths mlloop writes are made of DNS labels and fixed file names; nothing fast-import would have to quote. */
+function assertPlainPath(rel: string): string {
+  if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(rel) || rel.split('/').some((p) => p === '.' || p === '..')) throw new ConfigurationError(`cannot write "${rel}": not a plain relative path`);
+  return rel;
+}
+
+/** The object id git gives a blob (SHA-1, or SHA-256 in a repository of that format). */
+function blobId(data: Uint8Array, length: number): string {
+  const h = createHash(length === 64 ? 'sha256' : 'sha1');
+  h.update(`blob ${data.byteLength}\0`);
+  h.update(data);
+  return h.digest('hex');
+}
+
+interface LsEntry {
+  mode: string;
+  type: string;
+  id: string;
+}
+
+/** One `git fast-import` process in a (bare) repository, spoken to through its cat-blob channel (stdout). */
+class FastImport {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private chunks: Buffer[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private stderr = '';
+  private readonly exited: Promise<number | null>;
+  private readonly cache = new Map<string, LsEntry | undefined>();
+  private readonly ref: string;
+  /** One request at a time: answers come back in the order of the requests. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly commit: string,
+  ) {
+    // --force: the scratch ref may move to a commit on another upstream (after a fetch); it is never pushed by name.
+    this.child = spawn('git', ['fast-import', '--quiet', '--force', '--date-format=now'], { cwd: ws.dir, env: gitEnv(ws.options), stdio: 'pipe' });
+    this.ref = ws.refs?.update ?? 'refs/mlloop/update';
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.chunks.push(d);
+      this.wake?.();
+    });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
+    this.child.stdin.on('error', () => undefined);
+    this.exited = new Promise((resolve) => {
+      this.child.on('error', (e) => {
+        this.stderr += `\n${e.message}`;
+        resolve(-1);
+      });
+      this.child.on('close', (code) => resolve(code));
+    });
+    void this.exited.then(() => {
+      this.closed = true;
+      this.wake?.();
+    });
+    const stop = () => this.child.kill('SIGTERM');
+    const signal = ws.options.signal;
+    if (signal?.aborted) stop();
+    else if (signal) {
+      signal.addEventListener('abort', stop, { once: true });
+      void this.exited.then(() => signal.removeEventListener('abort', stop));
+    }
+    this.send('feature done\n');
+  }
+
+  private send(text: string | Uint8Array): void {
+    this.child.stdin.write(text);
+  }
+
+  private failure(): Error {
+    return new ExternalError(`git fast-import failed: ${gitFailure(new Error(this.stderr || 'it stopped'))}`);
+  }
+
+  /** Waits until `n` bytes (or, with n = -1, a whole line) are buffered and takes them. */
+  private async take(n: number): Promise<Buffer> {
+    for (;;) {
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+      this.chunks = all.length ? [all] : [];
+      const end = n < 0 ? all.indexOf(10) : all.length >= n ? n : -1;
+      if (end >= 0) {
+        const cut = n < 0 ? end + 1 : end;
+        this.chunks = cut < all.length ? [all.subarray(cut)] : [];
+        return all.subarray(0, end);
+      }
+      if (this.closed) throw this.failure();
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+
+  /** What is at `rel` in the commit this session reads (undefined: nothing). */
+  ls(rel: string): Promise<LsEntry | undefined> {
+    return this.exclusive(() => this.lsNow(rel));
+  }
+
+  private async lsNow(rel: string): Promise<LsEntry | undefined> {
+    if (!this.commit) return undefined;
+    if (this.cache.has(rel)) return this.cache.get(rel);
+    this.send(`ls ${this.commit} ${assertPlainPath(rel)}\n`);
+    const line = (await this.take(-1)).toString();
+    let entry: LsEntry | undefined;
+    const m = /^([0-7]+) (\w+) ([0-9a-f]+)\t/.exec(line);
+    if (m) entry = { mode: m[1]!, type: m[2]!, id: m[3]! };
+    else if (!line.startsWith('missing ')) throw new ExternalError(`git fast-import answered "${line.slice(0, 200)}" to ls ${rel}`);
+    this.cache.set(rel, entry);
+    return entry;
+  }
+
+  catBlob(id: string): Promise<Buffer> {
+    return this.exclusive(() => this.catBlobNow(id));
+  }
+
+  private async catBlobNow(id: string): Promise<Buffer> {
+    this.send(`cat-blob ${id}\n`);
+    const head = (await this.take(-1)).toString();
+    const m = /^[0-9a-f]+ blob (\d+)$/.exec(head);
+    if (!m) throw new ExternalError(`git fast-import answered "${head.slice(0, 200)}" to cat-blob ${id}`);
+    const data = await this.take(Number(m[1]));
+    await this.take(1);
+    return data;
+  }
+
+  tree(): RepoTree {
+    return {
+      read: async (rel) => {
+        const e = await this.ls(rel);
+        return e && e.type === 'blob' && e.mode !== '120000' ? this.catBlob(e.id) : undefined;
+      },
+      kind: async (rel) => {
+        const e = await this.ls(rel);
+        if (!e) return undefined;
+        return e.type === 'tree' ? 'dir' : e.type !== 'blob' ? 'other' : e.mode === '120000' ? 'link' : 'file';
+      },
+    };
+  }
+
+  /** The writes that change something (same bytes, or the removal of nothing, are dropped), with the file mode to keep. */
+  async changes(writes: readonly TreeWrite[]): Promise<(TreeWrite & { mode: string })[]> {
+    const out: (TreeWrite & { mode: string })[] = [];
+    const seen = new Set<string>();
+    for (const w of [...writes].reverse()) {
+      if (seen.has(assertPlainPath(w.path))) continue;
+      seen.add(w.path);
+      const cur = await this.ls(w.path);
+      const regular = cur?.type === 'blob' && (cur.mode === '100644' || cur.mode === '100755');
+      if (w.data === null) {
+        if (cur) out.push({ ...w, mode: '' });
+        continue;
+      }
+      const data = typeof w.data === 'string' ? Buffer.from(w.data) : w.data;
+      if (regular && blobId(data, cur.id.length) === cur.id) continue;
+      out.push({ path: w.path, data, mode: regular ? cur.mode : '100644' });
+    }
+    return out.reverse();
+  }
+
+  /** Writes the commit on top of this session's commit and ends the session; returns the new commit id. */
+  writeCommit(message: string, changes: readonly (TreeWrite & { mode: string })[]): Promise<string> {
+    return this.exclusive(() => this.writeCommitNow(message, changes));
+  }
+
+  private async writeCommitNow(message: string, changes: readonly (TreeWrite & { mode: string })[]): Promise<string> {
+    const a = this.ws.options.author ?? DEFAULT_AUTHOR;
+    const ident = `${a.name.replace(/[<>\n]/g, '')} <${a.email.replace(/[<>\n]/g, '')}> now`;
+    const msg = Buffer.from(message);
+    this.send(`commit ${this.ref}\nmark :1\nauthor ${ident}\ncommitter ${ident}\ndata ${msg.length}\n`);
+    this.send(msg);
+    this.send(`\n${this.commit ? `from ${this.commit}\n` : ''}`);
+    for (const c of changes) {
+      if (c.data === null) {
+        this.send(`D ${c.path}\n`);
+        continue;
+      }
+      const data = c.data as Uint8Array;
+      this.send(`M ${c.mode} inline ${c.path}\ndata ${data.byteLength}\n`);
+      this.send(data);
+      this.send('\n');
+    }
+    this.send('\nget-mark :1\n');
+    const id = (await this.take(-1)).toString().trim();
+    if (!/^[0-9a-f]{40,64}$/.test(id)) throw new ExternalError(`git fast-import answered "${id.slice(0, 200)}" to get-mark`);
+    await this.closeNow();
+    return id;
+  }
+
+  /** Ends the session (the pack and the scratch ref are written only now); a failure is an ExternalError. */
+  close(): Promise<void> {
+    return this.exclusive(() => this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
+    if (!this.closed) {
+      this.send('done\n');
+      this.child.stdin.end();
+    }
+    const code = await this.exited;
+    if (code !== 0) throw this.failure();
+  }
+
+  kill(): void {
+    if (!this.closed) this.child.kill('SIGKILL');
+  }
+}
+
+export interface TreeUpdateOptions extends GitOptions {
+  /**
+   * Reads what it needs from `tree` (the upstream commit the change is based on) and returns the files to
+   * write, or null when there is nothing to do. Called again on the new upstream whenever a push is rejected
+   * because another writer's commit landed first, so it re-checks its rules against what is there now (and
+   * may refuse by throwing).
+   */
+  edit(tree: RepoTree, attempt: number, ws: Workspace): Promise<TreePlan | null>;
+  cwd?: string;
+  /** Clone depth (default 1; 'full' when the edit reads history). */
+  depth?: number | 'full';
+  dryRun?: boolean;
+  /** Push to this branch instead, replacing it (a pull-request branch). */
+  pushBranch?: string;
+  retry?: Partial<RetryPolicy>;
+  /** Keep a bare mirror of the repository in this folder and fetch into it instead of cloning (see cachedRepo). */
+  cacheDir?: string;
+}
+
+/**
+ * updateRepo without a checkout: bare clone → edit through one fast-import session (read the files, write the
+ * commit) → push. A rejected push (non-fast-forward) is followed by a fetch and the edit run again on the new
+ * upstream, with the same bounded backoff and jitter; the edit always sees the state it commits on top of.
+ * Nothing is committed when the edit changes no byte. Results as updateRepo's (`reapplied` counts the re-runs).
+ */
+export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...o.retry };
+  // With a cache, writers on this machine take turns from fetch to push (see lockMirror); others still race.
+  const unlock = o.cacheDir ? await lockMirror(o as GitOptions & { cacheDir: string; cwd?: string }) : async () => {};
+  let ws: Workspace;
+  try {
+    ws = o.cacheDir ? await cachedRepo({ ...o, cacheDir: o.cacheDir }) : await cloneRepo({ ...o, depth: o.depth ?? 1, bare: true });
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
+  const target = o.pushBranch ?? o.remote.branch;
+  let reapplied = 0;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const base = ws.base;
+      const session = new FastImport(ws, base);
+      let plan: TreePlan | null;
+      let changes: (TreeWrite & { mode: string })[];
+      let commit: string;
+      try {
+        plan = await o.edit(session.tree(), attempt, ws);
+        changes = plan ? await session.changes(plan.writes) : [];
+        if (!plan || changes.length === 0) {
+          await session.close();
+          return { changed: false, commit: base, base, files: [], attempts: attempt - 1, rebases: 0, reapplied, pushed: false, ...(o.dryRun ? { diff: '' } : {}) };
+        }
+        commit = await session.writeCommit(plan.message, changes);
+      } catch (e) {
+        session.kill();
+        throw e;
+      }
+      const files = changes.map((c) => c.path);
+      if (o.dryRun) {
+        let diff = await ws.git.raw(['show', '--format=', '--no-color', '--no-renames', commit]);
+        const maxChars = 200_000;
+        if (diff.length > maxChars) diff = `${diff.slice(0, maxChars)}\n… (diff cut at ${maxChars} characters)\n`;
+        return { changed: true, commit: base, base, files, attempts: 0, rebases: 0, reapplied, diff, pushed: false, message: plan.message };
+      }
+      try {
+        await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `${commit}:refs/heads/${target}`]);
+        return { changed: true, commit, base, files, attempts: attempt, rebases: 0, reapplied, pushed: true, message: plan.message };
+      } catch (e) {
+        const msg = gitFailure(e);
+        if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });
+        if (attempt >= policy.attempts) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} was still rejected after ${attempt} attempts (other writers kept moving ${target})`, { hint: 'rerun the job; raise --push-attempts if many writers share the repository' });
+        const wait = backoffMs(attempt, policy);
+        o.log.debug(`push rejected (non-fast-forward), attempt ${attempt}/${policy.attempts}; fetching and applying the change again after ${wait} ms`);
+        await sleep(wait, o.signal);
+      }
+      if (ws.refs) ws.base = await fetchInto(ws, o.remote.branch, ws.refs.base);
+      else {
+        try {
+          await ws.git.raw(['fetch', '--no-tags', 'origin', o.remote.branch]);
+        } catch (e) {
+          throw new ExternalError(`git fetch from ${displayUrl(o.remote.url)} failed: ${gitFailure(e)}`);
+        }
+        ws.base = (await fs.readFile(path.join(ws.dir, 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
+      }
+      reapplied++;
+    }
+  } finally {
+    await ws.cleanup();
+    await unlock();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// --cache-dir: one bare mirror per repository and branch, kept between runs. A run fetches what is new into a
+// ref of its own (refs/mlloop/base/<run>), writes its commit to another (refs/mlloop/update/<run>) and removes
+// both when done, so any number of runs share the mirror at once: git writes objects and packs under unique
+// names, and no run reads FETCH_HEAD, HEAD or a ref another run writes. The mirror is a full (not shallow)
+// clone, so concurrent fetches never race on the shallow file. A mirror git cannot fetch into is replaced by a
+// fresh clone (and a fresh clone that fails reports the real cause: the network, the URL or the token).
+
+/**
+ * Writers on one machine that share a cache take turns: a lock file next to the mirror is held from the fetch to
+ * the push, so they do not reject each other's pushes and refetch (32 writers make 32 pushes instead of hundreds).
+ * The lock is only an economy, never what keeps updates safe (the push's fast-forward check does that): a lock
+ * whose holder has died (same host, no such process) or that is older than two minutes is taken over, and a
+ * writer that waited two minutes goes ahead without it.
+ */
+async function lockMirror(o: GitOptions & { cacheDir: string; cwd?: string }): Promise<() => Promise<void>> {
+  const { hostname } = await import('node:os');
+  const cacheDir = path.resolve(o.cwd ?? process.cwd(), o.cacheDir);
+  await fs.mkdir(cacheDir, { recursive: true });
+  const file = `${mirrorPath(cacheDir, remoteUrl(moveCredentials(o.remote).url, o.cwd ?? process.cwd()), o.remote.branch)}.lock`;
+  const me = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(4).toString('hex')}`;
+  const release = async () => {
+    if ((await fs.readFile(file, 'utf8').catch(() => '')) === me) await fs.rm(file, { force: true });
+  };
+  const none = async () => {};
+  const deadline = Date.now() + 120_000;
+  let waited = false;
+  for (;;) {
+    try {
+      await fs.writeFile(file, me, { flag: 'wx' });
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return none;
+    }
+    const held = await fs.readFile(file, 'utf8').catch(() => '');
+    const [pid, host, at] = held.split(' ');
+    let dead = false;
+    if (host === hostname() && Number(pid) > 0) {
+      try {
+        process.kill(Number(pid), 0);
+      } catch (e) {
+        dead = (e as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    }
+    if (held && (dead || Date.now() - Number(at) > 120_000)) {
+      // Taken over only if it is still the same stale lock.
+      if ((await fs.readFile(file, 'utf8').catch(() => '')) === held) await fs.rm(file, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) return none;
+    if (!waited) o.log.debug(`waiting for another mlloop writing to ${displayUrl(o.remote.url)} from this machine (${file})`);
+    waited = true;
+    await sleep(5 + Math.random() * 20, o.signal);
+  }
+}
+
+function mirrorPath(cacheDir: string, url: string, branch: string): string {
+  return path.join(cacheDir, `${createHash('sha256').update(`${url}\n${branch}`).digest('hex').slice(0, 16)}.git`);
+}
+
+/** Fetches the branch into `ref` of the mirror and returns the commit (the ref file is loose: no process). */
+async function fetchInto(ws: Workspace, branch: string, ref: string): Promise<string> {
+  try {
+    await ws.git.raw(['fetch', '--no-tags', '--no-write-fetch-head', 'origin', `+refs/heads/${branch}:${ref}`]);
+  } catch (e) {
+    throw new ExternalError(`git fetch from ${displayUrl(ws.options.remote.url)} failed: ${gitFailure(e)}`);
+  }
+  const sha = (await fs.readFile(path.join(ws.dir, ...ref.split('/')), 'utf8')).trim();
+  if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new ExternalError(`the cached mirror ${ws.dir} holds no commit for ${ref}`);
+  // The mirror's branch follows upstream, so the next fetch asks only for what is newer (a loose ref written
+  // atomically, as git does; runs racing here all write commits the mirror holds, any of them will do).
+  const head = path.join(ws.dir, 'refs', 'heads', ...branch.split('/'));
+  const tmp = `${head}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs
+    .mkdir(path.dirname(head), { recursive: true })
+    .then(() => fs.writeFile(tmp, `${sha}\n`))
+    .then(() => fs.rename(tmp, head))
+    .catch(() => fs.rm(tmp, { force: true }));
+  return sha;
+}
+
+/** A fresh full bare clone at `dir` (through a temp name next to it, so a half-made mirror is never seen). */
+async function makeMirror(o: GitOptions & { cwd?: string }, cacheDir: string, dir: string): Promise<void> {
+  const fresh = await cloneRepo({ ...o, depth: 'full', bare: true });
+  const tmp = path.join(cacheDir, `.${path.basename(dir)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    // The clone sits in the temp folder; move it next to the mirror (copied when the cache is on another file system).
+    await fs.rename(fresh.dir, tmp).catch(async (e) => {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      await fs.cp(fresh.dir, tmp, { recursive: true });
+    });
+    // The old (broken) mirror is moved away first; another run that made a good one meanwhile wins the rename.
+    const old = `${tmp}.old`;
+    await fs.rename(dir, old).catch(() => undefined);
+    await fs.rename(tmp, dir).catch(async (e) => {
+      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    });
+    await fs.rm(old, { recursive: true, force: true });
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+    await fresh.cleanup();
+  }
+}
+
+/**
+ * A workspace in the shared mirror for `remote` under `cacheDir` (made on first use): the branch is fetched into
+ * this run's own ref. A missing or unusable mirror is (re)made from a fresh clone.
+ */
+export async function cachedRepo(o: GitOptions & { cacheDir: string; cwd?: string }): Promise<Workspace> {
+  const opts = { ...o, remote: moveCredentials(o.remote) };
+  const cacheDir = path.resolve(o.cwd ?? process.cwd(), o.cacheDir);
+  await fs.mkdir(cacheDir, { recursive: true });
+  const url = remoteUrl(opts.remote.url, o.cwd ?? process.cwd());
+  const dir = mirrorPath(cacheDir, url, opts.remote.branch);
+  const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const refs = { base: `refs/mlloop/base/${id}`, update: `refs/mlloop/update/${id}` };
+  const cleanup = async () => {
+    await Promise.all(Object.values(refs).map((r) => fs.rm(path.join(dir, ...r.split('/')), { force: true })));
+  };
+  const open = async (): Promise<Workspace> => {
+    const git = await makeGit(dir, opts);
+    const ws: Workspace = { dir, bare: true, git, base: '', options: opts, cleanup, refs };
+    // An empty remote (the branch does not exist yet, nothing else either) starts from no commit.
+    const heads = (await fs.readFile(path.join(dir, 'packed-refs'), 'utf8').catch(() => '')) + (await fs.readdir(path.join(dir, 'refs', 'heads')).catch(() => [])).join('\n');
+    if (heads.trim() === '' && (await isEmptyRemote(git, url))) return ws;
+    ws.base = await fetchInto(ws, opts.remote.branch, refs.base);
+    return ws;
+  };
+  let made = false;
+  if (!(await fs.stat(path.join(dir, 'HEAD')).catch(() => undefined))) {
+    await makeMirror(opts, cacheDir, dir);
+    made = true;
+  }
+  try {
+    return await open();
+  } catch (e) {
+    await cleanup();
+    if (made || e instanceof ConfigurationError || opts.signal?.aborted || shutdownSignal().aborted) throw e;
+    // The mirror could not be used (damaged, or not a repository): replace it with a fresh clone. When the remote
+    // itself is the problem, that clone fails with the real cause.
+    opts.log.warn(`the cached mirror ${dir} could not be used (${gitFailure(e).split('\n').pop()}); cloning it again`);
+    await makeMirror(opts, cacheDir, dir);
+    try {
+      return await open();
+    } catch (e2) {
+      await cleanup();
+      throw e2;
+    }
   }
 }

@@ -1,9 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
-import { writeFilesAtomic, type PendingFile } from '../io/atomic.js';
-import { flattenMetrics, readMetricsFile } from '../train/metrics-file.js';
-import { cloneRepo, logWithTrailers, showFile, updateRepo, type GitOptions, type RetryPolicy, type UpdateResult, type Workspace } from './git.js';
+import { cloneRepo, logWithTrailers, showFile, updateTree, type GitOptions, type RetryPolicy, type TreePlan, type TreeWrite, type UpdateResult, type Workspace } from './git.js';
 import { assertCommitSha, assertModelVersion, assertPlainValue, assertUrl, parseImageRef } from './names.js';
 import {
   METRICS_FILE,
@@ -18,7 +16,7 @@ import {
   headline,
   parseRelease,
   quarantined,
-  readEnvState,
+  readEnvStateFrom,
   releaseJson,
   releaseMessage,
   sameRelease,
@@ -33,6 +31,8 @@ export interface RepoOptions extends GitOptions {
   now: () => Date;
   /** When set, the change goes to this branch (a pull request) instead of the environment's branch. */
   pushBranch?: string;
+  /** A folder for a bare mirror reused between runs (--cache-dir). */
+  cacheDir?: string;
 }
 
 export interface ReleaseOutcome {
@@ -44,30 +44,24 @@ export interface ReleaseOutcome {
 
 const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** Copies of the evidence kept next to release.json (or their removal when the release has none). */
-async function evidenceFiles(dir: string, metrics: Buffer | string | undefined, samples: Buffer | string | undefined): Promise<PendingFile[]> {
-  const out: PendingFile[] = [];
-  for (const [name, data] of [[METRICS_FILE, metrics], [SAMPLES_FILE, samples]] as const) {
-    if (data !== undefined) out.push({ path: path.join(dir, name), data });
-    else await fs.rm(path.join(dir, name), { force: true });
-  }
-  return out;
-}
-
 /**
- * Writes a release into its environment folder: values.yaml edited in place, the evidence copies (or their
- * removal), release.json, and any extra files; returns the commit plan.
+ * A release written into its environment folder: values.yaml edited in place, the evidence copies (or their
+ * removal when the release has none), release.json, and any extra files; returns the commit plan.
  */
-async function writeRelease(state: EnvState, release: Release, evidence: { metrics?: Buffer | string; samples?: Buffer | string }, extra: PendingFile[] = []): Promise<{ message: string }> {
+function writeRelease(state: EnvState, release: Release, evidence: { metrics?: Buffer | string; samples?: Buffer | string }, extra: TreeWrite[] = []): TreePlan {
   release.metrics_file = evidence.metrics !== undefined ? METRICS_FILE : null;
   release.samples_file = evidence.samples !== undefined ? SAMPLES_FILE : null;
   const values = editValues(state, release.image, release.model_version, release.app, release.env);
-  const files: PendingFile[] = [{ path: path.join(state.dir, VALUES_FILE), data: values }, ...(await evidenceFiles(state.dir, evidence.metrics, evidence.samples)), ...extra];
+  const writes: TreeWrite[] = [
+    { path: `${state.rel}/${VALUES_FILE}`, data: values },
+    { path: `${state.rel}/${METRICS_FILE}`, data: evidence.metrics ?? null },
+    { path: `${state.rel}/${SAMPLES_FILE}`, data: evidence.samples ?? null },
+    ...extra,
+  ];
   // An identical release keeps its file (and time stamp): a rerun makes no commit.
   if (sameRelease(state.release, release)) release.deployed_at = state.release!.deployed_at;
-  files.push({ path: path.join(state.dir, RELEASE_FILE), data: releaseJson(release) });
-  await writeFilesAtomic(files);
-  return { message: releaseMessage(release) };
+  writes.push({ path: `${state.rel}/${RELEASE_FILE}`, data: releaseJson(release) });
+  return { message: releaseMessage(release), writes };
 }
 
 export interface DeployInput {
@@ -104,16 +98,18 @@ async function readSamples(file: string): Promise<Buffer> {
 export async function deploy(i: DeployInput, o: RepoOptions): Promise<ReleaseOutcome> {
   checkDeployInput(i);
   const metricsPath = i.metrics ? path.resolve(o.cwd, i.metrics) : undefined;
-  const metricsValue = metricsPath ? await readMetricsFile(metricsPath) : undefined;
+  // The metrics schema (and its validator) is loaded only for a deploy that keeps metrics.
+  const mf = metricsPath ? await import('../train/metrics-file.js') : undefined;
+  const metricsValue = metricsPath ? await mf!.readMetricsFile(metricsPath) : undefined;
   const metricsBytes = metricsPath ? await fs.readFile(metricsPath) : undefined;
   const samplesBytes = i.samples ? await readSamples(path.resolve(o.cwd, i.samples)) : undefined;
   if (samplesBytes && !metricsBytes) throw new ConfigurationError('--samples needs --metrics', { hint: 'pass the metrics.json the samples belong to' });
   let release: Release | undefined;
   let previous: Release | undefined;
-  const result = await updateRepo({
+  const result = await updateTree({
     ...o,
-    async edit(root) {
-      const state = await readEnvState(root, i.app, i.env);
+    async edit(tree) {
+      const state = await readEnvStateFrom(tree, i.app, i.env);
       previous = state.release;
       checkDeployable(state, i.modelVersion, i.image, (m) => o.log.warn(m));
       release = {
@@ -126,7 +122,7 @@ export async function deploy(i: DeployInput, o: RepoOptions): Promise<ReleaseOut
         source_commit: i.sourceCommit ?? null,
         dataset: i.dataset ?? null,
         run_url: i.runUrl ?? null,
-        metrics: metricsValue ? headline(flattenMetrics(metricsValue)) : {},
+        metrics: metricsValue ? headline(mf!.flattenMetrics(metricsValue)) : {},
         metrics_file: null,
         samples_file: null,
         deployed_at: iso(o.now()),
@@ -154,12 +150,12 @@ export async function promote(i: PromoteInput, o: RepoOptions): Promise<ReleaseO
   if (i.runUrl) assertUrl(i.runUrl, 'run URL');
   let release: Release | undefined;
   let previous: Release | undefined;
-  const result = await updateRepo({
+  const result = await updateTree({
     ...o,
-    async edit(root) {
-      const source = await readEnvState(root, i.app, i.from);
+    async edit(tree) {
+      const source = await readEnvStateFrom(tree, i.app, i.from);
       if (!source.release) throw new ConfigurationError(`${source.rel} has no ${RELEASE_FILE}: nothing to promote`, { hint: `deploy to ${i.from} first (mlloop gitops deploy --env ${i.from} …)` });
-      const target = await readEnvState(root, i.app, i.to);
+      const target = await readEnvStateFrom(tree, i.app, i.to);
       previous = target.release;
       const s = source.release;
       checkDeployable(target, s.model_version, s.image, (m) => o.log.warn(m));
@@ -173,7 +169,8 @@ export async function promote(i: PromoteInput, o: RepoOptions): Promise<ReleaseO
         rollback_of: null,
         reason: null,
       };
-      const [metrics, samples] = await Promise.all([s.metrics_file ? fs.readFile(path.join(source.dir, METRICS_FILE)).catch(() => undefined) : undefined, s.samples_file ? fs.readFile(path.join(source.dir, SAMPLES_FILE)).catch(() => undefined) : undefined]);
+      const metrics = s.metrics_file ? await tree.read(`${source.rel}/${METRICS_FILE}`) : undefined;
+      const samples = s.samples_file ? await tree.read(`${source.rel}/${SAMPLES_FILE}`) : undefined;
       return writeRelease(target, release, { metrics, samples });
     },
   });
@@ -202,13 +199,13 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
   let release: Release | undefined;
   let previous: Release | undefined;
   let rolledBack: RollbackOutcome['rolledBack'];
-  const result = await updateRepo({
+  const result = await updateTree({
     ...o,
     depth: 'full',
-    async edit(root, _attempt, ws) {
+    async edit(tree, _attempt, ws) {
       release = undefined;
       rolledBack = undefined;
-      const state = await readEnvState(root, i.app, i.env);
+      const state = await readEnvStateFrom(tree, i.app, i.env);
       const cur = state.release;
       previous = cur;
       if (!cur) throw new ConfigurationError(`${state.rel} has no ${RELEASE_FILE}: nothing to roll back`);
@@ -229,7 +226,7 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
         if (!text) continue;
         let r: Release;
         try {
-          r = parseRelease(text, `${state.rel}/${RELEASE_FILE}@${h.commit.slice(0, 12)}`);
+          r = await parseRelease(text, `${state.rel}/${RELEASE_FILE}@${h.commit.slice(0, 12)}`);
         } catch {
           continue;
         }
@@ -265,9 +262,9 @@ export async function rollback(i: RollbackInput, o: RepoOptions): Promise<Rollba
       };
       const rel = state.rel;
       const [metrics, samples] = await Promise.all([t.metrics_file ? showFile(ws, target.commit, `${rel}/${METRICS_FILE}`) : undefined, t.samples_file ? showFile(ws, target.commit, `${rel}/${SAMPLES_FILE}`) : undefined]);
-      const extra: PendingFile[] = [];
+      const extra: TreeWrite[] = [];
       if (!quarantined(state, cur.model_version, cur.image)) {
-        extra.push({ path: path.join(state.dir, QUARANTINE_FILE), data: addQuarantine(state, { model_version: cur.model_version, image: cur.image, reason: i.reason, commit: bad.commit, at: iso(o.now()) }) });
+        extra.push({ path: `${state.rel}/${QUARANTINE_FILE}`, data: addQuarantine(state, { model_version: cur.model_version, image: cur.image, reason: i.reason, commit: bad.commit, at: iso(o.now()) }) });
       }
       return writeRelease(state, release, { metrics, samples }, extra);
     },
@@ -287,7 +284,7 @@ async function alreadyRolledBack(ws: Workspace, state: EnvState, to: string | un
   if (!text) return false;
   let bad: Release;
   try {
-    bad = parseRelease(text, `${state.rel}/${RELEASE_FILE}@${cur.rollback_of.slice(0, 12)}`);
+    bad = await parseRelease(text, `${state.rel}/${RELEASE_FILE}@${cur.rollback_of.slice(0, 12)}`);
   } catch {
     return false;
   }

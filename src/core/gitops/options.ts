@@ -16,7 +16,12 @@ export const appOption = { app: { type: 'string', required: true, help: 'the app
 
 export const writeOptions = {
   'dry-run': { type: 'boolean', help: 'print the diff of the change and write nothing' },
-  'push-attempts': { type: 'integer', default: 50, min: 1, max: 1000, help: 'push attempts (fetch + rebase between them, exponential backoff with jitter) before giving up with exit 3' },
+  'push-attempts': { type: 'integer', default: 50, min: 1, max: 1000, help: 'push attempts (fetch and the change applied again between them, exponential backoff with jitter) before giving up with exit 3' },
+  'cache-dir': {
+    type: 'path',
+    help: 'keep a bare mirror of the GitOps repository in this folder and fetch into it instead of cloning; runs on one machine that share it take turns from fetch to push instead of rejecting each other (safe to share, to delete at any time, and to lose: a damaged mirror is cloned again)',
+    placeholder: 'DIR',
+  },
 } as const;
 
 export interface RepoOptionValues {

@@ -2,11 +2,11 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { parseJson } from '../io/read.js';
-import { validateSchema, type JsonSchema } from '../schema.js';
+import type { JsonSchema } from '../schema.js';
 import releaseSchema from '../../../schemas/release.schema.json';
 import quarantineSchema from '../../../schemas/quarantine.schema.json';
 import { assertLabel, compareVersions, parseImageRef } from './names.js';
-import { formatCommitMessage, type Trailers } from './git.js';
+import { formatCommitMessage, fsTree, type RepoTree, type Trailers } from './git.js';
 import { appendToYamlList, readYamlText, setYamlScalars, type ScalarEdit } from './yaml-edit.js';
 
 /** `mlloop/release@1`: apps/<app>/<env>/release.json (docs/contracts.md). */
@@ -66,6 +66,7 @@ export async function envDir(root: string, app: string, env: string): Promise<st
 }
 
 export interface EnvState {
+  /** The environment folder: absolute in a checkout, `rel` when read from a commit (readEnvStateFrom). */
   dir: string;
   rel: string;
   release?: Release;
@@ -74,31 +75,41 @@ export interface EnvState {
   quarantineText?: string;
 }
 
-async function readIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
-
-/** Reads what an environment runs now; a malformed release.json or quarantine.yaml is exit 2, naming the file. */
+/** Reads what an environment runs now in a checkout; a malformed release.json or quarantine.yaml is exit 2, naming the file. */
 export async function readEnvState(root: string, app: string, env: string): Promise<EnvState> {
   const dir = await envDir(root, app, env);
+  return { ...(await readEnvStateFrom(fsTree(root), app, env)), dir };
+}
+
+/**
+ * readEnvState from any tree (a checkout or a commit): no component of apps/<app>/<env> may be a symbolic
+ * link, so a repository cannot redirect mlloop's reads or writes.
+ */
+export async function readEnvStateFrom(tree: RepoTree, app: string, env: string): Promise<EnvState> {
   const rel = envPath(app, env);
-  const [releaseText, valuesText, quarantineText] = await Promise.all([readIfExists(path.join(dir, RELEASE_FILE)), readIfExists(path.join(dir, VALUES_FILE)), readIfExists(path.join(dir, QUARANTINE_FILE))]);
-  const release = releaseText === undefined ? undefined : parseRelease(releaseText, `${rel}/${RELEASE_FILE}`);
+  let cur = '';
+  for (const part of rel.split('/')) {
+    cur = cur ? `${cur}/${part}` : part;
+    if ((await tree.kind(cur)) === 'link') throw new ConfigurationError(`${cur} is a symbolic link in the GitOps repository`, { hint: 'replace it with a real folder; mlloop never writes through links' });
+  }
+  const text = async (name: string) => (await tree.read(`${rel}/${name}`))?.toString('utf8');
+  const releaseText = await text(RELEASE_FILE);
+  const valuesText = await text(VALUES_FILE);
+  const quarantineText = await text(QUARANTINE_FILE);
+  const release = releaseText === undefined ? undefined : await parseRelease(releaseText, `${rel}/${RELEASE_FILE}`);
   let quarantine: QuarantineEntry[] = [];
   if (quarantineText !== undefined) {
     const data = (readYamlText(quarantineText, `${rel}/${QUARANTINE_FILE}`) ?? {}) as { quarantine?: QuarantineEntry[] | null };
+    const { validateSchema } = await import('../schema.js');
     validateSchema(data, quarantineSchema as JsonSchema, `${rel}/${QUARANTINE_FILE}`);
     quarantine = data.quarantine ?? [];
   }
-  return { dir, rel, release, quarantine, valuesText, quarantineText };
+  return { dir: rel, rel, release, quarantine, valuesText, quarantineText };
 }
 
-export function parseRelease(text: string, file: string): Release {
+/** Parses and checks a release.json (the schema validator is loaded on first use: a first deploy needs none). */
+export async function parseRelease(text: string, file: string): Promise<Release> {
+  const { validateSchema } = await import('../schema.js');
   return validateSchema<Release>(parseJson(text, file), releaseSchema as JsonSchema, file);
 }
 

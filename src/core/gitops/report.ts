@@ -80,6 +80,7 @@ export interface ReleaseCommandOptions {
   author: string;
   dryRun: boolean;
   pushAttempts: number;
+  cacheDir?: string;
   pr: boolean;
   githubRepository?: string;
   githubApiUrl?: string;
@@ -99,8 +100,8 @@ export async function runRelease(
   const g = gitOptionsFrom(o, ctx);
   const pushBranch = o.pr ? prBranch(target.app, target.env) : undefined;
   const gh = o.pr ? githubRepository(o.githubRepository, g.remote.url) : undefined;
-  ctx.log.progress(`${kind} ${target.app}/${target.env}: cloning ${displayUrl(g.remote.url)} (${o.branch})`);
-  const out = await op({ ...g, dryRun: o.dryRun, retry: { attempts: o.pushAttempts }, now: () => ctx.now(), pushBranch });
+  ctx.log.progress(`${kind} ${target.app}/${target.env}: ${o.cacheDir ? 'fetching into the cached mirror of' : 'cloning'} ${displayUrl(g.remote.url)} (${o.branch})`);
+  const out = await op({ ...g, dryRun: o.dryRun, retry: { attempts: o.pushAttempts }, now: () => ctx.now(), pushBranch, cacheDir: o.cacheDir });
   let pr: { url: string; number: number; created: boolean } | undefined;
   if (gh && out.result.changed && !o.dryRun && out.release) {
     const message = out.result.message ?? '';
