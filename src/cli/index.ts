@@ -45,12 +45,16 @@ function start(): Promise<number> {
   return (load('./run/_cli.cjs') as { main(io: CliIO): Promise<number> }).main(io);
 }
 
-start().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e: unknown) => {
-    process.stderr.write(`mlloop: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+start()
+  .then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`mlloop: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  )
+  // The command is done: a socket a client library keeps open (a keep-alive agent, a watch being torn down)
+  // must not keep the process alive. The timer does not hold the process itself; output is flushed by then.
+  .finally(() => setTimeout(() => process.exit(), 2000).unref());

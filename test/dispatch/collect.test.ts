@@ -1,5 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { cli } from '../support/run.js';
+import { DIST } from '../support/paths.js';
 import { K8sTestServer } from '../support/k8s-server.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { collect } from '../../src/core/dispatch/collect.js';
@@ -89,6 +92,30 @@ describe('mlloop dispatch collect', () => {
       await running;
     }
   });
+
+  it('the collector process stops on SIGTERM: watches closed, state kept, the process exits', async () => {
+    const a = await K8sTestServer.start({ nodes: [cloneNode(t4(), 'a0')], pods: [gpuPod('a0', 1, 'first')] });
+    servers.push(a);
+    const dir = tempDir();
+    const clusters = writeConfig(dir, { a: { nodes: [], kubeconfig: { path: a.writeKubeconfig(dir, 'a'), context: 'a' } } });
+    const child = spawn(process.execPath, [join(DIST, 'cli.cjs'), 'dispatch', 'collect', '--clusters', clusters, '--redis', db(4)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
+    try {
+      await until('the collector watching', async () => (/watching/.test(stderr) ? true : undefined));
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      const { code, at } = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 15 s after SIGTERM: ${stderr}`)), 15_000))]);
+      // A Deployment stopping its pod is a normal end for the service.
+      expect(code, stderr).toBe(0);
+      expect(at - sent).toBeLessThan(15_000);
+      expect(await entry(db(4), 'a', 'T4|15||', 'a0')).toBeDefined();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 40_000);
 
   it('a cluster whose informer cannot start is recorded with the API\'s answer; the others are collected', async () => {
     const bad = await K8sTestServer.start({ nodes: [cloneNode(t4(), 'x0')], forbidden: /^\/api\/v1\/pods$/ });
