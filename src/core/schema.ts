@@ -1,24 +1,15 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigurationError, closest, jsonPath } from './errors.js';
+import { AJV_OPTIONS, COMPILED, formats } from './schema-formats.js';
 
-/** RFC 3339 date-time, as JSON Schema's `date-time` format defines it. */
-const DATE_TIME = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
 let ajv: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
 function getAjv(): Ajv {
   if (!ajv) {
     // Schemas are compiled once per run and validate a handful of small files: skip the code optimiser.
-    ajv = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true, verbose: true, code: { optimize: false } });
-    // The formats our schemas use, registered directly (the full ajv-formats set costs start-up time).
-    ajv.addFormat('date-time', DATE_TIME);
-    ajv.addFormat('uri', (v: string) => {
-      try {
-        return Boolean(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    });
+    ajv = new Ajv({ ...AJV_OPTIONS, code: { optimize: false } });
+    for (const [name, format] of Object.entries(formats)) ajv.addFormat(name, format);
   }
   return ajv;
 }
@@ -30,7 +21,8 @@ export type JsonSchema = Record<string, unknown>;
  * ConfigurationError naming the file, the JSON path and what to change (exit 2).
  */
 export function validateSchema<T>(data: unknown, schema: JsonSchema, file: string): T {
-  let validate = compiled.get(schema);
+  // The bundles carry mlloop's own schemas compiled at build time; a schema read at run time (a chart's) is compiled here.
+  let validate = compiled.get(schema) ?? ((schema as Record<symbol, unknown>)[COMPILED] as ValidateFunction | undefined);
   if (!validate) {
     validate = getAjv().compile(schema);
     compiled.set(schema, validate);
