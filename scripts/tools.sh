@@ -21,3 +21,22 @@ PY
   fi
   [ -x "$tools_dir/helm" ] && export PATH="$tools_dir:$PATH"
 fi
+
+#   node 22: gitlab-ci-local (the GitLab CI runner the GitLab template tests use) needs Node >= 22. The binary comes
+#   from the npm registry's node-linux-<arch> package, unpacked once into node_modules/.cache/mlloop-tools/node22/.
+#   It is not a devDependency: the `node` bin such a package links would shadow the machine's own Node in every
+#   npm script. MLLOOP_NODE22 names it for the tests.
+NODE22_VERSION=22.23.3
+if [ -z "${MLLOOP_NODE22:-}" ]; then
+  case "$(uname -m)" in x86_64) node_arch=x64 ;; aarch64 | arm64) node_arch=arm64 ;; *) node_arch="" ;; esac
+  node22_dir="$tools_dir/node22"
+  if [ -n "$node_arch" ] && [ ! -x "$node22_dir/bin/node" ]; then
+    mkdir -p "$tools_dir"
+    pack_dir=$(mktemp -d "$tools_dir/.node22.XXXXXX")
+    if (cd "$pack_dir" && npm pack --silent "node-linux-$node_arch@$NODE22_VERSION" >/dev/null 2>&1 && tar -xzf node-linux-*.tgz); then
+      rm -rf "$node22_dir" && mv "$pack_dir/package" "$node22_dir"
+    fi
+    rm -rf "$pack_dir"
+  fi
+  [ -x "$node22_dir/bin/node" ] && export MLLOOP_NODE22="$node22_dir/bin/node"
+fi
