@@ -73,7 +73,7 @@ function setLr(lr: string): void {
 }
 
 /** One gitlab-ci-local pipeline in `repo`: a merge request pipeline when `mr` is given, else a default-branch one. */
-async function pipeline(mr?: number): Promise<Ran & { log: string }> {
+async function pipeline(mr?: number, opts: { token?: boolean } = {}): Promise<Ran & { log: string }> {
   const v: Record<string, string> = {
     CI_DEFAULT_BRANCH: 'main',
     CI_SERVER_URL: frontUrl,
@@ -81,7 +81,7 @@ async function pipeline(mr?: number): Promise<Ran & { log: string }> {
     CI_PROJECT_ID: String(projectId),
     CI_PROJECT_PATH: PROJECT,
     CI_JOB_TOKEN: 'job-token-1234',
-    GITLAB_TOKEN: TOKEN,
+    ...(opts.token === false ? {} : { GITLAB_TOKEN: TOKEN }),
     // The jobs' git reaches "origin" (the project's https URL) in the bare repository.
     GIT_CONFIG_COUNT: '1',
     GIT_CONFIG_KEY_0: `url.${bare}.insteadOf`,
@@ -188,6 +188,8 @@ describe('gitlab/templates (CI/CD components) under gitlab-ci-local', () => {
     expect(r.log).not.toContain('mlloop-gate');
     const metrics = JSON.parse(artifact('mlloop-evaluate', 'mlloop-eval/metrics.json'));
     expect(metrics.overall.f1).toBeGreaterThan(0);
+    expect(JSON.parse(artifact('mlloop-evaluate', './outputs/run.json')).exit_code).toBe(0);
+    expect(artifact('mlloop-evaluate', './logs/train.log')).toContain('train.py');
     for (const f of ['metrics.json', 'samples.jsonl']) cpSync(join(repo, '.gitlab-ci-local', 'artifacts', 'mlloop-evaluate', 'mlloop-eval', f), join(baselineDir, f));
     expect(gl.notes(projectId, MR)).toHaveLength(0);
   });
@@ -226,5 +228,14 @@ describe('gitlab/templates (CI/CD components) under gitlab-ci-local', () => {
     expect(r.code, r.log).not.toBe(0);
     expect(artifact('mlloop-gate', 'mlloop-report/policy.yaml')).toContain('significance');
     expect(JSON.parse(artifact('mlloop-gate', 'mlloop-report/verdict.json')).pass).toBe(false);
+  });
+
+  it('a merge request pipeline without GITLAB_TOKEN (a fork\'s) is gated all the same and leaves the note alone', async () => {
+    const before = structuredClone(mine()[0]!);
+    const r = await pipeline(MR, { token: false });
+    expect(r.code, r.log).not.toBe(0);
+    expect(r.log).toContain('no GITLAB_TOKEN in this pipeline');
+    expect(JSON.parse(artifact('mlloop-gate', 'mlloop-report/verdict.json')).pass).toBe(false);
+    expect(mine()).toEqual([before]);
   });
 });
