@@ -1,7 +1,8 @@
 // The GitLab CI/CD component gitlab/templates/model-ci.yml run for real with gitlab-ci-local (shell executor) on a
 // copy of examples/ocr-fields: a default-branch pipeline makes the baseline, merge request pipelines gate against it
 // and keep one sticky note on the merge request of the in-repo GitLab API test server (test/support/gitlab-server.ts).
-// gitlab-ci-local needs Node ≥ 22: it runs with the binary of the devDependency `node` (node_modules/node/bin/node).
+// gitlab-ci-local needs Node ≥ 22: it runs with $MLLOOP_NODE22, the binary scripts/tools.sh unpacks from the npm
+// registry's node-linux-<arch> package (not a devDependency: its `node` bin would shadow the machine's Node).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
@@ -15,7 +16,7 @@ import { run, type Ran } from '../support/run.js';
 import { tempDir } from '../support/tmp.js';
 import { tool } from '../support/tools.js';
 
-const NODE22 = join(ROOT, 'node_modules', 'node', 'bin', 'node');
+const NODE22 = process.env.MLLOOP_NODE22 ?? join(ROOT, 'node_modules', '.cache', 'mlloop-tools', 'node22', 'bin', 'node');
 const GCL = join(ROOT, 'node_modules', 'gitlab-ci-local', 'dist', 'index.js');
 const TEMPLATES = join(ROOT, 'gitlab', 'templates');
 const BOT = 'mlloop-bot';
@@ -35,7 +36,7 @@ let baselineDir: string;
 /** Fails with what is missing when gitlab-ci-local cannot run here: never a skip. */
 function checkRunner(): void {
   const missing = [
-    [NODE22, 'the Node 22 binary of the devDependency `node` (npm ci)'],
+    [NODE22, 'a Node 22 binary: `source scripts/tools.sh` unpacks one and sets MLLOOP_NODE22'],
     [GCL, 'the devDependency gitlab-ci-local (npm ci)'],
   ].filter(([p]) => !existsSync(p!));
   if (missing.length) throw new Error(`gitlab-ci-local cannot run: missing ${missing.map(([p, what]) => `${p} (${what})`).join(', ')}`);
