@@ -36,7 +36,7 @@ function image(v: string): string {
 }
 
 function deploy(r: Remote, app: string, env: string, version: string, extra: string[] = [], env2: Record<string, string> = {}): Promise<Ran> {
-  return cli(['gitops', 'deploy', '--repo', r.bare, '--app', app, '--env', env, '--image', image(version), '--model-version', version, '--source-commit', SHA, ...extra], { env: env2, timeoutMs: 120_000 });
+  return cli(['gitops', 'deploy', '--repo', r.bare, '--app', app, '--env', env, '--image', image(version), '--model-version', version, '--source-commit', SHA, ...extra], { env: env2, timeoutMs: 280_000 });
 }
 
 const parse = (ran: Ran) => JSON.parse(ran.stdout) as Record<string, any>;
