@@ -1,4 +1,5 @@
-// Shared helpers for benchmarks: timing, medians, peak RSS of child processes.
+// Shared helpers for benchmarks: timing, medians, peak RSS of child processes, free ports.
+import { createServer as createNetServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
@@ -44,4 +45,16 @@ export function rng(seed) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A free TCP port on the loopback interface, for a server a bench starts. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 }

@@ -6,11 +6,10 @@
 // process, and the same command on one cluster (what the command costs whatever the number of clusters).
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { DIST, ROOT, median, round } from './_util.mjs';
+import { DIST, ROOT, median, round, freePort } from './_util.mjs';
 
 const CLUSTERS = Number(process.env.MLLOOP_BENCH_DISPATCH_CLUSTERS ?? 100);
 const NODES = 5000;
@@ -33,17 +32,6 @@ async function writeList(file, count, item) {
   await write(`${buf}\n],"metadata":{"resourceVersion":""}}\n`);
   out.end();
   await once(out, 'close');
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 // CPU time (user + sys) too, through /usr/bin/time when there is one: on a shared machine wall time mostly

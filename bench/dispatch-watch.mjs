@@ -6,27 +6,15 @@
 // collector of 100 nodes (target ≤ 1 KB per node), and the events the server got written (the collector keeps up).
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST, ROOT, median, round } from './_util.mjs';
+import { DIST, ROOT, median, round, freePort } from './_util.mjs';
 
 const NODES = Number(process.env.MLLOOP_BENCH_WATCH_NODES ?? 20000);
 const RATE = Number(process.env.MLLOOP_BENCH_WATCH_RATE ?? 5000);
 const SECONDS = Number(process.env.MLLOOP_BENCH_WATCH_SECONDS ?? 20);
 const CLI = join(DIST, 'cli.cjs');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

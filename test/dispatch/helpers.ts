@@ -1,4 +1,6 @@
+import { afterAll, beforeAll } from 'vitest';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { startRedis, type RedisServer } from '../support/redis.js';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { readClusters, readJobRequest, namespaceFor, tenantOf } from '../../src/core/dispatch/config.js';
@@ -95,6 +97,19 @@ export async function decideFor(clusters: Record<string, ClusterSpec>, opts: { j
 
 /** When set (test/dispatch/paths.test.ts), every decideFor also decides through the snapshot, live and Redis paths. */
 export const crossCheck: { redisUrl?: string } = {};
+
+/** For the whole test file: a real redis-server, and every decideFor cross-checked through all paths with it. */
+export function crossCheckAllPaths(): void {
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+    crossCheck.redisUrl = redis.url;
+  });
+  afterAll(async () => {
+    crossCheck.redisUrl = undefined;
+    await redis?.stop();
+  });
+}
 
 /** A decision without the permission check's wording (the in-process state records it without the namespace). */
 function comparable(d: Decision) {

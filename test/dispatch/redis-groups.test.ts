@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type RedisServer } from '../support/redis.js';
+import { describe, expect, it } from 'vitest';
 import { a100Dgx, cloneNode, gpuPod, t4, type Obj } from './fixtures.js';
-import { crossCheck, decideFor } from './helpers.js';
+import { crossCheckAllPaths, decideFor } from './helpers.js';
 
 /**
  * The Redis state stores nodes the decision cannot tell apart as one group (count, first list position, image
@@ -9,15 +8,7 @@ import { crossCheck, decideFor } from './helpers.js';
  * names out of order — decided in-process, from a snapshot, live and from Redis give the same decision, explanation
  * and placement (pack and spread, several replicas).
  */
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-  crossCheck.redisUrl = redis.url;
-});
-afterAll(async () => {
-  crossCheck.redisUrl = undefined;
-  await redis?.stop();
-});
+crossCheckAllPaths();
 
 function rng(seed: number) {
   let a = seed >>> 0;
