@@ -123,7 +123,7 @@ async function submit(s: Setup, jobName: string, gpus = 1): Promise<{ name: stri
   throw new Error(`the pods of ${name} never ran`);
 }
 
-async function check(s: Setup, o: { dryRun?: boolean; stateUrl?: string; ledger?: string | null } = {}): Promise<ReclaimOutcome> {
+async function check(s: Setup, o: { dryRun?: boolean; stateUrl?: string; ledger?: string | null; now?: Date } = {}): Promise<ReclaimOutcome> {
   return reclaim({
     clustersFile: s.clusters,
     prometheusUrl: prom.url,
@@ -134,7 +134,7 @@ async function check(s: Setup, o: { dryRun?: boolean; stateUrl?: string; ledger?
     env: {},
     secret: () => undefined,
     log: silentLogger,
-    now: () => new Date(),
+    now: () => o.now ?? new Date(),
     signal: new AbortController().signal,
   });
 }
@@ -226,9 +226,10 @@ describe('mlloop dispatch reclaim', () => {
     expect(Object.keys(state.clusters.a)).toEqual([`team-ocr/batch/v1/${idle.name}`]);
     expect(state.clusters.a[`team-ocr/batch/v1/${idle.name}`]).toMatchObject({ dispatch_id: idle.id, first_check: i1.first_check });
 
-    // A second check too soon (< confirm_after) does not reclaim.
+    // A second check too soon (< confirm_after) does not reclaim: one second after the first, whatever the time
+    // the first check took on a busy machine.
     s.server.writeLog('team-ocr', chatty.pods[0]!, 'step 1300 loss 0.40');
-    const second = await check(s);
+    const second = await check(s, { now: new Date(Date.parse(i1.first_check!) + 1000) });
     const i2 = jobOf(second, idle.name);
     expect(i2.verdict).toBe('idle-unconfirmed');
     expect(i2.first_check).toBe(i1.first_check);
