@@ -149,9 +149,22 @@ const ledgerLines = (s: Setup): Obj[] => (existsSync(s.ledger) ? readFileSync(s.
 const reclaimedEvents = (s: Setup) => ledgerLines(s).filter((e) => e.event === 'reclaimed');
 const batchJob = (s: Setup, name: string) => s.server.jobs.get(`batch/v1|team-ocr/${name}`);
 
-/** Waits until the series reported since `since` cover idle_for (plus one scrape). */
-async function waitCovered(since: number): Promise<void> {
-  await sleep(Math.max(0, since + IDLE_FOR_MS + 2500 - Date.now()));
+/**
+ * Waits until Prometheus holds what reclaim judges by for these pods: samples reaching back idle_for (and a bit), the
+ * newest fresh, no gap over max_gap. Asked of Prometheus itself, so a busy machine's late scrapes only make it wait.
+ */
+async function waitCovered(since: number, pods: string[]): Promise<void> {
+  await sleep(Math.max(0, since + IDLE_FOR_MS + 1000 - Date.now()));
+  const query = `DCGM_FI_DEV_GPU_UTIL{pod=~"${pods.join('|')}"}[${IDLE_FOR_MS / 1000 + 10}s]`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = (await (await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(query)}`)).json()) as { data: { result: { metric: { pod: string }; values: [number, string][] }[] } };
+    const now = Date.now() / 1000;
+    const ok = (v: [number, string][]) => v.length > 0 && v[0]![0] <= now - IDLE_FOR_MS / 1000 - 0.5 && v.at(-1)![0] >= now - 1.5 && v.every((x, i) => i === 0 || x[0] - v[i - 1]![0] <= 2.5);
+    if (pods.every((p) => r.data.result.some((s) => s.metric.pod === p && ok(s.values)))) return;
+    if (Date.now() > deadline) throw new Error(`Prometheus does not cover idle_for for ${pods.join(', ')} after 60 s`);
+    await sleep(250);
+  }
 }
 
 describe('mlloop dispatch reclaim', () => {
@@ -175,7 +188,7 @@ describe('mlloop dispatch reclaim', () => {
     s.server.opts.forbidden = new RegExp(`/pods/${mute.pods[0]}/log$`);
     // An old log line of the idle job is outside idle_for and does not count.
     s.server.writeLog('team-ocr', idle.pods[0]!, 'epoch 3 done', { time: new Date(Date.now() - 60_000) });
-    await waitCovered(since);
+    await waitCovered(since, [idle.pods[0]!, busy.pods[0]!]);
 
     s.server.writeLog('team-ocr', chatty.pods[0]!, 'step 1200 loss 0.41');
     const first = await check(s);
@@ -318,7 +331,7 @@ describe('mlloop dispatch reclaim', () => {
     const job = await submit(s, 'quiet');
     const since = Date.now();
     dcgm.set('team-ocr', job.pods[0]!, [0]);
-    await waitCovered(since);
+    await waitCovered(since, [job.pods[0]!]);
     const ledgerBefore = ledgerLines(s).length;
 
     const first = await check(s, { dryRun: true, ledger: null });
@@ -369,7 +382,7 @@ describe('mlloop dispatch reclaim', () => {
     const job = await submit(s, 'gang', 1);
     const since = Date.now();
     dcgm.set('team-ocr', job.pods[0]!, [4]);
-    await waitCovered(since);
+    await waitCovered(since, [job.pods[0]!]);
     const url = `${redis.url}/3`;
 
     const first = await check(s, { stateUrl: url });
