@@ -7,7 +7,7 @@ import { readClusters, type ClusterConfig, type DispatchConfig } from './config.
 import { accessTargets } from './capture.js';
 import { loadClusterSnapshot, readSnapshotIndex, type AccessRecord, type StateObserver } from './snapshot.js';
 import { ClusterStateBuilder, effectiveRequest, isGpuResource, isTerminal, nodeProblem, nodeState, normalizeImage, type ClusterState, type K8sNode, type K8sPod, type NodeState } from './state.js';
-import { indexNodes, openRedis, maskUrl, touchSynced, typeKey, writeError, writeFull, writeUpdate, StateIndex, type ClusterInfo, type FullState, type Victim } from './redis-state.js';
+import { indexNodes, intern, openRedis, maskUrl, touchSynced, typeKey, writeError, writeFull, writeUpdate, StateIndex, type ClusterInfo, type FullState, type Victim } from './redis-state.js';
 import type { ClusterClient } from './k8s.js';
 
 /**
@@ -327,7 +327,7 @@ export class ClusterMirror {
     const base = cur.baseProblem ? undefined : nodeState(n);
     cur.base = base ? template(base) : undefined;
     const imgs = imagesOf(n);
-    cur.images = imgs.size ? [...imgs].map(internImage) : NO_IMAGES;
+    cur.images = imgs.size ? [...imgs].map(intern) : NO_IMAGES;
     this.touch(name);
   }
 
@@ -464,14 +464,6 @@ export class ClusterMirror {
     this.takeUpdates();
     return { info: this.info(), index: this.index, syncedAt: at };
   }
-}
-
-const images = new Map<string, string>();
-function internImage(s: string): string {
-  const v = images.get(s);
-  if (v !== undefined) return v;
-  if (images.size < 100_000) images.set(s, s);
-  return s;
 }
 
 /** A Watch that asks for bookmarks, so a reconnect resumes from a recent resourceVersion instead of relisting. */

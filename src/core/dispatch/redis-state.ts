@@ -134,7 +134,8 @@ interface IndexedNode {
 }
 
 const interned = new Map<string, string>();
-const intern = (s: string) => {
+/** One copy of each image name for all nodes (the collector's mirror and the index share it). */
+export const intern = (s: string) => {
   const v = interned.get(s);
   if (v !== undefined) return v;
   if (interned.size < 100_000) interned.set(s, s);
