@@ -5,7 +5,7 @@ import { Prometheus } from '../rollout/prometheus.js';
 import { readClusters, schedulerFor, type ClusterConfig, type DispatchConfig, type ReclaimPolicy } from './config.js';
 import { DISPATCH_ID_LABEL, JOB_NAME_LABEL, type Manifest } from './manifest.js';
 import { Ledger, type ReclaimRecord } from './ledger.js';
-import { effectiveRequest, isGpuResource, type K8sPod } from './state.js';
+import { effectiveRequest, gpuResourcesOf, type K8sPod } from './state.js';
 import type { ClusterClient } from './k8s.js';
 import { fileStore, redisStore, type CheckStore, type ClusterChecks, type FirstCheck } from './reclaim-state.js';
 
@@ -148,13 +148,8 @@ function notRunning(job: Manifest): string | undefined {
 
 /** GPUs (whole devices and MIG slices) a pod requests. */
 export function podGpus(pod: K8sPod): number {
-  const resources = new Set<string>();
-  const spec = pod.spec ?? {};
-  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
-    for (const k of [...Object.keys(c.resources?.limits ?? {}), ...Object.keys(c.resources?.requests ?? {})]) if (isGpuResource(k)) resources.add(k);
-  }
   let n = 0;
-  for (const r of resources) {
+  for (const r of gpuResourcesOf(pod)) {
     const v = effectiveRequest(pod, r);
     if (Number.isFinite(v)) n += v;
   }

@@ -215,7 +215,7 @@ export function effectiveRequest(pod: K8sPod, resource: string): number {
 }
 
 /** The GPU-like resources a pod names in any container. */
-function gpuResourcesOf(pod: K8sPod): string[] {
+export function gpuResourcesOf(pod: K8sPod): string[] {
   const out = new Set<string>();
   const spec = pod.spec ?? {};
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
