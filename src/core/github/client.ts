@@ -52,9 +52,9 @@ export function parseRepository(full: string, what = 'repository'): { owner: str
   return { owner: m[1]!, repo: m[2]! };
 }
 
-/** The token from an option, else GITHUB_TOKEN, registered as a secret before anything can print it. */
-export function resolveToken(option: string | undefined, env: Readonly<Record<string, string | undefined>>, secret: (v: string | undefined) => void): string | undefined {
-  const token = option || env.GITHUB_TOKEN || undefined;
+/** The token from an option, else the environment's (GITHUB_TOKEN; GITLAB_TOKEN for GitLab), registered as a secret before anything can print it. */
+export function resolveToken(option: string | undefined, env: Readonly<Record<string, string | undefined>>, secret: (v: string | undefined) => void, envName = 'GITHUB_TOKEN'): string | undefined {
+  const token = option || env[envName] || undefined;
   secret(token);
   return token;
 }

@@ -86,13 +86,6 @@ export function gitlabEndpoints(url: string, what = '--api-url'): { host: string
   return { host, apiUrl: `${host}/api/v4` };
 }
 
-/** The token from an option, else GITLAB_TOKEN, registered as a secret before anything can print it. */
-export function resolveGitLabToken(option: string | undefined, env: Readonly<Record<string, string | undefined>>, secret: (v: string | undefined) => void): string | undefined {
-  const token = option || env.GITLAB_TOKEN || undefined;
-  secret(token);
-  return token;
-}
-
 const RETRY = new Set([429, 502, 503, 504]);
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

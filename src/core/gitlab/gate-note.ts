@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Context } from '../../commands/define.js';
-import { createGitLab, resolveGitLabToken } from './client.js';
+import { resolveToken } from '../github/client.js';
+import { createGitLab } from './client.js';
 import { upsertNote, type NoteResult } from './notes.js';
 import { gitlabApiUrl, projectOf, type NoteTargetOptions } from './target.js';
 
@@ -19,7 +20,7 @@ export async function gateNote(input: { o: NoteTargetOptions & { token?: string 
     ctx.log.warn(`not writing the merge request note: ${(e as Error).message.split('\n')[0]}; the report is in ${report}`);
     return null;
   }
-  const token = resolveGitLabToken(o.token, ctx.env, (v) => ctx.secret(v));
+  const token = resolveToken(o.token, ctx.env, (v) => ctx.secret(v), 'GITLAB_TOKEN');
   if (!token) {
     ctx.log.warn(`not writing the merge request note: no token (set GITLAB_TOKEN or pass --token); the report is in ${report}`);
     return null;

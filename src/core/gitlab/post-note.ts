@@ -1,7 +1,8 @@
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError } from '../errors.js';
 import { commentBody } from '../github/comments.js';
-import { createGitLab, resolveGitLabToken } from './client.js';
+import { resolveToken } from '../github/client.js';
+import { createGitLab } from './client.js';
 import { upsertNote, type NoteResult } from './notes.js';
 import { gitlabApiUrl, mergeRequestIid, projectOf, type NoteTargetOptions } from './target.js';
 
@@ -26,7 +27,7 @@ export async function postNote(input: PostNoteInput): Promise<NoteResult & { pr:
   const { o, ctx } = input;
   const mr = mergeRequestIid(o, ctx, typeof input.side.pr === 'number' ? input.side.pr : undefined);
   const project = projectOf(o, ctx, typeof input.side.repository === 'string' && input.side.repository ? input.side.repository : undefined);
-  const token = resolveGitLabToken(o.token, ctx.env, (v) => ctx.secret(v));
+  const token = resolveToken(o.token, ctx.env, (v) => ctx.secret(v), 'GITLAB_TOKEN');
   if (!token) throw new ConfigurationError('a GitLab token is required', { hint: 'set GITLAB_TOKEN (a masked CI/CD variable holding an access token with the api scope) or pass --token' });
   const gl = await createGitLab({ token, url: gitlabApiUrl(o, ctx), log: ctx.log, signal: ctx.signal });
   const body = ctx.masker.mask(commentBody(input.report, input.marker, input.summaryUrl ?? ctx.runner.gitlab?.jobUrl));
