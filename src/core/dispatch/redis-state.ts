@@ -334,9 +334,18 @@ export function maskUrl(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }
 
+function checkUrl(url: string): void {
+  if (!/^rediss?:\/\//.test(url)) throw new ConfigurationError(`"${maskUrl(url)}" is not a redis:// or rediss:// URL`, { path: '--state', hint: 'write it like redis://HOST:6379/0' });
+}
+
+/** Exit 3 naming the URL, its password masked (also where the client's message repeats the URL). */
+function unreachable(url: string, why: string): ExternalError {
+  return new ExternalError(`Redis at ${maskUrl(url)} is unreachable: ${why.replace(url, maskUrl(url))}`, { hint: 'check the URL, that Redis runs, and that this machine may reach it' });
+}
+
 /** Connects once, without retries: an unreachable Redis is exit 3 naming the URL (password masked). */
 export async function openRedis(url: string, opts: { timeoutMs?: number; reconnect?: boolean } = {}): Promise<Client> {
-  if (!/^rediss?:\/\//.test(url)) throw new ConfigurationError(`"${maskUrl(url)}" is not a redis:// or rediss:// URL`, { path: '--state', hint: 'write it like redis://HOST:6379/0' });
+  checkUrl(url);
   const { createClient } = await import('redis');
   const client = createClient({
     url,
@@ -348,20 +357,18 @@ export async function openRedis(url: string, opts: { timeoutMs?: number; reconne
     await client.connect();
   } catch (e) {
     if (client.isOpen) client.destroy();
-    const why = (e as Error).message || lastError || String(e);
-    throw new ExternalError(`Redis at ${maskUrl(url)} is unreachable: ${why.replace(url, maskUrl(url))}`, { hint: 'check the URL, that Redis runs, and that this machine may reach it' });
+    throw unreachable(url, (e as Error).message || lastError || String(e));
   }
   return client;
 }
 
 /** Opens the small client a decision reads with (exit 3 naming the URL, password masked, when unreachable). */
 export async function openStateReader(url: string, opts: { timeoutMs?: number } = {}): Promise<RespClient> {
-  if (!/^rediss?:\/\//.test(url)) throw new ConfigurationError(`"${maskUrl(url)}" is not a redis:// or rediss:// URL`, { path: '--state', hint: 'write it like redis://HOST:6379/0' });
+  checkUrl(url);
   try {
     return await RespClient.connect(url, opts.timeoutMs ?? 5000);
   } catch (e) {
-    const why = (e as Error).message || String(e);
-    throw new ExternalError(`Redis at ${maskUrl(url)} is unreachable: ${why.replace(url, maskUrl(url))}`, { hint: 'check the URL, that Redis runs, and that this machine may reach it' });
+    throw unreachable(url, (e as Error).message || String(e));
   }
 }
 
