@@ -1,7 +1,5 @@
-import { createRequire } from 'node:module';
 import * as core from '@actions/core';
-import { commandFiles } from '../cli/command-files.gen.js';
-import { resolveCommand } from '../cli/resolve.js';
+import { commandNames, findCommand, loadCommandBundle } from '../cli/resolve.js';
 import { splitArgs } from '../cli/split.js';
 
 /** What each dist/run/<command>.cjs exports (scripts/build.mjs builds one per command). */
@@ -25,14 +23,13 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const found = resolveCommand(argv, (name) => Object.hasOwn(commandFiles, name));
+  const found = findCommand(argv);
   if (!found) {
-    core.setFailed(`args must start with an mlloop command (one of: ${Object.keys(commandFiles).sort().join(', ')}), not "${line.slice(0, 80)}"`);
+    core.setFailed(`args must start with an mlloop command (one of: ${[...commandNames].sort().join(', ')}), not "${line.slice(0, 80)}"`);
     process.exitCode = 2;
     return;
   }
-  const bundle = createRequire(import.meta.url)(`./run/${commandFiles[found.name as keyof typeof commandFiles]}.cjs`) as CommandBundle;
-  await bundle.fromArgs(found.rest);
+  await loadCommandBundle<CommandBundle>(found.file).fromArgs(found.rest);
 }
 
 // Done is done: an open socket of a client library must not hold the step until its time-out.

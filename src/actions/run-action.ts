@@ -8,7 +8,7 @@ import { runnerInfoFromContext } from './runner-info.js';
 import { TEMP_STATE } from './temp-state.js';
 import { onTempDirsChange } from '../core/fs/temp.js';
 import { useProxyFrom } from '../core/http/proxy.js';
-import { parseArgs } from '../cli/args.js';
+import { optionsOfArgs, parseArgs } from '../cli/args.js';
 
 /** GitHub caps one output at 1 MiB; larger JSON results are still in the job's files. */
 const MAX_RESULT_OUTPUT = 512 * 1024;
@@ -112,5 +112,5 @@ export async function runAction(
 
 /** The root action's way in: the options come from its `args` input, written with CLI syntax. */
 export function runActionWithArgs(spec: CommandSpec<any>, args: readonly string[], env: Record<string, string | undefined> = process.env): Promise<void> {
-  return runAction(spec, env, () => coerceOptions(spec, parseArgs(spec, args).raw, (n) => `--${n}`) as Record<string, unknown>);
+  return runAction(spec, env, () => optionsOfArgs(spec, parseArgs(spec, args)) as Record<string, unknown>);
 }

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../core/errors.js';
-import type { CommandSpec, RawOptions } from '../commands/define.js';
+import { coerceOptions, type CommandSpec, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
 
 export interface ParsedArgs {
   raw: RawOptions;
@@ -67,4 +67,9 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     }
   }
   return { raw, json, help };
+}
+
+/** The typed options of parsed words, with errors naming `--<option>`: the CLI, the root action and the demo. */
+export function optionsOfArgs<O extends OptionsSpec>(spec: CommandSpec<O>, parsed: ParsedArgs): OptionsOf<O> {
+  return coerceOptions(spec, parsed.raw, (n) => `--${n}`);
 }

@@ -1,8 +1,5 @@
-import { createRequire } from 'node:module';
-import { commandFiles } from './command-files.gen.js';
-import { resolveCommand } from './resolve.js';
-import { isVersionRequest, type CliIO } from './run-command.js';
-import { VERSION } from '../version.js';
+import { findCommand, loadCommandBundle, versionAnswer } from './resolve.js';
+import type { CliIO } from './run-command.js';
 
 /** What dist/run/<command>.cjs exports to the CLI. */
 interface CommandBundle {
@@ -35,14 +32,14 @@ const io: CliIO = {
 };
 
 function start(): Promise<number> {
-  if (isVersionRequest(io.argv)) {
-    io.stdout(`${VERSION}\n`);
+  const version = versionAnswer(io.argv);
+  if (version) {
+    io.stdout(version);
     return Promise.resolve(0);
   }
-  const load = createRequire(import.meta.url);
-  const found = resolveCommand(io.argv, (name) => Object.hasOwn(commandFiles, name));
-  if (found) return (load(`./run/${commandFiles[found.name as keyof typeof commandFiles]}.cjs`) as CommandBundle).fromCli(found.rest, io);
-  return (load('./run/_cli.cjs') as { main(io: CliIO): Promise<number> }).main(io);
+  const found = findCommand(io.argv);
+  if (found) return loadCommandBundle<CommandBundle>(found.file).fromCli(found.rest, io);
+  return loadCommandBundle<{ main(io: CliIO): Promise<number> }>('_cli').main(io);
 }
 
 start()

@@ -1,6 +1,7 @@
-import { registry, resolve } from './main.js';
-import { parseArgs } from './args.js';
-import { coerceOptions, type Context, type Result } from '../commands/define.js';
+import { registry } from './main.js';
+import { findCommand } from './resolve.js';
+import { optionsOfArgs, parseArgs } from './args.js';
+import type { Context, Result } from '../commands/define.js';
 import { ConfigurationError } from '../core/errors.js';
 
 /**
@@ -8,10 +9,9 @@ import { ConfigurationError } from '../core/errors.js';
  * them, with the caller's context. Used where one command drives others (the demo).
  */
 export async function invoke(argv: readonly string[], ctx: Context): Promise<Result> {
-  const found = resolve(argv);
+  const found = findCommand(argv);
   if (!found) throw new ConfigurationError(`unknown command: ${argv.slice(0, 2).join(' ')}`);
   const { command } = await registry[found.name]!();
-  const parsed = parseArgs(command, found.rest);
-  const options = coerceOptions(command, parsed.raw, (n) => `--${n}`);
+  const options = optionsOfArgs(command, parseArgs(command, found.rest));
   return command.run(options, ctx);
 }

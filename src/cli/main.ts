@@ -1,19 +1,15 @@
 import { commands } from './registry.gen.js';
-import { resolveCommand } from './resolve.js';
+import { findCommand, versionAnswer } from './resolve.js';
 import type { CommandSpec } from '../commands/define.js';
 import { ExitCode, closest } from '../core/errors.js';
 import { printableLine } from '../core/log.js';
 import { VERSION } from '../version.js';
-import { isVersionRequest, runCommand, type CliIO } from './run-command.js';
+import { runCommand, type CliIO } from './run-command.js';
 
 export type { CliIO } from './run-command.js';
 
 type Loader = () => Promise<{ command: CommandSpec<any> }>;
 export const registry = commands as Record<string, Loader>;
-
-export function resolve(argv: readonly string[]): { name: string; rest: readonly string[] } | undefined {
-  return resolveCommand(argv, (name) => Object.hasOwn(registry, name));
-}
 
 async function globalHelp(prefix?: string): Promise<string> {
   const names = Object.keys(registry).filter((n) => !prefix || n === prefix || n.startsWith(`${prefix} `)).sort();
@@ -42,11 +38,12 @@ export async function main(io: CliIO): Promise<number> {
     io.stdout(await globalHelp());
     return argv.length === 0 ? ExitCode.badInput : ExitCode.ok;
   }
-  if (isVersionRequest(argv)) {
-    io.stdout(`${VERSION}\n`);
+  const version = versionAnswer(argv);
+  if (version) {
+    io.stdout(version);
     return ExitCode.ok;
   }
-  const found = resolve(argv);
+  const found = findCommand(argv);
   if (!found) {
     const first = argv[0]!;
     const group = Object.keys(registry).some((n) => n.startsWith(`${first} `));

@@ -1,7 +1,7 @@
 import { runnerInfoFromEnv } from './runner-info.js';
-import { parseArgs } from './args.js';
+import { optionsOfArgs, parseArgs } from './args.js';
 import { commandHelp } from './help.js';
-import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsSpec, type Logger } from '../commands/define.js';
+import { camelCase, type CommandSpec, type Context, type OptionsSpec, type Logger } from '../commands/define.js';
 import { ExitCode, isMlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableError, printableLine, printableLines } from '../core/log.js';
@@ -15,11 +15,6 @@ export interface CliIO {
   stderr: (text: string) => void;
   now?: () => Date;
   signal?: AbortSignal;
-}
-
-/** `mlloop --version` (also `-V`, `version`). */
-export function isVersionRequest(argv: readonly string[]): boolean {
-  return argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version';
 }
 
 function makeLogger(io: CliIO, masker: Masker, debug: boolean): Logger {
@@ -50,7 +45,7 @@ export async function runCommand(command: CommandSpec<any>, rest: readonly strin
       io.stdout(commandHelp(command));
       return ExitCode.ok;
     }
-    const options = coerceOptions(command, parsed.raw, (n) => `--${n}`);
+    const options = optionsOfArgs(command, parsed);
     for (const [name, opt] of Object.entries(command.options as OptionsSpec)) {
       if ('secret' in opt && opt.secret) masker.add(String((options as Record<string, unknown>)[camelCase(name)] ?? ''));
     }
