@@ -124,13 +124,12 @@ const sqlPlugin = {
 
 /**
  * mlloop's own JSON Schemas (`schemas/*.schema.json`) are compiled into the bundles (Ajv's standalone code), so a
- * command validates its config without loading Ajv or compiling at run time (50–110 ms a schema on this class of
- * machine). The module is the schema object as before, with the compiled validator under
- * Symbol.for('mlloop.schema.validate') (src/core/schema.ts uses it). The options and formats are those of
- * src/core/schema-formats.ts, whose `formats` the compiled code requires; test/unit/schema-compiled.test.ts holds
- * the two ways to the same messages.
+ * command validates its config without loading Ajv or compiling at run time. The module is the schema object as
+ * before, with the compiled validator under the symbol src/core/schema.ts looks for. Options, formats and that
+ * symbol are read from src/core/schema-formats.ts itself (bundled and evaluated here), and the compiled code
+ * requires the same module's `formats`: one definition for both ways. test/unit/schema-compiled.test.ts holds them
+ * to the same verdicts and messages.
  */
-const AJV_OPTIONS = { allErrors: true, strict: false, allowUnionTypes: true, verbose: true };
 export const schemaPlugin = {
   name: 'mlloop-schemas',
   setup(b) {
@@ -138,21 +137,23 @@ export const schemaPlugin = {
     const { Ajv } = req('ajv');
     const standaloneCode = req('ajv/dist/standalone').default;
     const { _ } = req('ajv/dist/compile/codegen');
+    const FORMATS_MODULE = './src/core/schema-formats.ts';
+    const shared = { exports: {} };
+    const [out] = esbuild.buildSync({ entryPoints: [join(root, FORMATS_MODULE)], bundle: true, platform: 'node', format: 'cjs', write: false }).outputFiles;
+    new Function('module', 'exports', out.text)(shared, shared.exports);
+    const { AJV_OPTIONS, formats, COMPILED } = shared.exports;
     const schemasDir = join(root, 'schemas');
     b.onLoad({ filter: /\.schema\.json$/ }, (args) => {
       if (dirname(args.path) !== schemasDir) return undefined;
       const text = readFileSync(args.path, 'utf8');
-      const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, optimize: false, formats: _`require("./src/core/schema-formats.ts").formats` } });
-      // Only the kind of each format matters here (a RegExp is tested, a function called); the values are
-      // src/core/schema-formats.ts's, required by the compiled code.
-      ajv.addFormat('date-time', /./);
-      ajv.addFormat('uri', () => true);
+      const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, optimize: false, formats: _`require(${FORMATS_MODULE}).formats` } });
+      for (const [name, format] of Object.entries(formats)) ajv.addFormat(name, format);
       const code = standaloneCode(ajv, ajv.compile(JSON.parse(text)));
       const contents = [
         'const compiled = { exports: {} };',
         `(function (module, exports) {\n${code}\n})(compiled, compiled.exports);`,
         `const schema = ${text.trim()};`,
-        "Object.defineProperty(schema, Symbol.for('mlloop.schema.validate'), { value: compiled.exports });",
+        `Object.defineProperty(schema, Symbol.for(${JSON.stringify(COMPILED.description)}), { value: compiled.exports });`,
         'export default schema;',
       ].join('\n');
       return { contents, loader: 'js', resolveDir: root };
