@@ -1,4 +1,4 @@
-import { promises as fs, createReadStream } from 'node:fs';
+import { promises as fs, constants, createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
@@ -70,6 +70,26 @@ export interface ReclaimRecord {
 const FAILURE_EVENTS = new Set<string>(['pending-timeout', 'submit-failed', 'job-failed']);
 const ATTEMPT_EVENTS = new Set<string>(['submitted']);
 
+/** A `.jsonl` location is one shared file; any other is a folder of one file per dispatch. */
+const isLedgerFile = (location: string) => /\.jsonl$/i.test(location);
+
+/** Makes the ledger's folder and checks that a line can be appended, before anything that must be recorded is done. */
+export async function checkLedgerWritable(location: string): Promise<void> {
+  const dir = isLedgerFile(location) ? path.dirname(location) : location;
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    await fs.access(dir, constants.W_OK);
+    if (dir !== location) {
+      // An existing ledger file must be writable; a new one is created by the first line.
+      await fs.access(location, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+  } catch (e) {
+    throw new ConfigurationError(`cannot write the ledger: ${(e as Error).message}`, { file: location, hint: 'give --ledger (or policy.ledger) a writable .jsonl file or folder' });
+  }
+}
+
 export class Ledger {
   constructor(
     readonly location: string,
@@ -77,7 +97,7 @@ export class Ledger {
   ) {}
 
   get isFolder(): boolean {
-    return !/\.jsonl$/i.test(this.location);
+    return !isLedgerFile(this.location);
   }
 
   private fileFor(): string {
@@ -98,7 +118,7 @@ export class Ledger {
 }
 
 async function* ledgerFiles(location: string): AsyncGenerator<string> {
-  if (/\.jsonl$/i.test(location)) {
+  if (isLedgerFile(location)) {
     try {
       await fs.access(location);
       yield location;

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { Prometheus } from '../rollout/prometheus.js';
 import { readClusters, schedulerFor, type ClusterConfig, type DispatchConfig, type ReclaimPolicy } from './config.js';
 import { DISPATCH_ID_LABEL, JOB_NAME_LABEL, type Manifest } from './manifest.js';
-import { Ledger, type ReclaimRecord } from './ledger.js';
+import { Ledger, checkLedgerWritable, type ReclaimRecord } from './ledger.js';
 import { effectiveRequest, gpuResourcesOf, type K8sPod } from './state.js';
 import type { ClusterClient } from './k8s.js';
 import { fileStore, redisStore, type CheckStore, type ClusterChecks, type FirstCheck } from './reclaim-state.js';
@@ -284,6 +284,7 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
       hint: 'set policy.ledger in clusters.yaml or pass --ledger (or try it with --dry-run)',
     });
   }
+  // A reclaim must not happen without its ledger line.
   if (!o.dryRun) await checkLedgerWritable(ledgerPath!);
   const prom = new Prometheus({ url: o.prometheusUrl, signal: o.signal, timeoutMs: config.policy.requestTimeoutMs });
   // Prometheus first: when it cannot answer, nothing else is asked (exit 3 naming it).
@@ -353,24 +354,6 @@ export async function reclaim(o: ReclaimOptions): Promise<ReclaimOutcome> {
     jobs,
     reclaimed: jobs.filter((j) => j.verdict === 'reclaimed').length,
   };
-}
-
-/** A reclaim must not happen without its ledger line: the ledger's folder is made and checked before anything is done. */
-async function checkLedgerWritable(location: string): Promise<void> {
-  const { promises: fs, constants } = await import('node:fs');
-  const dir = /\.jsonl$/i.test(location) ? path.dirname(location) : location;
-  try {
-    await fs.mkdir(dir, { recursive: true });
-    await fs.access(dir, constants.W_OK);
-    if (dir !== location) {
-      // An existing ledger file must be writable; a new one is created by the first line.
-      await fs.access(location, constants.W_OK).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-      });
-    }
-  } catch (e) {
-    throw new ConfigurationError(`cannot write the ledger: ${(e as Error).message}`, { file: location, hint: 'give --ledger (or policy.ledger) a writable .jsonl file or folder' });
-  }
 }
 
 /** An API call; no answer at all (refused, timed out) becomes UnreachableError, as in k8s.ts. */
