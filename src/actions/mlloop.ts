@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { commandNames, findCommand, loadCommandBundle } from '../cli/resolve.js';
+import { exitWhenSettled } from '../cli/exit.js';
 import { splitArgs } from '../cli/split.js';
 
 /** What each dist/run/<command>.cjs exports (scripts/build.mjs builds one per command). */
@@ -32,5 +33,4 @@ async function main(): Promise<void> {
   await loadCommandBundle<CommandBundle>(found.file).fromArgs(found.rest);
 }
 
-// Done is done: an open socket of a client library must not hold the step until its time-out.
-void main().finally(() => setTimeout(() => process.exit(), 2000).unref());
+exitWhenSettled(main());

@@ -1,5 +1,6 @@
 import { findCommand, loadCommandBundle, versionAnswer } from './resolve.js';
 import type { CliIO } from './run-command.js';
+import { exitWhenSettled } from './exit.js';
 
 /** What dist/run/<command>.cjs exports to the CLI. */
 interface CommandBundle {
@@ -42,8 +43,8 @@ function start(): Promise<number> {
   return loadCommandBundle<{ main(io: CliIO): Promise<number> }>('_cli').main(io);
 }
 
-start()
-  .then(
+exitWhenSettled(
+  start().then(
     (code) => {
       process.exitCode = code;
     },
@@ -51,7 +52,5 @@ start()
       process.stderr.write(`mlloop: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
       process.exitCode = 1;
     },
-  )
-  // The command is done: a socket a client library keeps open (a keep-alive agent, a watch being torn down)
-  // must not keep the process alive. The timer does not hold the process itself; output is flushed by then.
-  .finally(() => setTimeout(() => process.exit(), 2000).unref());
+  ),
+);
