@@ -681,9 +681,10 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
     try {
       if (!written) {
         if (listed.size < resources.length) return;
-        const generation = await writeFull(client, c.name, mirror.full(o.now().toISOString()));
+        const full = mirror.full(o.now().toISOString());
+        const generation = await writeFull(client, c.name, full);
         written = true;
-        const info = mirror.info();
+        const { info } = full;
         result.clusters[c.name] = { ok: true, nodes: info.nodes, pods: info.pods, generation };
         o.log.progress(`${c.name}: ${info.nodes} nodes, ${info.pods} pods written; watching`);
       } else if (mirror.changed) {
