@@ -102,15 +102,14 @@ describe('mlloop dispatch collect', () => {
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdout.resume();
-    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: Date.now() })));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await until('the collector watching', async () => (/watching/.test(stderr) ? true : undefined));
-      const sent = Date.now();
       child.kill('SIGTERM');
-      const { code, at } = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 15 s after SIGTERM: ${stderr}`)), 15_000))]);
+      // Exits within 15 s of SIGTERM, or the race fails the test.
+      const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 15 s after SIGTERM: ${stderr}`)), 15_000))]);
       // A Deployment stopping its pod is a normal end for the service.
       expect(code, stderr).toBe(0);
-      expect(at - sent).toBeLessThan(15_000);
       expect(await entry(db(4), 'a', 'T4|15||', 'a0')).toBeDefined();
     } finally {
       child.kill('SIGKILL');
