@@ -61,31 +61,66 @@ async function ownLogin(gh: GitHub, fallback: string): Promise<string> {
   }
 }
 
+/** One forge's comments on one pull or merge request, as the sticky comment needs them. */
+export interface StickyThread<T extends { id: number; body?: string | null }> {
+  /** Every comment, oldest first. */
+  list(): Promise<T[]>;
+  create(body: string): Promise<{ id: number; url: string | null }>;
+  update(id: number, body: string): Promise<{ id: number; url: string | null }>;
+  remove(id: number): Promise<void>;
+  urlOf(c: T): string | null;
+}
+
 /**
- * Creates or updates the one comment of a gate on a pull request. All comments are paged (100 per page)
- * and filtered by author and by the marker on the first line, so a comment by someone else quoting the
- * marker is never touched.
+ * The sticky comment on either forge (GitHub comments, GitLab notes): among the comments `own` accepts whose body
+ * starts with the marker line, the oldest is kept and updated in place (unless it already says `body`), later copies
+ * a race left are deleted, and one is created when there is none.
+ */
+export async function upsertSticky<T extends { id: number; body?: string | null }>(
+  thread: StickyThread<T>,
+  req: { marker: string; body: string; own: (c: T) => boolean; log: Logger; what: string },
+): Promise<UpsertResult> {
+  const tag = markerTag(req.marker);
+  const all = await thread.list();
+  const mine = all.filter((c) => req.own(c) && (c.body ?? '').startsWith(tag));
+  req.log.debug(`sticky ${req.what} ${tag}: ${all.length} scanned, ${mine.length} own with the marker`);
+  if (mine.length === 0) return { action: 'created', ...(await thread.create(req.body)), scanned: all.length, removed: 0 };
+  const [keep, ...extra] = mine;
+  for (const c of extra) await thread.remove(c.id);
+  if (keep!.body === req.body) return { action: 'unchanged', id: keep!.id, url: thread.urlOf(keep!), scanned: all.length, removed: extra.length };
+  return { action: 'updated', ...(await thread.update(keep!.id, req.body)), scanned: all.length, removed: extra.length };
+}
+
+/**
+ * Creates or updates the one comment of a gate on a pull request (upsertSticky). All comments are paged
+ * (100 per page) and filtered by author and by the marker on the first line, so a comment by someone else
+ * quoting the marker is never touched.
  * A 403 (a fork's read-only token) is returned as `forbidden`, never thrown: the caller decides.
  */
 export async function upsertComment(
   gh: GitHub,
   req: { owner: string; repo: string; issue: number; marker: string; body: string; author?: string; log: Logger },
 ): Promise<UpsertResult> {
-  const tag = markerTag(req.marker);
+  const { owner, repo } = req;
+  checkMarker(req.marker);
   try {
     const me = req.author ?? (await ownLogin(gh, 'github-actions[bot]'));
-    const all = await gh.paginate(gh.rest.issues.listComments, { owner: req.owner, repo: req.repo, issue_number: req.issue, per_page: 100 });
-    const mine = all.filter((c) => c.user?.login === me && (c.body ?? '').startsWith(tag));
-    req.log.debug(`sticky comment ${tag}: ${all.length} comments scanned, ${mine.length} by ${me} with the marker`);
-    if (mine.length === 0) {
-      const { data } = await gh.rest.issues.createComment({ owner: req.owner, repo: req.repo, issue_number: req.issue, body: req.body });
-      return { action: 'created', id: data.id, url: data.html_url, scanned: all.length, removed: 0 };
-    }
-    const [keep, ...extra] = mine;
-    for (const c of extra) await gh.rest.issues.deleteComment({ owner: req.owner, repo: req.repo, comment_id: c.id });
-    if (keep!.body === req.body) return { action: 'unchanged', id: keep!.id, url: keep!.html_url, scanned: all.length, removed: extra.length };
-    const { data } = await gh.rest.issues.updateComment({ owner: req.owner, repo: req.repo, comment_id: keep!.id, body: req.body });
-    return { action: 'updated', id: data.id, url: data.html_url, scanned: all.length, removed: extra.length };
+    return await upsertSticky(
+      {
+        list: () => gh.paginate(gh.rest.issues.listComments, { owner, repo, issue_number: req.issue, per_page: 100 }),
+        create: async (body) => {
+          const { data } = await gh.rest.issues.createComment({ owner, repo, issue_number: req.issue, body });
+          return { id: data.id, url: data.html_url };
+        },
+        update: async (id, body) => {
+          const { data } = await gh.rest.issues.updateComment({ owner, repo, comment_id: id, body });
+          return { id: data.id, url: data.html_url };
+        },
+        remove: async (id) => void (await gh.rest.issues.deleteComment({ owner, repo, comment_id: id })),
+        urlOf: (c) => c.html_url,
+      },
+      { marker: req.marker, body: req.body, own: (c) => c.user?.login === me, log: req.log, what: 'comment' },
+    );
   } catch (e) {
     const s = status(e);
     if (s === 403) return { action: 'forbidden', id: null, url: null, scanned: 0, removed: 0 };

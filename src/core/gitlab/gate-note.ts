@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import type { Context } from '../../commands/define.js';
 import { resolveToken } from '../github/client.js';
 import { createGitLab } from './client.js';
-import { upsertNote, type NoteResult } from './notes.js';
+import type { UpsertResult } from '../github/comments.js';
+import { upsertNote } from './notes.js';
 import { gitlabApiUrl, projectOf, type NoteTargetOptions } from './target.js';
 
 /**
@@ -10,7 +11,7 @@ import { gitlabApiUrl, projectOf, type NoteTargetOptions } from './target.js';
  * merge request. As on GitHub, the verdict decides the exit code: a note that cannot be written — no token, a
  * token without the api scope, GitLab down — is a warning naming the cause, never a failure of the gate.
  */
-export async function gateNote(input: { o: NoteTargetOptions & { token?: string }; ctx: Context; mr: number; marker: string; body: string; bodyFile: string }): Promise<NoteResult | null> {
+export async function gateNote(input: { o: NoteTargetOptions & { token?: string }; ctx: Context; mr: number; marker: string; body: string; bodyFile: string }): Promise<UpsertResult | null> {
   const { o, ctx } = input;
   const report = path.relative(ctx.cwd, input.bodyFile);
   let project: string;
@@ -25,7 +26,7 @@ export async function gateNote(input: { o: NoteTargetOptions & { token?: string 
     ctx.log.warn(`not writing the merge request note: no token (set GITLAB_TOKEN or pass --token); the report is in ${report}`);
     return null;
   }
-  let note: NoteResult | null = null;
+  let note: UpsertResult | null = null;
   try {
     const gl = await createGitLab({ token, url: gitlabApiUrl(o, ctx), log: ctx.log, signal: ctx.signal });
     note = await upsertNote(gl, { project, mr: input.mr, marker: input.marker, body: input.body, log: ctx.log });

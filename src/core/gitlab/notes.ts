@@ -1,18 +1,8 @@
 import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { markerTag } from '../github/comments.js';
+import { checkMarker, upsertSticky, type UpsertResult } from '../github/comments.js';
 import { GitLabApiError, insufficientScope, statusOf, type GitLab } from './client.js';
 
-export interface NoteResult {
-  action: 'created' | 'updated' | 'unchanged' | 'forbidden';
-  id: number | null;
-  /** `<merge request URL>#note_<id>` (a note has no URL of its own in the API). */
-  url: string | null;
-  /** Notes scanned to find the sticky one. */
-  scanned: number;
-  /** Extra copies (left by an earlier race) that were deleted. */
-  removed: number;
-}
 
 export interface NoteRequest {
   /** Numeric id or `group/sub/project` path of the merge request's (target) project. */
@@ -91,39 +81,38 @@ async function ownUserId(gl: GitLab): Promise<number | undefined> {
 }
 
 /**
- * Creates or updates the one note of a gate on a merge request. Every note is paged through (oldest first)
- * and only a non-system note by the token's own user whose body starts with the marker line counts: a
- * reviewer quoting the marker is never touched. The oldest such note is updated in place; copies a race
- * left are deleted. A plain 403 (no permission on the project) is returned as `forbidden`, never thrown.
+ * Creates or updates the one note of a gate on a merge request (upsertSticky, as GitHub comments). Every note
+ * is paged through (oldest first) and only a non-system note by the token's own user whose body starts with the
+ * marker line counts: a reviewer quoting the marker is never touched. The url is `<merge request URL>#note_<id>`
+ * (a note has no URL of its own in the API). A plain 403 (no permission on the
+ * project) is returned as `forbidden`, never thrown.
  */
-export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<NoteResult> {
-  const tag = markerTag(req.marker);
-  const body = withoutQuickActions(req.body);
-  const where = { project: req.project, mr: req.mr };
+export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<UpsertResult> {
+  checkMarker(req.marker);
+  const { project, mr: iid } = req;
   try {
     const me = await ownUserId(gl);
-    const mr = (await gl.mergeRequests.show(req.project, req.mr)) as { web_url?: string; sha?: string };
+    const mr = (await gl.mergeRequests.show(project, iid)) as { web_url?: string; sha?: string };
     if (req.headSha && mr.sha !== req.headSha) {
-      throw new ConfigurationError(`merge request !${req.mr} is at ${String(mr.sha).slice(0, 7)}, not at ${req.headSha.slice(0, 7)}: the report was prepared for another commit`, {
+      throw new ConfigurationError(`merge request !${iid} is at ${String(mr.sha).slice(0, 7)}, not at ${req.headSha.slice(0, 7)}: the report was prepared for another commit`, {
         hint: 'pass --head-sha with $CI_COMMIT_SHA of the pipeline that prepared the report, and its merge request IID',
       });
     }
     const urlOf = (id: number) => (mr.web_url ? `${mr.web_url}#note_${id}` : null);
-    const all = (await gl.notes.all(req.project, req.mr, { perPage: req.perPage ?? 100, sort: 'asc', orderBy: 'created_at' })) as unknown as Note[];
-    const mine = all.filter((n) => !n.system && (me === undefined || n.author?.id === me) && (n.body ?? '').startsWith(tag));
-    req.log.debug(`sticky note ${tag}: ${all.length} notes scanned, ${mine.length} ${me === undefined ? '' : 'of the token\'s user '}with the marker`);
-    if (mine.length === 0) {
-      const created = (await gl.notes.create(req.project, req.mr, body)) as unknown as Note;
-      return { action: 'created', id: created.id, url: urlOf(created.id), scanned: all.length, removed: 0 };
-    }
-    const [keep, ...extra] = mine;
-    for (const n of extra) await gl.notes.remove(req.project, req.mr, n.id);
-    if (keep!.body === body) return { action: 'unchanged', id: keep!.id, url: urlOf(keep!.id), scanned: all.length, removed: extra.length };
-    const updated = (await gl.notes.edit(req.project, req.mr, keep!.id, { body })) as unknown as Note;
-    return { action: 'updated', id: updated.id, url: urlOf(updated.id), scanned: all.length, removed: extra.length };
+    const written = (n: unknown) => ({ id: (n as Note).id, url: urlOf((n as Note).id) });
+    return await upsertSticky<Note>(
+      {
+        list: async () => (await gl.notes.all(project, iid, { perPage: req.perPage ?? 100, sort: 'asc', orderBy: 'created_at' })) as unknown as Note[],
+        create: async (body) => written(await gl.notes.create(project, iid, body)),
+        update: async (id, body) => written(await gl.notes.edit(project, iid, id, { body })),
+        remove: async (id) => void (await gl.notes.remove(project, iid, id)),
+        urlOf: (n) => urlOf(n.id),
+      },
+      { marker: req.marker, body: withoutQuickActions(req.body), own: (n) => !n.system && (me === undefined || n.author?.id === me), log: req.log, what: 'note' },
+    );
   } catch (e) {
     if (e instanceof ConfigurationError || e instanceof ExternalError) throw e;
-    const mapped = gitlabError(e, where);
+    const mapped = gitlabError(e, { project, mr: iid });
     if (mapped) throw mapped;
     if (statusOf(e) === 403) return { action: 'forbidden', id: null, url: null, scanned: 0, removed: 0 };
     throw e;

@@ -1,9 +1,9 @@
 import type { Context } from '../../commands/define.js';
 import { ConfigurationError } from '../errors.js';
-import { commentBody } from '../github/comments.js';
+import { commentBody, type UpsertResult } from '../github/comments.js';
 import { resolveToken } from '../github/client.js';
 import { createGitLab } from './client.js';
-import { upsertNote, type NoteResult } from './notes.js';
+import { upsertNote } from './notes.js';
 import { gitlabApiUrl, mergeRequestIid, projectOf, type NoteTargetOptions } from './target.js';
 
 export interface PostNoteInput {
@@ -23,7 +23,7 @@ export interface PostNoteInput {
  * the one GitHub would get, from the same commentBody). Checked before any request: a merge request IID
  * (none outside merge request pipelines: exit 2), the project, the token (registered as a secret first).
  */
-export async function postNote(input: PostNoteInput): Promise<NoteResult & { pr: number; marker: string; repository: string }> {
+export async function postNote(input: PostNoteInput): Promise<UpsertResult & { pr: number; marker: string; repository: string }> {
   const { o, ctx } = input;
   const mr = mergeRequestIid(o, ctx, typeof input.side.pr === 'number' ? input.side.pr : undefined);
   const project = projectOf(o, ctx, typeof input.side.repository === 'string' && input.side.repository ? input.side.repository : undefined);
