@@ -50,6 +50,7 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
     side = {};
   }
   const tagged = TAG.exec(text);
+  const report = tagged ? text.slice(tagged[0].length) : text;
   const marker = o.marker ?? tagged?.[1] ?? (typeof side.marker === 'string' ? side.marker : undefined) ?? 'gate';
   if (side.pr !== undefined && side.pr !== null && !(typeof side.pr === 'number' && Number.isSafeInteger(side.pr) && side.pr > 0)) {
     throw new ConfigurationError(`"pr" must be a pull request number (a whole number from 1 to ${Number.MAX_SAFE_INTEGER}), not ${JSON.stringify(side.pr)}`, { file: `${o.body}.json`, path: '$.pr', hint: 'pass --pr N, or fix the sidecar written by `mlloop gate --comment`' });
@@ -57,7 +58,7 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
   if (forgeFrom(ctx.runner, o.forge) === 'gitlab') {
     // The same body as a merge request note: --pr is the merge request IID, --repository the project.
     const { postNote } = await import('../gitlab/post-note.js');
-    return { ...(await postNote({ o, ctx, report: tagged ? text.slice(tagged[0].length) : text, marker, side, summaryUrl: run.summaryUrl })), forge: 'gitlab' };
+    return { ...(await postNote({ o, ctx, report, marker, side, summaryUrl: run.summaryUrl })), forge: 'gitlab' };
   }
   const pr = o.pr ?? (typeof side.pr === 'number' ? side.pr : undefined);
   if (!pr) throw new ConfigurationError('no pull request number', { file: o.body, hint: 'pass --pr N (in a workflow_run workflow, from the artifact the gate job uploaded)' });
@@ -82,7 +83,6 @@ export async function postComment(o: CommentOptions, ctx: Context, run: { summar
       });
     }
   }
-  const report = tagged ? text.slice(tagged[0].length) : text;
   const body = ctx.masker.mask(commentBody(report, marker, run.summaryUrl));
   const r = await upsertComment(gh, { owner, repo, issue: pr, marker, body, log: ctx.log });
   if (r.action === 'forbidden') {
