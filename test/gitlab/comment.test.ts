@@ -211,10 +211,14 @@ describe('which forge', () => {
   it('detects GitLab from CI_* variables (a GITHUB_TOKEN lying around changes nothing)', async () => {
     gl.addMergeRequest(projectId, 11);
     const w = bodyFile('detected\n');
+    const before = gl.requests.length;
     const r = await mlloop(['comment', '--body', w.file, '--json'], w.dir, { ...pipeline(gl, 11), GITHUB_TOKEN: 'ghs_unused0000000000' });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).forge).toBe('gitlab');
     expect(mine(11)).toHaveLength(1);
+    // GitLab gets GITLAB_TOKEN, never the GitHub token.
+    expect(since(before).length).toBeGreaterThan(0);
+    expect(since(before).every((q) => q.token === TOKEN)).toBe(true);
   });
 
   it('--forge gitlab outside GitLab CI: --api-url, --repository (a path) and --pr aim the note', async () => {
@@ -354,6 +358,17 @@ describe('mlloop gate --comment on GitLab', () => {
     expect(gl.requests.length).toBe(before);
     // Without --comment the gate runs in any pipeline.
     expect((await mlloop(gateArgs.filter((a) => a !== '--comment'), p.dir, pipeline(gl, undefined))).code).toBe(0);
+  });
+
+  it('no token: the verdict decides the exit code, the warning says so, GitLab gets no request', async () => {
+    gl.addMergeRequest(projectId, 23);
+    const p = workspace();
+    const before = gl.requests.length;
+    const r = await mlloop(gateArgs, p.dir, { ...pipeline(gl, 23), GITLAB_TOKEN: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('not writing the merge request note: no token (set GITLAB_TOKEN or pass --token)');
+    expect(gl.requests.length).toBe(before);
+    expect(existsSync(join(p.dir, 'mlloop-comment.md'))).toBe(true);
   });
 
   it('a token without the api scope: the verdict decides the exit code, the warning names the scope, the token stays hidden', async () => {
