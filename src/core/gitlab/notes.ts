@@ -31,7 +31,7 @@ interface Note {
  * outside failure naming the scope (exit 3); a rejected token (401) or an unknown project or merge request (404)
  * is bad input (exit 2); anything else after retries is exit 3. A plain 403 is left to the caller (undefined).
  */
-export function gitlabError(e: unknown, where: { project: string; mr: number }): Error | undefined {
+function gitlabError(e: unknown, where: { project: string; mr: number }): Error | undefined {
   const scopes = insufficientScope(e);
   if (scopes) {
     const asked = scopes.length > 1 ? ` (GitLab accepts any of: ${scopes.join(', ')})` : '';
@@ -54,7 +54,7 @@ export function gitlabError(e: unknown, where: { project: string; mr: number }):
  * which GitLab's Markdown shows as the same slash and its quick-action parser does not read. Lines in fenced code
  * blocks are left as they are (GitLab runs nothing there).
  */
-export function withoutQuickActions(body: string): string {
+function withoutQuickActions(body: string): string {
   let fence: string | null = null;
   return body
     .split('\n')
