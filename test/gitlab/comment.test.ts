@@ -313,12 +313,14 @@ describe('bad input and refused tokens', () => {
     expect(gl.requests.filter((q) => q.method !== 'GET').every((q) => !JSON.stringify(q.body).includes(TOKEN))).toBe(true);
   });
 
-  it('no token at all: exit 2 naming GITLAB_TOKEN', async () => {
+  it('no token at all: exit 2 naming GITLAB_TOKEN (the job token is never used instead)', async () => {
     gl.addMergeRequest(projectId, 16);
     const w = bodyFile('report\n');
-    const r = await mlloop(['comment', '--body', w.file], w.dir, { ...pipeline(gl, 16), GITLAB_TOKEN: undefined });
+    const before = gl.requests.length;
+    const r = await mlloop(['comment', '--body', w.file], w.dir, { ...pipeline(gl, 16), GITLAB_TOKEN: undefined, CI_JOB_TOKEN: 'glcbt-job0000000000000000' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('GITLAB_TOKEN');
+    expect(gl.requests.length).toBe(before);
   });
 });
 
