@@ -39,7 +39,8 @@ export function releaseResult(kind: 'deploy' | 'promote' | 'rollback', where: { 
     base: r.base,
     files: r.files,
     attempts: r.attempts,
-    rebases: r.rebases,
+    // Deprecated, always 0: a rejected push is no longer rebased but the change applied again (`reapplied`).
+    rebases: 0,
     reapplied: r.reapplied,
     release: rel ?? null,
     previous: out.previous ?? null,
