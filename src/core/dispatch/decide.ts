@@ -87,6 +87,17 @@ function untolerated(node: NodeState, tolerations: readonly Toleration[]): Taint
 const fmtTaint = (t: Taint) => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`;
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
+/**
+ * How many replicas fit on a node with `free` GPUs of the requested type: by GPUs, CPU, memory and pod slots
+ * (taints, readiness and cordons aside). The Redis reader asks it too, to read node names only where a replica fits.
+ */
+export function replicasFitting(node: NodeState, free: number, request: Pick<JobRequest, 'gpus' | 'cpuMillis' | 'memoryBytes'>): number {
+  let fits = Math.floor(free / request.gpus);
+  if (request.cpuMillis > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / request.cpuMillis));
+  if (request.memoryBytes > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / request.memoryBytes));
+  return Math.min(fits, node.pods.allocatable - node.pods.used);
+}
+
 interface Candidate {
   node: NodeState;
   /** The node's name (a group read from Redis gives one candidate per name). */
@@ -181,8 +192,6 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     for (const t of matchingTypes) for (const n of state.byType.get(t)!) set.add(n);
     scanNodes = set;
   }
-  const cpuNeed = request.cpuMillis;
-  const memNeed = request.memoryBytes;
   for (const node of scanNodes) {
     let nodeFree = 0;
     let nodeTotal = 0;
@@ -217,11 +226,8 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
     total += nodeTotal * count;
     if (nodeFree > largest) largest = nodeFree;
     if (nodeFree > 0) withFree += count;
-    let fits = Math.floor(nodeFree / request.gpus);
-    if (fits > 0) withGpus += count;
-    if (cpuNeed > 0) fits = Math.min(fits, Math.floor((node.cpu.allocatable - node.cpu.used) / cpuNeed));
-    if (memNeed > 0) fits = Math.min(fits, Math.floor((node.memory.allocatable - node.memory.used) / memNeed));
-    fits = Math.min(fits, node.pods.allocatable - node.pods.used);
+    if (Math.floor(nodeFree / request.gpus) > 0) withGpus += count;
+    const fits = replicasFitting(node, nodeFree, request);
     if (fits <= 0) continue;
     placeable += fits * count;
     fittingNodes += count;
@@ -260,7 +266,7 @@ function explainCluster(c: ClusterInput, input: Parameters<typeof decide>[0], w:
   checks.schedulable = { pass: true, detail: `${usable} of ${typed} ${wanted} nodes usable${excluded ? ` (${excluded} excluded: taints, not Ready or cordoned)` : ''}` };
   out.gpus = { free, total, largest_free_on_one_node: largest };
   const replicas = request.replicas;
-  const perReplica = `${request.gpus}× ${wanted}${cpuNeed ? `, ${formatMillis(cpuNeed)} CPU` : ''}${memNeed ? `, ${formatBytes(memNeed)}` : ''}`;
+  const perReplica = `${request.gpus}× ${wanted}${request.cpuMillis ? `, ${formatMillis(request.cpuMillis)} CPU` : ''}${request.memoryBytes ? `, ${formatBytes(request.memoryBytes)}` : ''}`;
   if (placeable < replicas) {
     let detail: string;
     if (withGpus === 0) {

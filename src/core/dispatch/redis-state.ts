@@ -2,7 +2,7 @@ import { ConfigurationError, ExternalError } from '../errors.js';
 import type { GpuType } from './gpu.js';
 import { gpuMatches } from './gpu.js';
 import type { JobRequest } from './config.js';
-import type { ClusterInput } from './decide.js';
+import { replicasFitting, type ClusterInput } from './decide.js';
 import type { AccessRecord } from './snapshot.js';
 import { accessDetail } from './snapshot.js';
 import { RespClient, type Reply } from './resp.js';
@@ -528,7 +528,6 @@ interface ReadGroup {
   entry: GroupEntry;
   shape: Shape;
   typeKeys: string[];
-  names?: string[];
 }
 
 async function readOne(client: Reader, cluster: string, summary: Record<string, string>, o: ReadOptions, attempt = 0): Promise<RedisClusterInput> {
@@ -570,28 +569,28 @@ async function readOne(client: Reader, cluster: string, summary: Record<string, 
       typeGroups[i]!.push(g);
     }
   }
+  const state = rebuild(cluster, info, wanted, typeGroups, imageCounts, o);
   // Where a replica could fit (the decision's own test, without taints), the first node names in name order: the
   // placement takes nodes by free GPUs, then by name, and one node holds at least one replica.
   const r = o.request;
-  const wantedSet = new Set(wanted);
-  const fitting: ReadGroup[] = [];
-  for (const g of groups.values()) {
-    const e = g.entry;
-    if (e[1] !== 1 || e[2] !== 0) continue;
+  const ctx = contexts.get(state)!;
+  const matching = new Set(ctx.wanted);
+  const fitting: { id: string; count: number; rep: NodeState }[] = [];
+  for (const [id, { entry, rep }] of ctx.groups) {
+    if (!rep.ready || rep.unschedulable) continue;
     let free = 0;
-    g.shape.g.forEach(([, k, alloc], j) => wantedSet.has(k) && (free += Math.max(0, alloc - (e[6][j] ?? 0))));
-    let fits = Math.floor(free / r.gpus);
-    if (r.cpuMillis > 0) fits = Math.min(fits, Math.floor((g.shape.c - e[3]) / r.cpuMillis));
-    if (r.memoryBytes > 0) fits = Math.min(fits, Math.floor((g.shape.m - e[4]) / r.memoryBytes));
-    fits = Math.min(fits, g.shape.p - e[5]);
-    if (fits > 0) fitting.push(g);
+    for (const p of rep.pools) if (matching.has(p.type)) free += Math.max(0, p.allocatable - p.used);
+    if (replicasFitting(rep, free, r) > 0) fitting.push({ id, count: entry[7], rep });
   }
   if (fitting.length) {
-    const names = await run(client, [['HGET', key(cluster, 'summary'), 'generation'], ...fitting.map((g) => ['ZRANGEBYLEX', key(cluster, 'members'), `[${g.id} `, `(${g.id}!`, 'LIMIT', '0', String(Math.max(1, Math.min(g.entry[7], r.replicas)))])], true);
+    const names = await run(client, [['HGET', key(cluster, 'summary'), 'generation'], ...fitting.map((g) => ['ZRANGEBYLEX', key(cluster, 'members'), `[${g.id} `, `(${g.id}!`, 'LIMIT', '0', String(Math.max(1, Math.min(g.count, r.replicas)))])], true);
     if (names[0] !== summary.generation) return again();
-    fitting.forEach((g, i) => (g.names = (names[i + 1] as string[]).map((s) => s.slice(g.id.length + 1))));
+    fitting.forEach((g, i) => {
+      const list = (names[i + 1] as string[]).map((s) => s.slice(g.id.length + 1));
+      g.rep.name = list[0] ?? '';
+      g.rep.group = { ...g.rep.group!, names: list };
+    });
   }
-  const state = rebuild(cluster, info, wanted, typeGroups, imageCounts, o);
   return { name: cluster, state, priorityClasses: info.priority_classes ?? {} };
 }
 
@@ -609,9 +608,8 @@ function rebuild(cluster: string, info: ClusterInfo, wanted: string[], typeGroup
       const e = g.entry;
       const s = g.shape;
       const pools: GpuPool[] = s.g.map(([resource, k, allocatable], j) => ({ resource, type: types.get(k) ?? { family: 'unknown' }, allocatable, used: e[6][j] ?? 0 }));
-      const names = g.names ?? [];
       node = {
-        name: names[0] ?? '',
+        name: '',
         ready: e[1] === 1,
         unschedulable: e[2] === 1,
         taints: Object.freeze(s.t),
@@ -621,7 +619,7 @@ function rebuild(cluster: string, info: ClusterInfo, wanted: string[], typeGroup
         pools,
         ...(s.l ? { productLabel: { key: s.l[0], value: s.l[1] } } : {}),
         hasImage: false,
-        group: { count: e[7], withImage: Number(imageCounts[g.id] ?? 0) || 0, names },
+        group: { count: e[7], withImage: Number(imageCounts[g.id] ?? 0) || 0, names: [] },
       };
       reps.set(g, node);
       ctx.groups.set(g.id, { entry: e, rep: node, types: g.typeKeys.map((k) => types.get(k)!) });
