@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { ConfigurationError } from '../errors.js';
 import { parseJson } from '../io/read.js';
@@ -48,23 +47,6 @@ export function envPath(app: string, env: string): string {
   return `apps/${assertLabel(app, 'app')}/${assertLabel(env, 'environment')}`;
 }
 
-/**
- * The environment folder inside a checkout. Besides the name check, no component may be a symbolic
- * link, so a repository cannot redirect mlloop's writes outside itself.
- */
-export async function envDir(root: string, app: string, env: string): Promise<string> {
-  const rel = envPath(app, env);
-  const abs = path.resolve(root, rel);
-  if (!abs.startsWith(path.resolve(root) + path.sep)) throw new ConfigurationError(`${rel} leaves the repository`);
-  let cur = path.resolve(root);
-  for (const part of rel.split('/')) {
-    cur = path.join(cur, part);
-    const st = await fs.lstat(cur).catch(() => undefined);
-    if (st?.isSymbolicLink()) throw new ConfigurationError(`${path.relative(root, cur)} is a symbolic link in the GitOps repository`, { hint: 'replace it with a real folder; mlloop never writes through links' });
-  }
-  return abs;
-}
-
 export interface EnvState {
   /** The environment folder: absolute in a checkout, `rel` when read from a commit (readEnvStateFrom). */
   dir: string;
@@ -75,10 +57,14 @@ export interface EnvState {
   quarantineText?: string;
 }
 
-/** Reads what an environment runs now in a checkout; a malformed release.json or quarantine.yaml is exit 2, naming the file. */
+/**
+ * Reads what an environment runs now in a checkout; a malformed release.json or quarantine.yaml is exit 2, naming
+ * the file. The names are DNS labels (envPath) and no component may be a symbolic link (readEnvStateFrom), so `dir`
+ * stays inside `root`.
+ */
 export async function readEnvState(root: string, app: string, env: string): Promise<EnvState> {
-  const dir = await envDir(root, app, env);
-  return { ...(await readEnvStateFrom(fsTree(root), app, env)), dir };
+  const state = await readEnvStateFrom(fsTree(root), app, env);
+  return { ...state, dir: path.join(path.resolve(root), ...state.rel.split('/')) };
 }
 
 /**
