@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cli, runAction, type Ran } from '../support/run.js';
 import { DIST } from '../support/paths.js';
 import { git, httpGitServer, makeRemote, type Remote } from './git-fixture.js';
@@ -138,6 +138,26 @@ describe('gitops deploy', () => {
     expect(ran.stderr).not.toMatch(/internal error/);
     expect(r.head()).toBe(head);
     expect(r.count()).toBe(1);
+  }, 60_000);
+
+  it.each([
+    ['the app folder', 'apps/ocr'],
+    ['the environment folder', 'apps/ocr/prod'],
+  ])('refuses with exit 2 when %s is a symbolic link in the repository, and changes nothing', async (_name, link) => {
+    const r = remote({ 'elsewhere/values.yaml': PROD_VALUES, 'elsewhere/prod/values.yaml': PROD_VALUES });
+    const seed = join(r.root, 'link-seed');
+    git(r.root, 'clone', '-q', r.bare, seed);
+    mkdirSync(dirname(join(seed, link)), { recursive: true });
+    symlinkSync(link === 'apps/ocr' ? '../elsewhere' : '../../elsewhere', join(seed, link));
+    git(seed, 'add', '-A');
+    git(seed, 'commit', '-qm', 'link');
+    git(seed, 'push', '-q', 'origin', 'main');
+    expect(git(r.bare, 'ls-tree', 'main', link).split(' ')[0]).toBe('120000');
+    const head = r.head();
+    const ran = await deploy(r, 'ocr', 'prod', 'ocr-v3.2');
+    expect(ran.code, ran.stderr).toBe(2);
+    expect(ran.stderr).toContain(`${link} is a symbolic link in the GitOps repository`);
+    expect(r.head()).toBe(head);
   }, 60_000);
 
   it('refuses an older model version over a newer one (semantic order: 3.10 > 3.9) with exit 2', async () => {
