@@ -175,11 +175,14 @@ async function run(o: DispatchOptions, clients: Map<string, ClusterClient>): Pro
       const { openStateReader, readVictims } = await import('./redis-state.js');
       const client = await openStateReader(o.stateUrl);
       try {
-        for (const e of capacityOnly) {
-          const state = inputs.find((i) => i.name === e.cluster)?.state;
-          const x = extra.get(e.cluster);
-          if (state && x) x.victims = await readVictims(client, e.cluster, state);
-        }
+        // All clusters at once: their reads share one pipeline (one round trip, not one per cluster).
+        await Promise.all(
+          capacityOnly.map(async (e) => {
+            const state = inputs.find((i) => i.name === e.cluster)?.state;
+            const x = extra.get(e.cluster);
+            if (state && x) x.victims = await readVictims(client, e.cluster, state);
+          }),
+        );
       } finally {
         await client.quit().catch(() => undefined);
       }
