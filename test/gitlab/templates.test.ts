@@ -235,7 +235,7 @@ describe('gitlab/templates (CI/CD components) under gitlab-ci-local', () => {
     const before = structuredClone(mine()[0]!);
     const r = await pipeline(MR, { token: false });
     expect(r.code, r.log).not.toBe(0);
-    expect(r.log).toContain('no GITLAB_TOKEN in this pipeline');
+    expect(r.log).toContain('not writing the merge request note: no token (set GITLAB_TOKEN or pass --token)');
     expect(JSON.parse(artifact('mlloop-gate', 'mlloop-report/verdict.json')).pass).toBe(false);
     expect(mine()).toEqual([before]);
   });
