@@ -647,10 +647,11 @@ export interface TreeUpdateOptions extends GitOptions {
 export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...o.retry };
   // With a cache, writers on this machine take turns from fetch to push (see lockMirror); others still race.
-  const unlock = o.cacheDir ? await lockMirror(o as GitOptions & { cacheDir: string; cwd?: string }) : async () => {};
+  const mirror = o.cacheDir ? await mirrorOf(o, o.cacheDir) : undefined;
+  const unlock = mirror ? await lockMirror(o, mirror.dir) : async () => {};
   let ws: Workspace;
   try {
-    ws = o.cacheDir ? await cachedRepo({ ...o, cacheDir: o.cacheDir }) : await cloneRepo({ ...o, depth: o.depth ?? 1, bare: true });
+    ws = mirror ? await cachedRepo(o, mirror) : await cloneRepo({ ...o, depth: o.depth ?? 1, bare: true });
   } catch (e) {
     await unlock();
     throw e;
@@ -726,11 +727,9 @@ export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
  * whose holder has died (same host, no such process) or that is older than two minutes is taken over, and a
  * writer that waited two minutes goes ahead without it.
  */
-async function lockMirror(o: GitOptions & { cacheDir: string; cwd?: string }): Promise<() => Promise<void>> {
+async function lockMirror(o: GitOptions, mirrorDir: string): Promise<() => Promise<void>> {
   const { hostname } = await import('node:os');
-  const cacheDir = path.resolve(o.cwd ?? process.cwd(), o.cacheDir);
-  await fs.mkdir(cacheDir, { recursive: true });
-  const file = `${mirrorPath(cacheDir, remoteUrl(moveCredentials(o.remote).url, o.cwd ?? process.cwd()), o.remote.branch)}.lock`;
+  const file = `${mirrorDir}.lock`;
   const me = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(4).toString('hex')}`;
   const release = async () => {
     if ((await fs.readFile(file, 'utf8').catch(() => '')) === me) await fs.rm(file, { force: true });
@@ -767,8 +766,22 @@ async function lockMirror(o: GitOptions & { cacheDir: string; cwd?: string }): P
   }
 }
 
-function mirrorPath(cacheDir: string, url: string, branch: string): string {
-  return path.join(cacheDir, `${createHash('sha256').update(`${url}\n${branch}`).digest('hex').slice(0, 16)}.git`);
+interface Mirror {
+  /** The cache folder (absolute, created). */
+  cacheDir: string;
+  /** The mirror of this repository and branch in it: `<hash of URL and branch>.git`. */
+  dir: string;
+  /** The remote's URL as git is given it (credentials moved out). */
+  url: string;
+}
+
+/** Where the mirror of `o.remote` lives in `cacheDir` (the folder is created). */
+async function mirrorOf(o: GitOptions & { cwd?: string }, cacheDirOption: string): Promise<Mirror> {
+  const cwd = o.cwd ?? process.cwd();
+  const cacheDir = path.resolve(cwd, cacheDirOption);
+  await fs.mkdir(cacheDir, { recursive: true });
+  const url = remoteUrl(moveCredentials(o.remote).url, cwd);
+  return { cacheDir, url, dir: path.join(cacheDir, `${createHash('sha256').update(`${url}\n${o.remote.branch}`).digest('hex').slice(0, 16)}.git`) };
 }
 
 /** Fetches the branch into `ref` of the mirror and returns the commit (the ref file is loose: no process). */
@@ -819,12 +832,8 @@ async function makeMirror(o: GitOptions & { cwd?: string }, cacheDir: string, di
  * A workspace in the shared mirror for `remote` under `cacheDir` (made on first use): the branch is fetched into
  * this run's own ref. A missing or unusable mirror is (re)made from a fresh clone.
  */
-export async function cachedRepo(o: GitOptions & { cacheDir: string; cwd?: string }): Promise<Workspace> {
+async function cachedRepo(o: GitOptions & { cwd?: string }, { cacheDir, dir, url }: Mirror): Promise<Workspace> {
   const opts = { ...o, remote: moveCredentials(o.remote) };
-  const cacheDir = path.resolve(o.cwd ?? process.cwd(), o.cacheDir);
-  await fs.mkdir(cacheDir, { recursive: true });
-  const url = remoteUrl(opts.remote.url, o.cwd ?? process.cwd());
-  const dir = mirrorPath(cacheDir, url, opts.remote.branch);
   const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
   const refs = { base: `refs/mlloop/base/${id}`, update: `refs/mlloop/update/${id}` };
   const cleanup = async () => {
