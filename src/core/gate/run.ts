@@ -108,6 +108,8 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
     const markdown = verdictMarkdown(verdict);
     const marker = o.marker ?? policy.name;
     const pr = forge === 'gitlab' ? (gitlabMr ?? o.pr ?? (Number(ctx.runner.gitlab?.mergeRequestIid) || undefined)) : (o.pr ?? pullRequestFromEvent(event)?.number);
+    // Where the comment goes, also recorded in the sidecar: owner/name on GitHub, the merge request's project on GitLab.
+    const repository = forge === 'gitlab' ? (o.repository ?? ctx.runner.gitlab?.mergeRequestProjectId ?? ctx.runner.gitlab?.projectId) : (o.repository ?? ctx.runner.repository);
     const verdictPath = path.resolve(ctx.cwd, o.out);
     const files: PendingFile[] = [{ path: verdictPath, data: `${JSON.stringify(verdict, null, 2)}\n` }];
     let body: string | null = null;
@@ -116,7 +118,6 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
       body = ctx.masker.mask(commentBody(markdown, marker, forge === 'gitlab' ? ctx.runner.gitlab?.jobUrl : ctx.runner.runUrl));
       bodyFile = path.resolve(ctx.cwd, o.commentFile ?? path.join(path.dirname(o.out), 'mlloop-comment.md'));
       files.push({ path: bodyFile, data: body });
-      const repository = forge === 'gitlab' ? (o.repository ?? ctx.runner.gitlab?.mergeRequestProjectId ?? ctx.runner.gitlab?.projectId) : (o.repository ?? ctx.runner.repository);
       files.push({ path: `${bodyFile}.json`, data: `${JSON.stringify({ pr: pr ?? null, marker, repository: repository ?? null })}\n` });
     }
     await writeFilesAtomic(files);
@@ -126,7 +127,6 @@ export async function gateCommand(o: GateOptions, ctx: Context): Promise<GateOut
       comment = await gateNote({ o, ctx, mr: pr!, marker, body: body!, bodyFile: bodyFile! });
     } else if (o.comment) {
       const token = githubToken(o, ctx);
-      const repository = o.repository ?? ctx.runner.repository;
       if (!pr || !token || !repository) {
         ctx.log.warn(`not commenting: ${[!pr && 'no pull request (pass --pr)', !token && 'no token (pass --token or set GITHUB_TOKEN)', !repository && 'no repository (pass --repository)'].filter(Boolean).join(', ')}; the report is in ${path.relative(ctx.cwd, bodyFile!)}`);
       } else {
