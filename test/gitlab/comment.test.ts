@@ -552,17 +552,25 @@ describe('the GitLab client', () => {
   it('retries 502/503/429 and then succeeds', async () => {
     gl.addMergeRequest(projectId, 40);
     const client: GitLab = await createGitLab({ token: TOKEN, url: gl.url, log: silentLogger, retries: 3, backoffMs: 5 });
-    gl.failNext(2, 502, (m, p) => m === 'POST' && p.endsWith('/merge_requests/40/notes'));
+    gl.failNext(1, 502, (m, p) => m === 'POST' && p.endsWith('/merge_requests/40/notes'));
+    gl.failNext(1, 503, (m, p) => m === 'POST' && p.endsWith('/merge_requests/40/notes'));
     gl.failNext(1, 429, (m, p) => m === 'GET' && p.endsWith('/merge_requests/40/notes'));
+    const before = gl.requests.length;
     const r = await upsertNote(client, { project: String(projectId), mr: 40, marker: 'gate', body: commentBody('retried', 'gate'), log: silentLogger });
     expect(r.action).toBe('created');
     expect(gl.notes(projectId, 40)).toHaveLength(1);
+    // Each refused request was sent again: the list after its 429, the create after its 502 and 503.
+    const notesCalls = since(before).filter((q) => q.path.endsWith('/merge_requests/40/notes'));
+    expect(notesCalls.map((q) => `${q.method} ${q.status}`)).toEqual(['GET 429', 'GET 200', 'POST 502', 'POST 503', 'POST 201']);
   });
 
   it('gives up after its retries with an outside failure (exit 3)', async () => {
     gl.addMergeRequest(projectId, 41);
     const client = await createGitLab({ token: TOKEN, url: gl.apiUrl, log: silentLogger, retries: 1, backoffMs: 5 });
     gl.failNext(5, 503, (m, p) => p.endsWith('/merge_requests/41/notes'));
+    const before = gl.requests.length;
     await expect(upsertNote(client, { project: String(projectId), mr: 41, marker: 'gate', body: commentBody('x', 'gate'), log: silentLogger })).rejects.toMatchObject({ exitCode: 3 });
+    // One retry, then it gives up: two requests, both answered 503.
+    expect(since(before).filter((q) => q.path.endsWith('/merge_requests/41/notes')).map((q) => q.status)).toEqual([503, 503]);
   });
 });
