@@ -247,13 +247,7 @@ function slimPod(p: K8sPod): K8sPod {
   const preemptible = x.metadata?.labels?.[PREEMPTIBLE_LABEL];
   const spec = p.spec ?? {};
   // Pods of one template request the same: their containers are kept once.
-  const shared = <T>(v: T): T => {
-    const text = JSON.stringify(v);
-    const hit = sharedParts.get(text);
-    if (hit !== undefined) return hit as T;
-    if (sharedParts.size < 10_000) sharedParts.set(text, v);
-    return v;
-  };
+  const shared = <T>(v: T): T => once(sharedParts, v) as T;
   const out: K8sPod & PodExtra = {
     metadata: { name: x.metadata?.name, namespace: x.metadata?.namespace, ...(preemptible !== undefined ? { labels: { [PREEMPTIBLE_LABEL]: preemptible } } : {}) },
     spec: {
@@ -273,13 +267,15 @@ const copyState = (s: NodeState, name: string): NodeState => ({ ...s, name, cpu:
 
 /** Node states without their name, kept once for all nodes alike (most nodes of a cluster are). */
 const templates = new Map<string, NodeState>();
-function template(s: NodeState): NodeState {
-  const t = { ...s, name: '' };
-  const text = JSON.stringify(t);
-  const hit = templates.get(text);
-  if (hit) return hit;
-  if (templates.size < 10_000) templates.set(text, t);
-  return t;
+const template = (s: NodeState): NodeState => once(templates, { ...s, name: '' });
+
+/** The value equal (as JSON) to `v` that `cache` already holds, else `v`, kept while the cache has room. */
+function once<T>(cache: Map<string, T>, v: T): T {
+  const text = JSON.stringify(v);
+  const hit = cache.get(text);
+  if (hit !== undefined) return hit;
+  if (cache.size < 10_000) cache.set(text, v);
+  return v;
 }
 
 const NO_IMAGES: readonly string[] = Object.freeze([]);
