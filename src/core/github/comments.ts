@@ -73,14 +73,14 @@ export interface StickyThread<T extends { id: number; body?: string | null }> {
 
 /**
  * The sticky comment on either forge (GitHub comments, GitLab notes): among the comments `own` accepts whose body
- * starts with the marker line, the oldest is kept and updated in place (unless it already says `body`), later copies
+ * starts with the marker line (`tag`, from markerTag), the oldest is kept and updated in place (unless it already says `body`), later copies
  * a race left are deleted, and one is created when there is none.
  */
 export async function upsertSticky<T extends { id: number; body?: string | null }>(
   thread: StickyThread<T>,
-  req: { marker: string; body: string; own: (c: T) => boolean; log: Logger; what: string },
+  req: { tag: string; body: string; own: (c: T) => boolean; log: Logger; what: string },
 ): Promise<UpsertResult> {
-  const tag = markerTag(req.marker);
+  const { tag } = req;
   const all = await thread.list();
   const mine = all.filter((c) => req.own(c) && (c.body ?? '').startsWith(tag));
   req.log.debug(`sticky ${req.what} ${tag}: ${all.length} scanned, ${mine.length} own with the marker`);
@@ -102,7 +102,7 @@ export async function upsertComment(
   req: { owner: string; repo: string; issue: number; marker: string; body: string; author?: string; log: Logger },
 ): Promise<UpsertResult> {
   const { owner, repo } = req;
-  checkMarker(req.marker);
+  const tag = markerTag(req.marker);
   try {
     const me = req.author ?? (await ownLogin(gh, 'github-actions[bot]'));
     return await upsertSticky(
@@ -119,7 +119,7 @@ export async function upsertComment(
         remove: async (id) => void (await gh.rest.issues.deleteComment({ owner, repo, comment_id: id })),
         urlOf: (c) => c.html_url,
       },
-      { marker: req.marker, body: req.body, own: (c) => c.user?.login === me, log: req.log, what: 'comment' },
+      { tag, body: req.body, own: (c) => c.user?.login === me, log: req.log, what: 'comment' },
     );
   } catch (e) {
     const s = status(e);

@@ -1,6 +1,6 @@
 import { ConfigurationError, ExternalError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { checkMarker, upsertSticky, type UpsertResult } from '../github/comments.js';
+import { markerTag, upsertSticky, type UpsertResult } from '../github/comments.js';
 import { GitLabApiError, insufficientScope, statusOf, type GitLab } from './client.js';
 
 
@@ -88,7 +88,7 @@ async function ownUserId(gl: GitLab): Promise<number | undefined> {
  * project) is returned as `forbidden`, never thrown.
  */
 export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<UpsertResult> {
-  checkMarker(req.marker);
+  const tag = markerTag(req.marker);
   const { project, mr: iid } = req;
   try {
     const me = await ownUserId(gl);
@@ -108,7 +108,7 @@ export async function upsertNote(gl: GitLab, req: NoteRequest): Promise<UpsertRe
         remove: async (id) => void (await gl.notes.remove(project, iid, id)),
         urlOf: (n) => urlOf(n.id),
       },
-      { marker: req.marker, body: withoutQuickActions(req.body), own: (n) => !n.system && (me === undefined || n.author?.id === me), log: req.log, what: 'note' },
+      { tag, body: withoutQuickActions(req.body), own: (n) => !n.system && (me === undefined || n.author?.id === me), log: req.log, what: 'note' },
     );
   } catch (e) {
     if (e instanceof ConfigurationError || e instanceof ExternalError) throw e;
