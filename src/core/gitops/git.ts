@@ -11,13 +11,13 @@ import { proxyUrlFor } from '../http/proxy.js';
 
 /**
  * The one git wrapper of mlloop (simple-git, loaded on first use). Small steps in the manner of Kargo's
- * promotion steps — clone, edit, commit, push — and one composition of them, `updateTree`, that every
+ * promotion steps — clone, edit, commit, push — and one composition of them, `updateRepo`, that every
  * writer of a shared repository uses (GitOps deploys, lineage records):
  *
- *   clone (shallow, bare) → edit files through a callback → commit with trailers (never an empty commit)
- *   → push; on a non-fast-forward rejection fetch, run the edit again on the new upstream (it re-checks
- *   its rules against what is there now) and push again, with bounded exponential backoff and full jitter.
- *   An edit that refuses on the new upstream is final.
+ *   clone (shallow) → edit files through a callback → commit with trailers (never an empty commit) →
+ *   push; on a non-fast-forward rejection fetch + rebase and push again, with bounded exponential
+ *   backoff and full jitter. When the rebase conflicts, the edit is run again on the new upstream (it
+ *   re-checks its rules against what is there now); if it still cannot be applied, the conflict is final.
  *
  * Credentials: a token is sent as an HTTP `Authorization` header through GIT_CONFIG_* environment
  * variables of the git processes — never in a URL, an argument list, a config file or a message.
@@ -262,6 +262,25 @@ export function parseTrailers(text: string): Record<string, string> {
   return out;
 }
 
+/** Step 3: stages everything and commits; no empty commit — returns the existing HEAD instead. */
+export async function commitAll(ws: Workspace, message: string): Promise<{ created: boolean; head: string; files: string[] }> {
+  const files = await stage(ws);
+  if (files.length === 0) return { created: false, head: ws.base, files };
+  await ws.git.raw(['commit', '--no-verify', '--no-status', '--cleanup=verbatim', '-m', message]);
+  const head = await headCommit(path.join(ws.dir, '.git'), ws.git);
+  return { created: true, head, files };
+}
+
+/** Stages everything; returns the changed paths. (`-v` and listing keep every git call printing: simple-git
+ * waits an extra 50 ms after a command that printed nothing.) */
+async function stage(ws: Workspace): Promise<string[]> {
+  const out = await ws.git.raw(['add', '-A', '--verbose']);
+  const files = [...out.matchAll(/^(?:add|remove) '(.*)'$/gm)].map((m) => m[1]!);
+  // Unusual names are quoted differently by git: ask it directly then.
+  if (files.length === 0 && out.trim() !== '') return (await ws.git.raw(['diff', '--cached', '--name-only', '--no-renames'])).split('\n').filter(Boolean);
+  return files;
+}
+
 /** HEAD's commit, read from the ref file when it is loose (no process), else from git. */
 async function headCommit(gitDir: string, git: SimpleGit): Promise<string> {
   try {
@@ -275,6 +294,14 @@ async function headCommit(gitDir: string, git: SimpleGit): Promise<string> {
     /* packed or unusual layout */
   }
   return (await git.revparse(['HEAD'])).trim();
+}
+
+/** The staged change as a patch (for --dry-run), long outputs cut. */
+export async function stagedDiff(ws: Workspace, maxChars = 200_000): Promise<{ diff: string; files: string[] }> {
+  const files = await stage(ws);
+  let diff = files.length ? await ws.git.raw(['diff', '--cached', '--no-color', '--no-renames']) : '';
+  if (diff.length > maxChars) diff = `${diff.slice(0, maxChars)}\n… (diff cut at ${maxChars} characters)\n`;
+  return { diff, files };
 }
 
 const NON_FAST_FORWARD = [
@@ -307,6 +334,27 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+export interface EditPlan {
+  /** The full commit message (use formatCommitMessage). */
+  message: string;
+}
+
+export interface UpdateOptions extends GitOptions {
+  /**
+   * Changes files under `dir` (the checkout root) and returns the commit message, or null when there
+   * is nothing to do. Called again on the new upstream when a rebase conflicts, so it must read the
+   * state it depends on from the checkout each time (and may refuse by throwing).
+   */
+  edit(dir: string, attempt: number, ws: Workspace): Promise<EditPlan | null>;
+  cwd?: string;
+  /** Clone depth (default 1; 'full' when the edit reads history). */
+  depth?: number | 'full';
+  dryRun?: boolean;
+  /** Push to this branch instead, replacing it (a pull-request branch); no rebase needed. */
+  pushBranch?: string;
+  retry?: Partial<RetryPolicy>;
+}
+
 export interface UpdateResult {
   /** A commit was made (and, unless dry-run, pushed). */
   changed: boolean;
@@ -317,13 +365,82 @@ export interface UpdateResult {
   files: string[];
   /** Push attempts used (0 when nothing was pushed). */
   attempts: number;
-  /** Times the edit was run again on a newer upstream after a rejected push. */
+  rebases: number;
   reapplied: number;
   /** The patch, for dry runs. */
   diff?: string;
   pushed: boolean;
   /** The message of the commit (or of the commit that would be made). */
   message?: string;
+}
+
+/**
+ * Clone → edit → commit → push with fetch-rebase retry. Returns without a commit when the edit changes
+ * nothing. A push rejected for anything but a non-fast-forward, or still rejected after the last
+ * attempt, is an ExternalError (exit 3); the remote is never left with a partial update because git
+ * updates a ref only after the whole pack is received.
+ */
+export async function updateRepo(o: UpdateOptions): Promise<UpdateResult> {
+  const policy: RetryPolicy = { ...DEFAULT_RETRY, ...o.retry };
+  const ws = await cloneRepo({ ...o, depth: o.depth ?? 1 });
+  try {
+    let plan = await o.edit(ws.dir, 1, ws);
+    if (!plan) return { changed: false, commit: ws.base, base: ws.base, files: [], attempts: 0, rebases: 0, reapplied: 0, pushed: false };
+    if (o.dryRun) {
+      const { diff, files } = await stagedDiff(ws);
+      return { changed: files.length > 0, commit: ws.base, base: ws.base, files, attempts: 0, rebases: 0, reapplied: 0, diff, pushed: false, message: plan.message };
+    }
+    let c = await commitAll(ws, plan.message);
+    if (!c.created) return { changed: false, commit: ws.base, base: ws.base, files: [], attempts: 0, rebases: 0, reapplied: 0, pushed: false };
+    const target = o.pushBranch ?? o.remote.branch;
+    let rebases = 0;
+    let reapplied = 0;
+    let base = ws.base;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `HEAD:refs/heads/${target}`]);
+        return { changed: true, commit: c.head, base, files: c.files, attempts: attempt, rebases, reapplied, pushed: true, message: plan.message };
+      } catch (e) {
+        const msg = gitFailure(e);
+        if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });
+        if (attempt >= policy.attempts) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} was still rejected after ${attempt} attempts (other writers kept moving ${target})`, { hint: 'rerun the job; raise --push-attempts if many writers share the repository' });
+        const wait = backoffMs(attempt, policy);
+        o.log.debug(`push rejected (non-fast-forward), attempt ${attempt}/${policy.attempts}; fetching and rebasing after ${wait} ms`);
+        await sleep(wait, o.signal);
+      }
+      try {
+        await ws.git.raw(['fetch', '--no-tags', 'origin', o.remote.branch]);
+      } catch (e) {
+        throw new ExternalError(`git fetch from ${displayUrl(o.remote.url)} failed: ${gitFailure(e)}`);
+      }
+      base = (await fs.readFile(path.join(ws.dir, '.git', 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
+      let rebased = false;
+      try {
+        await ws.git.raw(['rebase', 'FETCH_HEAD']);
+        rebased = true;
+        rebases++;
+      } catch {
+        await ws.git.raw(['rebase', '--abort']).catch(() => undefined);
+      }
+      if (rebased) {
+        const head = await headCommit(path.join(ws.dir, '.git'), ws.git);
+        // The same change is already upstream: git dropped our commit as empty.
+        if (head === base) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
+        c = { ...c, head };
+        continue;
+      }
+      // The rebase conflicts: apply the edit again to what is upstream now (it re-checks its rules).
+      reapplied++;
+      await ws.git.raw(['reset', '--hard', 'FETCH_HEAD']);
+      ws.base = base;
+      plan = await o.edit(ws.dir, attempt + 1, ws);
+      if (!plan) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
+      c = await commitAll(ws, plan.message);
+      if (!c.created) return { changed: false, commit: base, base, files: [], attempts: attempt, rebases, reapplied, pushed: false };
+    }
+  } finally {
+    await ws.cleanup();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,12 +754,10 @@ export interface TreeUpdateOptions extends GitOptions {
 }
 
 /**
- * Bare clone → edit through one fast-import session (read the files, write the commit) → push. A rejected push
- * (non-fast-forward) is followed by a fetch and the edit run again on the new upstream, after a bounded backoff
- * with jitter; the edit always sees the state it commits on top of. Nothing is committed when the edit changes no
- * byte. A push rejected for anything but a non-fast-forward, or still rejected after the last attempt, is an
- * ExternalError (exit 3); the remote is never left with a partial update because git updates a ref only after
- * the whole pack is received.
+ * updateRepo without a checkout: bare clone → edit through one fast-import session (read the files, write the
+ * commit) → push. A rejected push (non-fast-forward) is followed by a fetch and the edit run again on the new
+ * upstream, with the same bounded backoff and jitter; the edit always sees the state it commits on top of.
+ * Nothing is committed when the edit changes no byte. Results as updateRepo's (`reapplied` counts the re-runs).
  */
 export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
   const policy: RetryPolicy = { ...DEFAULT_RETRY, ...o.retry };
@@ -670,7 +785,7 @@ export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
         changes = plan ? await session.changes(plan.writes) : [];
         if (!plan || changes.length === 0) {
           await session.close();
-          return { changed: false, commit: base, base, files: [], attempts: attempt - 1, reapplied, pushed: false, ...(o.dryRun ? { diff: '' } : {}) };
+          return { changed: false, commit: base, base, files: [], attempts: attempt - 1, rebases: 0, reapplied, pushed: false, ...(o.dryRun ? { diff: '' } : {}) };
         }
         commit = await session.writeCommit(plan.message, changes);
       } catch (e) {
@@ -682,11 +797,11 @@ export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
         let diff = await ws.git.raw(['show', '--format=', '--no-color', '--no-renames', commit]);
         const maxChars = 200_000;
         if (diff.length > maxChars) diff = `${diff.slice(0, maxChars)}\n… (diff cut at ${maxChars} characters)\n`;
-        return { changed: true, commit: base, base, files, attempts: 0, reapplied, diff, pushed: false, message: plan.message };
+        return { changed: true, commit: base, base, files, attempts: 0, rebases: 0, reapplied, diff, pushed: false, message: plan.message };
       }
       try {
         await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `${commit}:refs/heads/${target}`]);
-        return { changed: true, commit, base, files, attempts: attempt, reapplied, pushed: true, message: plan.message };
+        return { changed: true, commit, base, files, attempts: attempt, rebases: 0, reapplied, pushed: true, message: plan.message };
       } catch (e) {
         const msg = gitFailure(e);
         if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });

@@ -5,7 +5,7 @@ import { sha256File } from '../fs/hash.js';
 import { readJson, readJsonl, looksLikeJsonl } from '../io/read.js';
 import type { Logger } from '../log.js';
 import { validateSchema, type JsonSchema } from '../schema.js';
-import { cloneRepo, formatCommitMessage, updateTree, type GitRemote, type TreeWrite, type UpdateResult } from '../gitops/git.js';
+import { cloneRepo, formatCommitMessage, updateRepo, type GitRemote, type UpdateResult } from '../gitops/git.js';
 import schema from '../../../schemas/lineage.schema.json';
 import { auditFor, labelVersion, type AuditEntry, type LineageRecord, type Sample } from './records.js';
 
@@ -62,38 +62,38 @@ export interface AppendOptions {
 
 /**
  * Appends records and their audit entries to lineage/records/<yyyy-mm>.jsonl and
- * lineage/audit/<yyyy-mm>.jsonl in the GitOps repository, through the shared git wrapper (updateTree: shallow
- * bare clone, one commit with trailers, push; after a rejected push the records are appended again to what is
- * upstream then). A record already there (same id) is
+ * lineage/audit/<yyyy-mm>.jsonl in the GitOps repository, through the shared git wrapper (shallow
+ * clone, one commit with trailers, push with fetch-rebase retry). A record already there (same id) is
  * not written again, so a retried job adds nothing; when nothing is new there is no commit.
  */
 export async function appendLineage(o: AppendOptions): Promise<UpdateResult & { appended: string[] }> {
   let appended: string[] = [];
-  const result = await updateTree({
+  const result = await updateRepo({
     remote: o.remote,
     env: o.env,
     log: o.log,
     signal: o.signal,
     cwd: o.cwd,
     dryRun: o.dryRun,
-    edit: async (tree) => {
+    edit: async (dir) => {
       appended = [];
-      const writes: TreeWrite[] = [];
       const byMonth = new Map<string, LineageRecord[]>();
       for (const r of o.records) byMonth.set(month(r.time), [...(byMonth.get(month(r.time)) ?? []), r]);
-      const nl = (text: string) => (text && !text.endsWith('\n') ? '\n' : '');
       for (const [m, recs] of byMonth) {
-        const recFile = `${LINEAGE_DIR}/records/${m}.jsonl`;
-        const auditFile = `${LINEAGE_DIR}/audit/${m}.jsonl`;
-        const existing = (await tree.read(recFile))?.toString('utf8') ?? '';
+        const recFile = path.join(dir, LINEAGE_DIR, 'records', `${m}.jsonl`);
+        const auditFile = path.join(dir, LINEAGE_DIR, 'audit', `${m}.jsonl`);
+        const existing = await fs.readFile(recFile, 'utf8').catch(() => '');
         const ids = new Set(existing.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id?: string }).id));
         const fresh = recs.filter((r) => !ids.has(r.id));
         if (!fresh.length) continue;
-        writes.push({ path: recFile, data: existing + nl(existing) + fresh.map((r) => JSON.stringify(r)).join('\n') + '\n' });
+        await fs.mkdir(path.dirname(recFile), { recursive: true });
+        await fs.mkdir(path.dirname(auditFile), { recursive: true });
+        const nl = (text: string) => (text && !text.endsWith('\n') ? '\n' : '');
+        await fs.appendFile(recFile, nl(existing) + fresh.map((r) => JSON.stringify(r)).join('\n') + '\n');
         const audit = fresh.flatMap(auditFor);
         if (audit.length) {
-          const prev = (await tree.read(auditFile))?.toString('utf8') ?? '';
-          writes.push({ path: auditFile, data: prev + nl(prev) + audit.map((a) => JSON.stringify(a)).join('\n') + '\n' });
+          const prev = await fs.readFile(auditFile, 'utf8').catch(() => '');
+          await fs.appendFile(auditFile, nl(prev) + audit.map((a) => JSON.stringify(a)).join('\n') + '\n');
         }
         appended.push(...fresh.map((r) => r.id));
       }
@@ -109,7 +109,6 @@ export async function appendLineage(o: AppendOptions): Promise<UpdateResult & { 
           ['Source-Commit', first.commit ?? ''],
           ['Run-Url', first.run_url ?? ''],
         ]),
-        writes,
       };
     },
   });
