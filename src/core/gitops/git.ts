@@ -585,12 +585,16 @@ class FastImport {
       this.closed = true;
       this.wake?.();
     });
+    // Stopped like the wrapper's other git processes (makeGit): on the caller's abort and when mlloop is told to
+    // stop (its temp folder is then removed). The listeners go when the session ends: one session per attempt.
     const stop = () => this.child.kill('SIGTERM');
-    const signal = ws.options.signal;
-    if (signal?.aborted) stop();
-    else if (signal) {
-      signal.addEventListener('abort', stop, { once: true });
-      void this.exited.then(() => signal.removeEventListener('abort', stop));
+    for (const signal of [ws.options.signal, shutdownSignal()]) {
+      if (!signal) continue;
+      if (signal.aborted) stop();
+      else {
+        signal.addEventListener('abort', stop, { once: true });
+        void this.exited.then(() => signal.removeEventListener('abort', stop));
+      }
     }
     this.send('feature done\n');
   }
