@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as core from '@actions/core';
-import { camelCase, coerceOptions, type CommandSpec, type Context, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
+import { coerceOptions, optionSecrets, type CommandSpec, type Context, type OptionsOf, type OptionsSpec, type RawOptions } from '../commands/define.js';
 import { ExitCode, isMlloopError, type MlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableLine, printableLines } from '../core/log.js';
@@ -57,10 +57,7 @@ export async function runAction(
   };
   try {
     const options = readOptions();
-    for (const [name, opt] of Object.entries(spec.options as Record<string, { secret?: boolean }>)) {
-      const v = opt.secret ? options[camelCase(name)] : undefined;
-      if (typeof v === 'string') secret(v);
-    }
+    for (const v of optionSecrets(spec, options)) secret(v);
     const ctx: Context = {
       cwd: workspace,
       env,

@@ -1,7 +1,7 @@
 import { runnerInfoFromEnv } from './runner-info.js';
 import { optionsOfArgs, parseArgs } from './args.js';
 import { commandHelp } from './help.js';
-import { camelCase, type CommandSpec, type Context, type OptionsSpec, type Logger } from '../commands/define.js';
+import { optionSecrets, type CommandSpec, type Context, type Logger } from '../commands/define.js';
 import { ExitCode, isMlloopError } from '../core/errors.js';
 import { Masker } from '../core/mask.js';
 import { printableError, printableLine, printableLines } from '../core/log.js';
@@ -46,9 +46,7 @@ export async function runCommand(command: CommandSpec<any>, rest: readonly strin
       return ExitCode.ok;
     }
     const options = optionsOfArgs(command, parsed);
-    for (const [name, opt] of Object.entries(command.options as OptionsSpec)) {
-      if ('secret' in opt && opt.secret) masker.add(String((options as Record<string, unknown>)[camelCase(name)] ?? ''));
-    }
+    for (const v of optionSecrets(command, options as Record<string, unknown>)) masker.add(v);
     useProxyFrom(io.env);
     const ctx: Context = {
       cwd: io.cwd,

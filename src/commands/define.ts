@@ -106,6 +106,25 @@ export function camelCase(name: string): string {
 }
 
 /**
+ * The secrets among a command's option values, for the adapters to register before anything can print them: the
+ * values of options marked `secret`, and the password of any option value that is a URL with credentials
+ * (`redis://:pw@host`, `https://user:pw@host`).
+ */
+export function optionSecrets(spec: CommandSpec<any>, options: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const [name, opt] of Object.entries(spec.options as OptionsSpec)) {
+    const value = options[camelCase(name)];
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string') continue;
+      if ('secret' in opt && opt.secret) out.push(v);
+      const password = /^[a-z][a-z0-9+.-]*:\/\/[^:@/\s]*:([^@/\s]+)@/i.exec(v)?.[1];
+      if (password) out.push(password);
+    }
+  }
+  return out;
+}
+
+/**
  * Turns raw option values (strings from argv or from action inputs) into the typed options of a
  * command, applying defaults and checking every value. `where` names the source in messages.
  */

@@ -26,7 +26,6 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { collect } = await import('../core/dispatch/collect.js');
-    ctx.secret(/\/\/[^:@/]*:([^@/]+)@/.exec(o.redis)?.[1]);
     const r = await collect({
       clustersFile: path.resolve(ctx.cwd, o.clusters),
       redisUrl: o.redis,

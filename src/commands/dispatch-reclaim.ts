@@ -35,8 +35,6 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { reclaim } = await import('../core/dispatch/reclaim.js');
-    ctx.secret(o.state && /\/\/[^:@/]*:([^@/]+)@/.exec(o.state)?.[1]);
-    ctx.secret(/\/\/[^:@/]*:([^@/]+)@/.exec(o.prometheus)?.[1]);
     const r = await reclaim({
       clustersFile: path.resolve(ctx.cwd, o.clusters),
       prometheusUrl: o.prometheus,

@@ -45,7 +45,6 @@ export const command = defineCommand({
   ],
   async run(o, ctx) {
     const { dispatch } = await import('../core/dispatch/dispatch.js');
-    ctx.secret(o.state && /\/\/[^:@/]*:([^@/]+)@/.exec(o.state)?.[1]);
     const { explainText, explainMarkdown } = await import('../core/dispatch/explain.js');
     const out = await dispatch({
       requestFile: path.resolve(ctx.cwd, o.request),

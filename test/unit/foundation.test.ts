@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { coerceOptions, defineCommand } from '../../src/commands/define.js';
+import { coerceOptions, defineCommand, optionSecrets } from '../../src/commands/define.js';
 import { parseDuration } from '../../src/core/duration.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { commandHelp } from '../../src/cli/help.js';
@@ -197,5 +197,25 @@ describe('schema formats', () => {
     const check = () => validateSchema(value, schema, 'x.json');
     if (ok) expect(check).not.toThrow();
     else expect(check).toThrow(/must match format/);
+  });
+});
+
+describe('optionSecrets', () => {
+  it('names the values of secret options and the password of any URL option with credentials, nothing else', () => {
+    const spec = defineCommand({
+      name: 'x',
+      summary: 's',
+      description: 'd',
+      options: {
+        token: { type: 'string', secret: true, help: 'h' },
+        state: { type: 'string', help: 'h' },
+        targets: { type: 'string', multiple: true, help: 'h' },
+        plain: { type: 'string', help: 'h' },
+      },
+      examples: [],
+      run: async () => ({ exitCode: 0, data: null, text: '' }),
+    });
+    const found = optionSecrets(spec, { token: 'ghs_abcdef', state: 'redis://:r3dis-pw@redis:6379/0', targets: ['https://bot:t0ken-x@git.example/a.git', 'https://git.example/b.git'], plain: 'user:pw@not-a-url' });
+    expect(found.sort()).toEqual(['ghs_abcdef', 'r3dis-pw', 't0ken-x']);
   });
 });
