@@ -334,6 +334,37 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 
+/**
+ * One push of `rev` to the target branch (the pull-request branch is force-pushed). Returns true when it landed,
+ * false after a non-fast-forward rejection once the backoff wait is over (the caller fetches and tries again). A
+ * push refused for another reason, or still rejected at the last attempt, is an ExternalError (exit 3).
+ */
+async function pushAttempt(ws: Workspace, o: GitOptions & { pushBranch?: string }, rev: string, attempt: number, policy: RetryPolicy, next: string): Promise<boolean> {
+  const target = o.pushBranch ?? o.remote.branch;
+  try {
+    await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `${rev}:refs/heads/${target}`]);
+    return true;
+  } catch (e) {
+    const msg = gitFailure(e);
+    if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });
+    if (attempt >= policy.attempts) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} was still rejected after ${attempt} attempts (other writers kept moving ${target})`, { hint: 'rerun the job; raise --push-attempts if many writers share the repository' });
+    const wait = backoffMs(attempt, policy);
+    o.log.debug(`push rejected (non-fast-forward), attempt ${attempt}/${policy.attempts}; ${next} after ${wait} ms`);
+    await sleep(wait, o.signal);
+    return false;
+  }
+}
+
+/** Fetches the branch (FETCH_HEAD) and returns its commit. */
+async function fetchBranch(ws: Workspace, branch: string): Promise<string> {
+  try {
+    await ws.git.raw(['fetch', '--no-tags', 'origin', branch]);
+  } catch (e) {
+    throw new ExternalError(`git fetch from ${displayUrl(ws.options.remote.url)} failed: ${gitFailure(e)}`);
+  }
+  return (await fs.readFile(path.join(ws.bare ? ws.dir : path.join(ws.dir, '.git'), 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
+}
+
 export interface EditPlan {
   /** The full commit message (use formatCommitMessage). */
   message: string;
@@ -392,28 +423,12 @@ export async function updateRepo(o: UpdateOptions): Promise<UpdateResult> {
     }
     let c = await commitAll(ws, plan.message);
     if (!c.created) return { changed: false, commit: ws.base, base: ws.base, files: [], attempts: 0, rebases: 0, reapplied: 0, pushed: false };
-    const target = o.pushBranch ?? o.remote.branch;
     let rebases = 0;
     let reapplied = 0;
     let base = ws.base;
     for (let attempt = 1; ; attempt++) {
-      try {
-        await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `HEAD:refs/heads/${target}`]);
-        return { changed: true, commit: c.head, base, files: c.files, attempts: attempt, rebases, reapplied, pushed: true, message: plan.message };
-      } catch (e) {
-        const msg = gitFailure(e);
-        if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });
-        if (attempt >= policy.attempts) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} was still rejected after ${attempt} attempts (other writers kept moving ${target})`, { hint: 'rerun the job; raise --push-attempts if many writers share the repository' });
-        const wait = backoffMs(attempt, policy);
-        o.log.debug(`push rejected (non-fast-forward), attempt ${attempt}/${policy.attempts}; fetching and rebasing after ${wait} ms`);
-        await sleep(wait, o.signal);
-      }
-      try {
-        await ws.git.raw(['fetch', '--no-tags', 'origin', o.remote.branch]);
-      } catch (e) {
-        throw new ExternalError(`git fetch from ${displayUrl(o.remote.url)} failed: ${gitFailure(e)}`);
-      }
-      base = (await fs.readFile(path.join(ws.dir, '.git', 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
+      if (await pushAttempt(ws, o, 'HEAD', attempt, policy, 'fetching and rebasing')) return { changed: true, commit: c.head, base, files: c.files, attempts: attempt, rebases, reapplied, pushed: true, message: plan.message };
+      base = await fetchBranch(ws, o.remote.branch);
       let rebased = false;
       try {
         await ws.git.raw(['rebase', 'FETCH_HEAD']);
@@ -775,7 +790,6 @@ export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
     await unlock();
     throw e;
   }
-  const target = o.pushBranch ?? o.remote.branch;
   let reapplied = 0;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -803,26 +817,8 @@ export async function updateTree(o: TreeUpdateOptions): Promise<UpdateResult> {
         if (diff.length > maxChars) diff = `${diff.slice(0, maxChars)}\n… (diff cut at ${maxChars} characters)\n`;
         return { changed: true, commit: base, base, files, attempts: 0, rebases: 0, reapplied, diff, pushed: false, message: plan.message };
       }
-      try {
-        await ws.git.raw(['push', '--porcelain', ...(o.pushBranch ? ['--force'] : []), 'origin', `${commit}:refs/heads/${target}`]);
-        return { changed: true, commit, base, files, attempts: attempt, rebases: 0, reapplied, pushed: true, message: plan.message };
-      } catch (e) {
-        const msg = gitFailure(e);
-        if (o.pushBranch || !isNonFastForward(msg)) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} failed: ${msg}`, { hint: 'check that the token may push to this branch (protected branches: use --pr)' });
-        if (attempt >= policy.attempts) throw new ExternalError(`git push to ${displayUrl(o.remote.url)} was still rejected after ${attempt} attempts (other writers kept moving ${target})`, { hint: 'rerun the job; raise --push-attempts if many writers share the repository' });
-        const wait = backoffMs(attempt, policy);
-        o.log.debug(`push rejected (non-fast-forward), attempt ${attempt}/${policy.attempts}; fetching and applying the change again after ${wait} ms`);
-        await sleep(wait, o.signal);
-      }
-      if (ws.refs) ws.base = await fetchInto(ws, o.remote.branch, ws.refs.base);
-      else {
-        try {
-          await ws.git.raw(['fetch', '--no-tags', 'origin', o.remote.branch]);
-        } catch (e) {
-          throw new ExternalError(`git fetch from ${displayUrl(o.remote.url)} failed: ${gitFailure(e)}`);
-        }
-        ws.base = (await fs.readFile(path.join(ws.dir, 'FETCH_HEAD'), 'utf8')).split(/\s/)[0]!;
-      }
+      if (await pushAttempt(ws, o, commit, attempt, policy, 'fetching and applying the change again')) return { changed: true, commit, base, files, attempts: attempt, rebases: 0, reapplied, pushed: true, message: plan.message };
+      ws.base = ws.refs ? await fetchInto(ws, o.remote.branch, ws.refs.base) : await fetchBranch(ws, o.remote.branch);
       reapplied++;
     }
   } finally {
