@@ -462,9 +462,24 @@ export class ClusterMirror {
   }
 }
 
-/** A Watch that asks for bookmarks, so a reconnect resumes from a recent resourceVersion instead of relisting. */
-function bookmarkWatch(k8s: typeof import('@kubernetes/client-node'), kc: import('@kubernetes/client-node').KubeConfig) {
-  const w = new k8s.Watch(kc);
+/**
+ * A Watch that asks for bookmarks, so a reconnect resumes from a recent resourceVersion instead of relisting. The
+ * Watch takes its HTTP agent from the KubeConfig, not through the request middleware: the agent is added to the
+ * client's set here, so closeClient() destroys the watch's sockets too (a stopped collector exits at once instead of
+ * waiting for a keep-alive socket).
+ */
+function bookmarkWatch(cc: ClusterClient) {
+  const { kc } = cc;
+  const tracked = Object.create(kc, {
+    applyToFetchOptions: {
+      value: async (o: Parameters<typeof kc.applyToFetchOptions>[0]) => {
+        const r = await kc.applyToFetchOptions(o);
+        if (r.agent && typeof r.agent === 'object' && 'destroy' in r.agent) cc.agents.add(r.agent as { destroy(): void });
+        return r;
+      },
+    },
+  }) as typeof kc;
+  const w = new cc.k8s.Watch(tracked);
   return {
     watch: (p: string, q: Record<string, unknown>, cb: (type: string, obj: unknown, data?: unknown) => void, done: (err: unknown) => void) => w.watch(p, { ...q, allowWatchBookmarks: true }, cb, done),
   };
@@ -639,7 +654,7 @@ async function watchCluster(o: CollectOptions, config: DispatchConfig, c: Cluste
   let written = false;
   let stopped = false;
   let failures = 0;
-  const watch = bookmarkWatch(lib, cc.kc);
+  const watch = bookmarkWatch(cc);
   const informers = resources.map((r) => {
     const inf: Informer = new Informer(
       r,
